@@ -1,0 +1,1 @@
+"""Planning: a validated spec plus a site become a pure, inspectable task graph."""

@@ -1,0 +1,102 @@
+"""Build a Plan from a loaded spec and site. Pure: no I/O, no Parsl.
+
+Problems (no pool for a device, a task bigger than a node, walltime over the
+partition limit, a zip of unequal lists) are reported together, each at the
+YAML position that asked for it.
+"""
+
+from __future__ import annotations
+
+from orchestrator.errors import DiagnosticSink, PlanError
+from orchestrator.plan.bind import (
+    check_fit,
+    choose_pool,
+    device_masks,
+    effective_resources,
+    slots_per_node,
+)
+from orchestrator.plan.cost import stage_cost
+from orchestrator.plan.expand import ExpandError, derived_seed, expand
+from orchestrator.plan.graph import topo_order
+from orchestrator.plan.model import Binding, LoopPlan, Plan, PlannedTask, StagePlan
+from orchestrator.site.load import LoadedSite
+from orchestrator.spec.load import LoadedSpec
+from orchestrator.spec.models import Stage
+
+
+def build_plan(spec: LoadedSpec, site: LoadedSite) -> Plan:
+    wf = spec.workflow
+    sink = DiagnosticSink()
+    loop_of = {s: name for name, loop in wf.loops.items() for s in loop.stages}
+    order = topo_order({n: list(s.needs) for n, s in wf.stages.items()})
+    stages: dict[str, StagePlan] = {}
+    warnings: list[str] = []
+    for name in order:
+        planned = _plan_stage(spec, site, name, wf.stages[name], loop_of.get(name), sink)
+        if planned is not None:
+            stages[name] = planned
+            if planned.binding.fallback:
+                warnings.append(f"stage {name!r}: site {site.site.name!r} has no "
+                                f"{planned.binding.requested} pool; running on "
+                                f"{planned.binding.pool!r} ({planned.binding.device})")
+    sink.raise_if_any(PlanError)
+    loops = {
+        name: LoopPlan(name, tuple(loop.stages), loop.max_iterations,
+                       loop.until.model_dump() if loop.until else None,
+                       tuple((f.from_, f.to) for f in loop.feedback))
+        for name, loop in wf.loops.items()
+    }
+    return Plan(wf.name, site.site.name, site.site.scheduler, dict(spec.params), stages, loops,
+                tuple(warnings))
+
+
+def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
+                loop: str | None, sink: DiagnosticSink) -> StagePlan | None:
+    res = stage.resources
+    chosen = choose_pool(name, res, site.site, spec.locate, sink)
+    if chosen is None:
+        return None
+    pool_name, fallback = chosen
+    pool = site.site.pools[pool_name]
+    before = len(sink.items)
+    rpn = check_fit(name, res, pool_name, pool, site.site, fallback, spec.locate, sink)
+    sample = stage.sweep.sample if stage.sweep else None
+    seed = None
+    if sample is not None:
+        seed = sample.seed if sample.seed is not None else derived_seed(spec.workflow.name, name)
+    try:
+        points = expand(stage.sweep, seed or 0)
+    except ExpandError as exc:
+        sink.error(spec.locate("stages", name, "sweep", *exc.path), f"stages.{name}.sweep", str(exc))
+        return None
+    if len(sink.items) > before:
+        return None
+    masks = device_masks(res, pool, rpn, fallback)
+    if points is None:
+        tasks = [PlannedTask(name, name, None, None, masks[0])]
+    else:
+        n_masks = len(masks)
+        tasks = [PlannedTask(f"{name}[{i}]", name, i, p, masks[i % n_masks])
+                 for i, p in enumerate(points)]
+    binding = Binding(pool_name, pool.device, res.device, fallback, rpn,
+                      0 if fallback else res.accelerators * rpn,
+                      slots_per_node(res, pool, rpn, fallback))
+    sweep_vars: tuple[str, ...] = ()
+    if stage.sweep is not None:
+        sweep_vars = (*stage.sweep.values, *(sample.space if sample else {}))
+    return StagePlan(
+        name=name,
+        kind="python" if stage.python else "shell",
+        target=stage.python or stage.shell or "",
+        needs=tuple(stage.needs),
+        binding=binding,
+        resources=effective_resources(res, pool, fallback),
+        cost=stage_cost(res, pool, rpn, fallback, len(tasks)),
+        tasks=tasks,
+        loop=loop,
+        sweep_vars=sweep_vars,
+        seed=seed,
+        sampler=sample.method if sample else None,
+        retries=stage.retries,
+        outputs=tuple(stage.outputs),
+    )

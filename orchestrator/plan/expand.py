@@ -1,0 +1,118 @@
+"""Expand a stage's sweep into points: product/zip of values, and qmc samples.
+
+Samples come from scipy.stats.qmc (LHS, Sobol) or NumPy's generator, always
+with a recorded seed: given, or derived from the workflow and stage names so
+that the same spec always plans the same points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import warnings
+from typing import Any
+
+from orchestrator.spec.models import RangeSpec, Sample, Sweep
+
+
+class ExpandError(ValueError):
+    """A sweep that cannot be expanded; `path` is relative to the sweep."""
+
+    def __init__(self, path: tuple, message: str):
+        super().__init__(message)
+        self.path = path
+
+
+def derived_seed(workflow: str, stage: str) -> int:
+    digest = hashlib.sha256(f"{workflow}/{stage}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def range_values(r: RangeSpec) -> list[Any]:
+    if r.num is not None:
+        if r.num == 1:
+            return [r.start]
+        step = (r.stop - r.start) / (r.num - 1)
+        values = [r.start + i * step for i in range(r.num)]
+        values[-1] = r.stop
+        return values
+    assert r.step is not None
+    count = max(0, math.ceil((r.stop - r.start) / r.step - 1e-9))
+    if count > 10_000_000:
+        raise ExpandError((), f"range has {count} values; the limit is 10,000,000")
+    if all(isinstance(v, int) for v in (r.start, r.stop, r.step)):
+        return list(range(r.start, r.stop, r.step))
+    return [r.start + i * r.step for i in range(count)]
+
+
+def sample_points(sample: Sample, seed: int) -> list[dict[str, float]]:
+    names = list(sample.space)
+    d = len(names)
+    if sample.method == "random":
+        import numpy as np
+
+        unit = np.random.default_rng(seed).random((sample.n, d))
+    else:
+        from scipy.stats import qmc
+
+        if sample.method == "lhs":
+            engine = qmc.LatinHypercube(d=d, seed=seed)
+        else:
+            engine = qmc.Sobol(d=d, scramble=True, seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Sobol balance warning for n not a power of 2
+            unit = engine.random(sample.n)
+    columns = []
+    for j, name in enumerate(names):
+        b = sample.space[name]
+        u = unit[:, j]
+        if b.log:
+            col = (math.log(b.low) + u * (math.log(b.high) - math.log(b.low)))
+            import numpy as np
+
+            col = np.exp(col)
+        else:
+            col = b.low + u * (b.high - b.low)
+        columns.append(col.tolist())
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def expand(sweep: Sweep | None, seed: int) -> list[dict[str, Any]] | None:
+    """Points of a sweep (None for an unswept stage)."""
+    if sweep is None:
+        return None
+    grid: list[dict[str, Any]] = [{}]
+    if sweep.values:
+        names = list(sweep.values)
+        lists = []
+        for name in names:
+            spec = sweep.values[name]
+            try:
+                values = range_values(spec) if isinstance(spec, RangeSpec) else list(spec)
+            except ExpandError as exc:
+                raise ExpandError(("values", name), str(exc)) from None
+            if not values:
+                raise ExpandError(("values", name), "no values to sweep over")
+            lists.append(values)
+        if sweep.mode == "zip":
+            lengths = {len(v) for v in lists}
+            if len(lengths) > 1:
+                sizes = ", ".join(f"{n} has {len(v)}" for n, v in zip(names, lists, strict=True))
+                raise ExpandError(("mode",), f"zip needs lists of equal length: {sizes}")
+            grid = [dict(zip(names, row, strict=True)) for row in zip(*lists, strict=True)]
+        else:
+            total = math.prod(len(v) for v in lists)
+            if total > 10_000_000:
+                raise ExpandError(("values",), f"the product has {total:,} points; "
+                                  "the limit is 10,000,000")
+            grid = [dict(zip(names, row, strict=True)) for row in itertools.product(*lists)]
+    if sweep.sample is not None:
+        samples = sample_points(sweep.sample, seed)
+        if sweep.values:
+            if len(grid) * len(samples) > 10_000_000:
+                raise ExpandError(("sample", "n"), "values x samples exceed 10,000,000 points")
+            grid = [{**g, **s} for g in grid for s in samples]
+        else:
+            grid = samples
+    return grid

@@ -1,0 +1,121 @@
+"""The Plan: pure data describing every task, where it runs and what it costs.
+
+Built by `plan.build`, rendered by `orch plan`, compiled by the Parsl backend.
+Tasks of one stage share their resources and mask dicts, so a 100,000-task
+sweep stays small in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTask:
+    """One unit of work: a stage applied to one sweep point."""
+
+    id: str
+    stage: str
+    index: int | None
+    point: dict[str, Any] | None
+    device_mask: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Where a stage runs, and what each task takes of a node."""
+
+    pool: str
+    device: str  # device class of the pool
+    requested: str  # device class the stage asked for
+    fallback: bool
+    ranks_per_node: int
+    units_per_task: int  # pinned accelerator units per task (per node)
+    slots_per_node: int  # tasks of this stage that fit on one node at once
+
+
+@dataclass(frozen=True)
+class Cost:
+    task_seconds: int
+    node_hours: float
+    gpu_hours: float
+    xpu_hours: float
+    charged_hours: float
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    name: str
+    kind: str  # "python" | "shell"
+    target: str  # callable or command template
+    needs: tuple[str, ...]
+    binding: Binding
+    resources: dict[str, Any]
+    cost: Cost
+    tasks: list[PlannedTask] = field(repr=False)
+    loop: str | None = None
+    sweep_vars: tuple[str, ...] = ()
+    seed: int | None = None
+    sampler: str | None = None
+    retries: int = 0
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoopPlan:
+    name: str
+    stages: tuple[str, ...]
+    max_iterations: int
+    until: dict[str, Any] | None
+    feedback: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Stages in dependency order, each with its tasks."""
+
+    workflow: str
+    site: str
+    scheduler: str
+    params: dict[str, Any]
+    stages: dict[str, StagePlan]
+    loops: dict[str, LoopPlan]
+    warnings: tuple[str, ...] = ()
+
+    def tasks(self) -> Iterator[PlannedTask]:
+        for stage in self.stages.values():
+            yield from stage.tasks
+
+    @property
+    def task_count(self) -> int:
+        return sum(len(s.tasks) for s in self.stages.values())
+
+    def task_needs(self, task: PlannedTask) -> list[str]:
+        """Task ids a task waits for: every task of each stage it needs (fan-in)."""
+        out: list[str] = []
+        for need in self.stages[task.stage].needs:
+            out.extend(t.id for t in self.stages[need].tasks)
+        return out
+
+    def iterations(self, stage: str) -> int:
+        loop = self.stages[stage].loop
+        return self.loops[loop].max_iterations if loop else 1
+
+    def summary(self) -> dict[str, Any]:
+        def total(attr: str) -> float:
+            return round(sum(getattr(s.cost, attr) * self.iterations(n)
+                             for n, s in self.stages.items()), 6)
+
+        return {
+            "tasks": self.task_count,
+            "stages": len(self.stages),
+            "node_hours": total("node_hours"),
+            "gpu_hours": total("gpu_hours"),
+            "xpu_hours": total("xpu_hours"),
+            "charged_node_hours": total("charged_hours"),
+            "pools": sorted({s.binding.pool for s in self.stages.values()}),
+            "loops": {n: lp.max_iterations for n, lp in self.loops.items()},
+            "estimate": "upper bound from task walltimes; loops at max_iterations",
+        }

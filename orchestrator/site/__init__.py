@@ -1,0 +1,1 @@
+"""Site configs: where a workflow can run (local or Slurm) and its device pools."""

@@ -1,0 +1,151 @@
+"""Pydantic models of a site config (site-configs/*.yaml).
+
+A site is a scheduler plus named pools, each a homogeneous set of nodes of one
+device class (cpu, gpu or xpu). Stages are bound to pools by device class.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from orchestrator.spec.models import NAME_RE, Device
+from orchestrator.units import parse_memory, parse_walltime
+
+
+class SiteModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlurmOptions(SiteModel):
+    """Site-wide Slurm settings; pools may override account and qos."""
+
+    account: str | None = None
+    qos: str | None = None
+    cmd_timeout: int = Field(30, ge=1, description="Seconds before sbatch/squeue/scancel give up.")
+
+
+class MPIOptions(SiteModel):
+    launcher: Literal["mpiexec", "mpirun", "srun", "none"] = "mpiexec"
+    args: list[str] = Field(default_factory=list, description="Extra launcher arguments.")
+
+
+Backend = Literal["cuda", "level_zero", "opencl", "none"]
+
+
+class Pool(SiteModel):
+    """Nodes of one device class, requested from the scheduler in blocks."""
+
+    device: Device
+    description: str = ""
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = Field(None, description="Slurm --constraint (node features).")
+    gres: str | None = Field(None, description="Slurm --gres; defaults to gpu:N on gpu pools.")
+    exclusive: bool = False
+    cores_per_node: int | Literal["auto"] = "auto"
+    memory_per_node: str | int | Literal["auto"] | None = None
+    accelerators_per_node: int = Field(0, ge=0, le=64)
+    tiles_per_accelerator: int = Field(1, ge=1, le=16)
+    pin: Literal["device", "tile"] | None = Field(
+        None, description="Pin workers to whole devices or to tiles (default: tile if tiled).")
+    backend: Backend | None = Field(None, description="cuda for gpu, level_zero for xpu by default.")
+    selector: str | None = Field(None, description="ONEAPI_DEVICE_SELECTOR, e.g. 'opencl:cpu'.")
+    nodes_per_block: int = Field(1, ge=1, le=100_000)
+    min_blocks: int = Field(0, ge=0)
+    init_blocks: int = Field(0, ge=0)
+    max_blocks: int = Field(1, ge=1)
+    walltime: str | int = Field("01:00:00", description="Walltime of each block (pilot job).")
+    max_walltime: str | int | None = Field(None, description="Partition limit for one task.")
+    task_walltime: str | int = Field("00:10:00", description="Task estimate when a stage gives none.")
+    workers_per_node: int | None = Field(None, ge=1)
+    worker_init: str = ""
+    scheduler_options: list[str] = Field(default_factory=list, description="Extra #SBATCH lines.")
+    charge_factor: float = Field(1.0, gt=0, description="Node-hour charge multiplier.")
+
+    @field_validator("walltime", "max_walltime", "task_walltime")
+    @classmethod
+    def _walltime(cls, v):
+        if v is not None:
+            parse_walltime(v)
+        return v
+
+    @field_validator("memory_per_node")
+    @classmethod
+    def _memory(cls, v):
+        if v is not None and v != "auto":
+            parse_memory(v)
+        return v
+
+    @field_validator("scheduler_options")
+    @classmethod
+    def _directives(cls, v: list[str]) -> list[str]:
+        for line in v:
+            if "\n" in line or not line.startswith("#SBATCH "):
+                raise ValueError(f"{line!r} must be one '#SBATCH ...' line")
+        return v
+
+    @model_validator(mode="after")
+    def _device_fields(self) -> Pool:
+        if self.device == "cpu" and self.accelerators_per_node:
+            raise ValueError("a cpu pool has no accelerators_per_node")
+        if self.device != "cpu" and not self.accelerators_per_node:
+            raise ValueError(f"a {self.device} pool needs accelerators_per_node >= 1")
+        if self.device == "gpu" and self.backend not in (None, "cuda"):
+            raise ValueError("gpu pools use the cuda backend (use device: xpu for SYCL)")
+        if self.min_blocks > self.max_blocks or self.init_blocks > self.max_blocks:
+            raise ValueError("min_blocks and init_blocks must not exceed max_blocks")
+        if self.max_walltime is not None and parse_walltime(self.walltime) > parse_walltime(
+                self.max_walltime):
+            raise ValueError("the block walltime exceeds max_walltime")
+        return self
+
+    @property
+    def accel_backend(self) -> str:
+        if self.backend:
+            return self.backend
+        return {"gpu": "cuda", "xpu": "level_zero"}.get(self.device, "none")
+
+    @property
+    def pins_tiles(self) -> bool:
+        return (self.pin or ("tile" if self.tiles_per_accelerator > 1 else "device")) == "tile"
+
+    @property
+    def units_per_node(self) -> int:
+        """Pinnable units per node: devices, or tiles when pinning tiles."""
+        if self.pins_tiles:
+            return self.accelerators_per_node * self.tiles_per_accelerator
+        return self.accelerators_per_node
+
+    @property
+    def limit_seconds(self) -> int:
+        return parse_walltime(self.max_walltime if self.max_walltime is not None else self.walltime)
+
+
+class Site(SiteModel):
+    """Where workflows run: a scheduler and its pools."""
+
+    apiVersion: Literal["orchestrator/v1"]
+    kind: Literal["site"] = "site"
+    name: str = Field(pattern=NAME_RE, max_length=128)
+    description: str = ""
+    scheduler: Literal["local", "slurm"]
+    slurm: SlurmOptions = Field(default_factory=SlurmOptions)
+    mpi: MPIOptions = Field(default_factory=MPIOptions)
+    fallbacks: dict[Device, Device] = Field(
+        default_factory=dict, description="Device class to use when the site lacks one.")
+    env: dict[str, str] = Field(default_factory=dict, description="Exported for every worker.")
+    pools: dict[str, Pool] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _fallbacks(self) -> Site:
+        devices = {p.device for p in self.pools.values()}
+        for want, use in self.fallbacks.items():
+            if use not in devices:
+                raise ValueError(f"fallback {want} -> {use}: the site has no {use} pool")
+        return self
+
+    def pools_for(self, device: str) -> list[str]:
+        return [n for n, p in self.pools.items() if p.device == device]

@@ -1,0 +1,1 @@
+"""Workflow specs: safe YAML with positions, pydantic models, cross-stage checks."""

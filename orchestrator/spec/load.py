@@ -1,0 +1,84 @@
+"""Load a workflow spec: compose templates, resolve params, validate, check.
+
+This is everything `orch validate` does. All problems in the file are
+collected and raised together as one SpecError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator.errors import Diagnostic, DiagnosticSink, Loc, SpecError
+from orchestrator.spec.checks import check_workflow
+from orchestrator.spec.compose import Composer, Source, template_roots
+from orchestrator.spec.diagnose import diagnostics_from
+from orchestrator.spec.locate import locate
+from orchestrator.spec.models import Param, Workflow
+from orchestrator.spec.params import param_models, resolve_values, substitute
+from orchestrator.spec.yamlio import YDict
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated workflow, its param values and where everything came from."""
+
+    workflow: Workflow
+    params: dict[str, Any]
+    path: Path
+    raw: YDict = field(repr=False)
+    sources: tuple[Source, ...] = ()
+    declared: dict[str, Param] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def locate(self, *path: Any, key: bool = False) -> Loc | None:
+        """Source position of a key path such as ('stages', 'train', 'resources', 'gpus')."""
+        return locate(self.raw, path, key=key)
+
+
+def parse_sets(items: list[str] | None) -> dict[str, str]:
+    """`--set k=v` items as a dict (later ones win)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SpecError([Diagnostic(None, "--set", f"{item!r} is not NAME=VALUE")])
+        out[name.strip()] = value
+    return out
+
+
+def load_spec(path: Path | str, overrides: dict[str, str] | None = None,
+              template_path: list[Path] | None = None) -> LoadedSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError([Diagnostic(None, "", f"{path}: no such file")])
+    composer = Composer(template_roots(template_path))
+    raw = composer.load(path)
+    sink = DiagnosticSink()
+    decls = param_models(raw.get("params"), sink)
+    values = resolve_values(decls, raw.get("params"), overrides or {}, sink)
+    resolved = YDict(raw.loc)
+    for key, value in raw.items():
+        if key != "params":
+            value = substitute(value, "params", values, (key,), sink,
+                               loc=raw.value_locs.get(key))
+        resolved[key] = value
+        resolved.key_locs[key] = raw.key_locs[key]
+        resolved.value_locs[key] = raw.value_locs[key]
+    workflow = None
+    try:
+        workflow = Workflow.model_validate(resolved)
+    except ValidationError as exc:
+        checked_params = isinstance(raw.get("params"), dict)
+        sink.items.extend(d for d in diagnostics_from(exc, resolved, Workflow)
+                          if not (checked_params and d.path.startswith("params.")))
+    check_workflow(resolved, sink)
+    sink.raise_if_any(SpecError)
+    assert workflow is not None
+    return LoadedSpec(workflow, values, path.resolve(), resolved, tuple(composer.sources), decls)

@@ -1,0 +1,281 @@
+"""Pydantic models of the workflow spec: the validated, frozen shape of a YAML file.
+
+Cross-stage rules (references, cycles, loops) live in `checks.py`; these models
+only know one object at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from orchestrator.units import parse_memory, parse_walltime
+
+API_VERSION = "orchestrator/v1"
+NAME_RE = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+IDENT_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+CALLABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+
+Scalar = int | float | str | bool | None
+Device = Literal["cpu", "gpu", "xpu"]
+
+
+class SpecModel(BaseModel):
+    """Base: unknown keys are errors, validated objects are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ParamType = Literal["int", "float", "str", "bool", "path"]
+
+
+class Param(SpecModel):
+    """A typed workflow parameter, overridable with `--set name=value`."""
+
+    type: ParamType | None = Field(None, description="Inferred from `default` when omitted.")
+    default: Scalar = None
+    min: float | None = None
+    max: float | None = None
+    choices: list[Scalar] | None = None
+    help: str = ""
+    required: bool = Field(False, description="No default: must be given with --set.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        """`n: 10` declares a param with default 10 (type inferred)."""
+        if not isinstance(v, dict):
+            return {"default": v}
+        return v
+
+
+class RangeSpec(SpecModel):
+    """`{start, stop, step}` (stop excluded, like Python's range) or `{start, stop, num}` (inclusive)."""
+
+    start: int | float
+    stop: int | float
+    step: int | float | None = None
+    num: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RangeSpec:
+        if (self.step is None) == (self.num is None):
+            raise ValueError("give exactly one of 'step' or 'num'")
+        if self.step is not None:
+            if self.step == 0:
+                raise ValueError("'step' must not be 0")
+            if (self.stop - self.start) / self.step < 0:
+                raise ValueError("'step' goes away from 'stop': the range is empty")
+        return self
+
+
+def _values_kind(v: Any) -> str:
+    return "list" if isinstance(v, list) else "range"
+
+
+SweepValues = Annotated[
+    Annotated[list[Scalar], Tag("list")] | Annotated[RangeSpec, Tag("range")],
+    Discriminator(_values_kind),
+]
+
+
+class Bound(SpecModel):
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pair(cls, v: Any) -> Any:
+        if isinstance(v, list) and len(v) == 2:
+            return {"low": v[0], "high": v[1]}
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bound:
+        if not self.low < self.high:
+            raise ValueError("'low' must be less than 'high'")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scaled bound needs low > 0")
+        return self
+
+
+class Sample(SpecModel):
+    """Space-filling samples from scipy.stats.qmc; the seed is always recorded."""
+
+    method: Literal["lhs", "sobol", "random"] = "lhs"
+    n: int = Field(ge=1, le=10_000_000)
+    seed: int | None = Field(None, ge=0, description="Derived from the stage name when omitted.")
+    space: dict[str, Bound] = Field(min_length=1)
+
+
+class Sweep(SpecModel):
+    """Fan a stage out over values: a product or zip of lists/ranges, and/or samples."""
+
+    mode: Literal["product", "zip"] = "product"
+    values: dict[str, SweepValues] = Field(default_factory=dict)
+    sample: Sample | None = None
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> Sweep:
+        if not self.values and self.sample is None:
+            raise ValueError("a sweep needs 'values' or 'sample'")
+        if self.sample is not None:
+            clash = sorted(set(self.values) & set(self.sample.space))
+            if clash:
+                raise ValueError(f"{clash[0]!r} is both a sweep value and a sampled dimension")
+        for name in [*self.values, *(self.sample.space if self.sample else {})]:
+            if not re.match(IDENT_RE, name):
+                raise ValueError(f"sweep variable {name!r} must be an identifier")
+        return self
+
+
+class Resources(SpecModel):
+    """What one task of a stage needs. Accelerators default to 1 on gpu/xpu stages."""
+
+    device: Device = "cpu"
+    pool: str | None = Field(None, description="Site pool to use; by default the first of `device`.")
+    cores: int = Field(1, ge=1, le=100_000)
+    gpus: int | None = Field(None, ge=0, le=1024)
+    xpus: int | None = Field(None, ge=0, le=1024, description="XPU devices (or tiles on a tiled site).")
+    ranks: int = Field(1, ge=1, le=1_000_000, description="MPI ranks; >1 runs the task under MPI.")
+    nodes: int = Field(1, ge=1, le=100_000)
+    memory: str | int | None = Field(None, description="Per task, e.g. '4GiB'.")
+    walltime: str | int | None = Field(None, description="Per task, e.g. '00:30:00' or '30m'.")
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: Any) -> Any:
+        if v is not None:
+            parse_memory(v)
+        return v
+
+    @field_validator("walltime")
+    @classmethod
+    def _walltime(cls, v: Any) -> Any:
+        if v is not None:
+            parse_walltime(v)
+        return v
+
+    @model_validator(mode="after")
+    def _device_counts(self) -> Resources:
+        if self.gpus and self.device != "gpu":
+            raise ValueError("'gpus' needs device: gpu")
+        if self.xpus and self.device != "xpu":
+            raise ValueError("'xpus' needs device: xpu")
+        return self
+
+    @property
+    def accelerators(self) -> int:
+        """Accelerators per task: the gpus/xpus count, 1 by default on gpu/xpu."""
+        if self.device == "gpu":
+            return 1 if self.gpus is None else self.gpus
+        if self.device == "xpu":
+            return 1 if self.xpus is None else self.xpus
+        return 0
+
+    @property
+    def memory_bytes(self) -> int | None:
+        return None if self.memory is None else parse_memory(self.memory)
+
+    @property
+    def walltime_seconds(self) -> int | None:
+        return None if self.walltime is None else parse_walltime(self.walltime)
+
+
+class Stage(SpecModel):
+    """One named step: a Python callable or a shell command, maybe swept."""
+
+    description: str = ""
+    python: str | None = Field(None, description="`module:function`, importable next to the spec.")
+    args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments.")
+    shell: str | None = Field(None, description="Command template; values are shell-quoted.")
+    needs: list[str] = Field(default_factory=list)
+    sweep: Sweep | None = None
+    resources: Resources = Field(default_factory=Resources)
+    retries: int = Field(0, ge=0, le=100)
+    outputs: list[str] = Field(default_factory=list, description="Files inside the task directory.")
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("python")
+    @classmethod
+    def _callable(cls, v: str | None) -> str | None:
+        if v is not None and not CALLABLE_RE.match(v):
+            raise ValueError(f"{v!r} is not 'module:function' (e.g. 'solver:solve')")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+        return v
+
+    @model_validator(mode="after")
+    def _what_to_run(self) -> Stage:
+        if (self.python is None) == (self.shell is None):
+            raise ValueError("a stage needs exactly one of 'python' or 'shell'")
+        if self.shell is not None and self.args:
+            raise ValueError("'args' are for python stages; write values into the shell command")
+        return self
+
+
+class Condition(SpecModel):
+    """`metric op value` on what a loop stage returns; data, never evaluated code."""
+
+    stage: str
+    metric: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    value: float
+    reduce: Literal["max", "min", "mean", "all", "any"] = Field(
+        "max", description="How the results of a swept stage combine into one value.")
+
+
+class Feedback(SpecModel):
+    """Results of `from` in iteration k are passed to `to` in iteration k+1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+
+
+class Loop(SpecModel):
+    """Repeat `stages` until `until` holds or `max_iterations` is reached."""
+
+    stages: list[str] = Field(min_length=1)
+    until: Condition | None = None
+    max_iterations: int = Field(ge=1, le=10_000)
+    feedback: list[Feedback] = Field(default_factory=list)
+
+
+class Include(SpecModel):
+    path: str
+    params: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class Workflow(SpecModel):
+    """A whole workflow file, after includes and `extends` are merged."""
+
+    apiVersion: Literal["orchestrator/v1"]
+    name: str = Field(pattern=NAME_RE, max_length=128)
+    description: str = ""
+    version: str | None = None
+    requires: list[Device] = Field(default_factory=list, description="Device classes a template needs.")
+    params: dict[str, Param] = Field(default_factory=dict)
+    stages: dict[str, Stage] = Field(min_length=1)
+    loops: dict[str, Loop] = Field(default_factory=dict)
+
+    extends: str | Include | None = Field(None, description="Base spec merged under this one.")
+    include: list[str | Include] = Field(default_factory=list, description="Fragments merged in.")

@@ -1,0 +1,231 @@
+"""Typed params: defaults, `--set` overrides, and `${params.x}` interpolation.
+
+Interpolation is plain text substitution of `${params.NAME}` and
+`${sweep.NAME}`: no expressions, no Jinja. A string that is exactly one
+placeholder takes the typed value; inside shell commands every value is
+shell-quoted. `$${` writes a literal `${`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator.errors import DiagnosticSink
+from orchestrator.spec.diagnose import diagnostics_from
+from orchestrator.spec.locate import dotted
+from orchestrator.spec.models import Param
+from orchestrator.spec.suggest import did_you_mean
+from orchestrator.spec.yamlio import YDict, YList
+
+PLACEHOLDER = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_REF = re.compile(r"^\s*(params|sweep)\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
+_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def param_models(raw: Any, sink: DiagnosticSink) -> dict[str, Param]:
+    """Validate the `params:` section on its own, so its values can be substituted."""
+    if not isinstance(raw, dict):
+        return {}  # the workflow model reports the wrong type, with its position
+    out: dict[str, Param] = {}
+    for name, decl in raw.items():
+        try:
+            out[name] = Param.model_validate(decl)
+        except ValidationError as exc:
+            fallback = raw.value_locs.get(name) if isinstance(raw, YDict) else None
+            for d in diagnostics_from(exc, decl, Param, ("params", name)):
+                sink.items.append(d if d.loc else replace(d, loc=fallback))
+    return out
+
+
+def param_type(p: Param) -> str:
+    if p.type:
+        return p.type
+    return _TYPES.get(type(p.default), "str")
+
+
+def resolve_values(decls: dict[str, Param], raw: Any, overrides: dict[str, str],
+                   sink: DiagnosticSink) -> dict[str, Any]:
+    """Param values: defaults checked against their types, then `--set` overrides."""
+    values: dict[str, Any] = {}
+    for name, p in decls.items():
+        loc = _default_loc(raw, name)
+        if p.default is None:
+            if name not in overrides:
+                if p.required or p.type is None:
+                    sink.error(loc, f"params.{name}", "has no default; give it with --set "
+                               f"{name}=VALUE")
+                continue
+        else:
+            try:
+                values[name] = _check(p, coerce(p, p.default))
+            except ValueError as exc:
+                sink.error(loc, f"params.{name}.default", str(exc))
+    for name, text in overrides.items():
+        if name not in decls:
+            sink.error(None, f"--set {name}", "the workflow has no such param",
+                       did_you_mean(name, decls) or _known(decls))
+            continue
+        try:
+            values[name] = _check(decls[name], parse_text(decls[name], text))
+        except ValueError as exc:
+            sink.error(None, f"--set {name}", str(exc))
+    return values
+
+
+def _known(decls: dict) -> str:
+    return "params: " + (", ".join(sorted(decls)) or "none")
+
+
+def _default_loc(raw: Any, name: str):
+    if isinstance(raw, YDict):
+        decl = raw.get(name)
+        if isinstance(decl, YDict) and "default" in decl:
+            return decl.value_locs["default"]
+        return raw.value_locs.get(name)
+    return None
+
+
+def coerce(p: Param, value: Any) -> Any:
+    kind = param_type(p)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"expected a bool, got {value!r}")
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ValueError(f"expected an int, got {value!r}")
+    if kind == "float":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ValueError(f"expected a float, got {value!r}")
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected a string, got {value!r}")
+
+
+def parse_text(p: Param, text: str) -> Any:
+    """Parse a `--set` value by the param's type."""
+    kind = param_type(p)
+    try:
+        if kind == "int":
+            return int(text.replace("_", ""), 10)
+        if kind == "float":
+            return float(text)
+    except ValueError:
+        raise ValueError(f"expected {'an int' if kind == 'int' else 'a float'}, "
+                         f"got {text!r}") from None
+    if kind == "bool":
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(f"expected true or false, got {text!r}")
+    return text
+
+
+def _check(p: Param, value: Any) -> Any:
+    if p.min is not None and isinstance(value, int | float) and value < p.min:
+        raise ValueError(f"{value!r} is below the minimum {p.min:g}")
+    if p.max is not None and isinstance(value, int | float) and value > p.max:
+        raise ValueError(f"{value!r} is above the maximum {p.max:g}")
+    if p.choices is not None and value not in p.choices:
+        raise ValueError(f"{value!r} is not one of {p.choices}")
+    return value
+
+
+def as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def substitute(node: Any, scope: str, values: dict[str, Any], path: tuple,
+               sink: DiagnosticSink | None, quote: bool = False, loc=None) -> Any:
+    """Replace `${scope.NAME}` in every string of `node`; other scopes are left alone."""
+    if isinstance(node, YDict):
+        out = YDict(node.loc)
+        for k, v in node.items():
+            out[k] = substitute(v, scope, values, (*path, k), sink,
+                                quote or (len(path) == 2 and path[0] == "stages" and k == "shell"),
+                                node.value_locs.get(k))
+            out.key_locs[k] = node.key_locs.get(k)
+            out.value_locs[k] = node.value_locs.get(k)
+        return out
+    if isinstance(node, YList):
+        out_list = YList(node.loc)
+        for i, v in enumerate(node):
+            item_loc = node.item_locs[i] if i < len(node.item_locs) else loc
+            out_list.append(substitute(v, scope, values, (*path, i), sink, quote, item_loc))
+        out_list.item_locs = list(node.item_locs)
+        return out_list
+    if isinstance(node, str) and "${" in node:
+        def report(msg: str, hint: str | None = None) -> None:
+            if sink is not None:
+                sink.error(loc, dotted(path), msg, hint)
+
+        return render(node, scope, values, quote, report, keep_escapes=scope != "sweep")
+    return node
+
+
+def render(text: str, scope: str, values: dict[str, Any], quote: bool, report,
+           keep_escapes: bool = False) -> Any:
+    """Substitute one string. `report(message, hint)` receives unknown names."""
+    whole = _REF.match(text[2:-1]) if text.startswith("${") and text.endswith("}") \
+        and text.count("${") == 1 else None
+    if whole and whole.group(1) == scope and not quote:
+        name = whole.group(2)
+        if name in values:
+            return values[name]
+        report(f"unknown {_noun(scope)} {name!r}", did_you_mean(name, values) or _avail(values))
+        return text
+
+    def repl(m: re.Match) -> str:
+        if m.group(0) == "$${":
+            return m.group(0) if keep_escapes else "${"
+        ref = _REF.match(m.group(1))
+        if not ref:
+            report(f"{m.group(0)!r}: only ${{params.NAME}} and ${{sweep.NAME}} may be "
+                   "interpolated (no expressions)")
+            return m.group(0)
+        if ref.group(1) != scope:
+            return m.group(0)
+        name = ref.group(2)
+        if name not in values:
+            report(f"unknown {_noun(scope)} {name!r}", did_you_mean(name, values) or _avail(values))
+            return m.group(0)
+        value = as_text(values[name])
+        return shlex.quote(value) if quote else value
+
+    return PLACEHOLDER.sub(repl, text)
+
+
+def references(text: str, scope: str) -> list[str]:
+    """Names referenced as `${scope.NAME}` in a string."""
+    out = []
+    for m in PLACEHOLDER.finditer(text):
+        if m.group(1) is None:
+            continue
+        ref = _REF.match(m.group(1))
+        if ref and ref.group(1) == scope:
+            out.append(ref.group(2))
+    return out
+
+
+def _noun(scope: str) -> str:
+    return "param" if scope == "params" else "sweep variable"
+
+
+def _avail(values: dict) -> str:
+    return "known: " + (", ".join(sorted(values)) or "none")
