@@ -29,12 +29,12 @@ def _one(err: dict, data: Any, model: type[BaseModel], prefix: tuple) -> Diagnos
     hint = None
     if kind == "missing":
         parent = data_path(data, loc[:-1])
-        path = parent + (loc[-1],)
+        path = (*parent, loc[-1])
         where = locate(data, parent, key=True) if parent else getattr(data, "loc", None)
         message = f"missing required key {loc[-1]!r}"
     elif kind == "extra_forbidden":
         parent = data_path(data, loc[:-1])
-        path = parent + (loc[-1],)
+        path = (*parent, loc[-1])
         where = locate(data, path, key=True)
         message = f"unknown key {loc[-1]!r}"
         allowed = _fields_at(model, parent)

@@ -75,7 +75,7 @@ class _Loader(yaml.SafeLoader):
         """Mark implied tags; plain scalars are resolved later by the core schema."""
         return _IMPLICIT[kind]
 
-    def compose_node(self, parent, index):  # noqa: D401 - PyYAML hook
+    def compose_node(self, parent, index):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -99,7 +99,7 @@ def load_yaml_file(path: Path | str, display: str | None = None) -> Any:
                   f"{MAX_FILE_BYTES // (1024 * 1024)} MiB")
         data = path.read_bytes()
     except OSError as exc:
-        raise SpecError([Diagnostic(Loc(name, 1, 1), "", f"cannot read file: {exc.strerror}")])
+        raise SpecError([Diagnostic(Loc(name, 1, 1), "", f"cannot read file: {exc.strerror}")]) from None
     return load_yaml_bytes(data, name)
 
 

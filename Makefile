@@ -1,0 +1,37 @@
+# The two commands: `make demo` and `make test` each set up everything first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-core
+
+.PHONY: help venv demo test test-unit lint plan-demo bench clean
+
+help:
+	@echo "make demo   - create $(VENV), install, and run the example workflow (dry-run plan until 'orch run' lands)"
+	@echo "make test   - create $(VENV), install, lint and run every test"
+	@echo "make lint   - ruff"
+	@echo "make bench  - planning-scale benchmark"
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh "$(VENV)"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/orch validate workflows/hello-sweep/workflow.yaml --site site-configs/laptop.yaml
+	$(VENV)/bin/orch plan workflows/heat-surrogate/workflow.yaml --site site-configs/laptop.yaml
+	$(VENV)/bin/orch plan workflows/heat-surrogate/workflow.yaml --site site-configs/local-slurm.yaml --scripts runs/demo-scripts
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/plan_scale.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runs

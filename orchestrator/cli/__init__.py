@@ -1,0 +1,1 @@
+"""The `orch` command line: thin commands behind one error boundary."""

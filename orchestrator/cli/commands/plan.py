@@ -1,0 +1,62 @@
+"""`orch plan`: the dry run. Tasks, placement, masks, batch scripts and cost; runs nothing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from orchestrator.cli.commands.common import add_workflow_args, load_both
+
+NAME = "plan"
+HELP = "show every task, where it would run, its device mask and cost, without running anything"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_workflow_args(p)
+    p.add_argument("--format", choices=["text", "json", "dot", "mermaid"], default="text")
+    p.add_argument("--scripts", metavar="DIR", type=Path,
+                   help="write the batch scripts a Slurm site would submit into DIR")
+
+
+def run(args: argparse.Namespace) -> int:
+    from orchestrator.plan.build import build_plan
+    from orchestrator.plan.export import iter_json, to_dot, to_mermaid
+
+    spec, site = load_both(args, need_site=True)
+    assert site is not None
+    plan = build_plan(spec, site)
+    written = _write_scripts(plan, site, args.scripts) if args.scripts else []
+    if args.format == "json":
+        extra = {"sources": [{"path": s.path, "sha256": s.sha256} for s in spec.sources],
+                 "scripts": [str(p) for p in written]}
+        out = sys.stdout
+        for chunk in iter_json(plan, extra):
+            out.write(chunk)
+    elif args.format == "dot":
+        sys.stdout.write(to_dot(plan))
+    elif args.format == "mermaid":
+        sys.stdout.write(to_mermaid(plan))
+    else:
+        from orchestrator.report.plan_text import render_plan
+
+        render_plan(plan)
+        for path in written:
+            print(f"wrote {path}")
+        if args.scripts and not written:
+            print(f"site {plan.site!r} is not a Slurm site: no batch scripts to write")
+    return 0
+
+
+def _write_scripts(plan, site, directory: Path) -> list[Path]:
+    from orchestrator.plan.scripts import write_scripts
+    from orchestrator.state.atomic import atomic_write_text
+
+    scripts = write_scripts(plan, site.site, str(directory.resolve()))
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in scripts.items():
+        path = directory / name
+        atomic_write_text(path, text, mode=0o755)
+        paths.append(path)
+    return paths

@@ -1,0 +1,41 @@
+"""`orch validate WORKFLOW [--site SITE]`: check a spec (and its fit on a site)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from orchestrator.cli.commands.common import add_workflow_args, load_both
+
+NAME = "validate"
+HELP = "check a workflow spec (and, with --site, that it fits the site); exit 1 on errors"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_workflow_args(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def run(args: argparse.Namespace) -> int:
+    spec, site = load_both(args, need_site=False)
+    plan = None
+    if site is not None:
+        from orchestrator.plan.build import build_plan
+
+        plan = build_plan(spec, site)
+    wf = spec.workflow
+    if args.format == "json":
+        out = {"ok": True, "workflow": wf.name, "stages": len(wf.stages),
+               "params": spec.params, "sources": [s.path for s in spec.sources],
+               "diagnostics": []}
+        if plan is not None:
+            out.update(site=plan.site, tasks=plan.task_count, warnings=list(plan.warnings))
+        print(json.dumps(out, indent=2))
+        return 0
+    what = f"workflow {wf.name!r}: {len(wf.stages)} stage(s)"
+    if plan is not None:
+        what += f", {plan.task_count:,} task(s) fit site {plan.site!r}"
+        for w in plan.warnings:
+            print(f"warning: {w}")
+    print(f"ok: {args.workflow}: {what}")
+    return 0

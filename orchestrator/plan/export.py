@@ -1,0 +1,126 @@
+"""Machine-readable views of a plan: the JSON contract, Graphviz dot and Mermaid.
+
+The JSON is a documented, stable contract (docs/plan-json.md). It is written
+incrementally so that a 100,000-task plan does not build one huge string.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from orchestrator.plan.model import Plan, StagePlan
+
+PLAN_FORMAT_VERSION = 1
+
+
+def stage_json(s: StagePlan) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "kind": s.kind,
+        "target": s.target,
+        "needs": list(s.needs),
+        "tasks": len(s.tasks),
+        "pool": s.binding.pool,
+        "device": s.binding.device,
+        "requested_device": s.binding.requested,
+        "fallback": s.binding.fallback,
+        "ranks_per_node": s.binding.ranks_per_node,
+        "slots_per_node": s.binding.slots_per_node,
+        "resources": s.resources,
+        "loop": s.loop,
+        "sweep": list(s.sweep_vars),
+        "sampler": s.sampler,
+        "seed": s.seed,
+        "retries": s.retries,
+        "outputs": list(s.outputs),
+        "node_hours": round(s.cost.node_hours, 6),
+        "gpu_hours": round(s.cost.gpu_hours, 6),
+        "xpu_hours": round(s.cost.xpu_hours, 6),
+    }
+
+
+def iter_json(plan: Plan, extra: dict[str, Any] | None = None) -> Iterator[str]:
+    """Chunks of the plan's JSON document."""
+    head = {
+        "format": PLAN_FORMAT_VERSION,
+        "workflow": plan.workflow,
+        "site": plan.site,
+        "scheduler": plan.scheduler,
+        "params": plan.params,
+        **(extra or {}),
+        "stages": [stage_json(s) for s in plan.stages.values()],
+        "loops": [
+            {"name": lp.name, "stages": list(lp.stages), "max_iterations": lp.max_iterations,
+             "until": lp.until, "feedback": [{"from": a, "to": b} for a, b in lp.feedback]}
+            for lp in plan.loops.values()
+        ],
+        "warnings": list(plan.warnings),
+    }
+    yield json.dumps(head, indent=None)[:-1]
+    yield ', "tasks": ['
+    first = True
+    for stage in plan.stages.values():
+        needs_cache: list[str] | None = None
+        resources = stage.resources
+        for t in stage.tasks:
+            if needs_cache is None:
+                needs_cache = plan.task_needs(t)
+            item = {
+                "id": t.id, "stage": t.stage, "needs": needs_cache, "pool": stage.binding.pool,
+                "resources": resources, "device_mask": t.device_mask, "sweep": t.point,
+                "loop": stage.loop,
+            }
+            yield ("" if first else ",\n") + json.dumps(item)
+            first = False
+    yield '], "summary": ' + json.dumps(plan.summary()) + "}\n"
+
+
+def to_json(plan: Plan, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return json.loads("".join(iter_json(plan, extra)))
+
+
+def _label(s: StagePlan) -> str:
+    count = f"{len(s.tasks)} tasks" if len(s.tasks) != 1 else "1 task"
+    return f"{s.name}\\n{count} on {s.binding.pool} ({s.binding.device})"
+
+
+def to_dot(plan: Plan) -> str:
+    lines = [f'digraph "{plan.workflow}" {{', "  rankdir=LR;", '  node [shape=box, style=rounded];']
+    in_loop = {s for lp in plan.loops.values() for s in lp.stages}
+    for lp in plan.loops.values():
+        lines.append(f'  subgraph "cluster_{lp.name}" {{')
+        lines.append(f'    label="loop {lp.name} (max {lp.max_iterations})"; style=dashed;')
+        lines.extend(f'    "{s}" [label="{_label(plan.stages[s])}"];' for s in lp.stages
+                     if s in plan.stages)
+        lines.append("  }")
+    lines.extend(f'  "{s.name}" [label="{_label(s)}"];' for s in plan.stages.values()
+                 if s.name not in in_loop)
+    for s in plan.stages.values():
+        lines.extend(f'  "{need}" -> "{s.name}";' for need in s.needs)
+    for lp in plan.loops.values():
+        lines.extend(f'  "{a}" -> "{b}" [style=dashed, label="next iteration"];'
+                     for a, b in lp.feedback)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_mermaid(plan: Plan) -> str:
+    lines = ["flowchart LR"]
+    in_loop = {s for lp in plan.loops.values() for s in lp.stages}
+
+    def node(s: StagePlan) -> str:
+        label = _label(s).replace("\\n", "<br/>")
+        return f'  {s.name}["{label}"]'
+
+    for lp in plan.loops.values():
+        lines.append(f'  subgraph {lp.name}["loop {lp.name} (max {lp.max_iterations})"]')
+        lines.extend("  " + node(plan.stages[s]) for s in lp.stages if s in plan.stages)
+        lines.append("  end")
+    lines.extend(node(s) for s in plan.stages.values() if s.name not in in_loop)
+    for s in plan.stages.values():
+        lines.extend(f"  {need} --> {s.name}" for need in s.needs)
+    for lp in plan.loops.values():
+        lines.extend(f"  {a} -. next iteration .-> {b}" for a, b in lp.feedback)
+    return "\n".join(lines) + "\n"

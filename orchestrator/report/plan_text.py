@@ -1,0 +1,94 @@
+"""`orch plan --format text`: stages, placement, masks, a DAG and the cost summary."""
+
+from __future__ import annotations
+
+from orchestrator.plan.model import Plan, StagePlan
+from orchestrator.report.console import console
+
+TASKS_SHOWN_PER_STAGE = 4
+
+
+def _mask_text(mask: dict[str, str]) -> str:
+    return " ".join(f"{k}={v!s}" if v != "" else f'{k}=""' for k, v in mask.items()) or "-"
+
+
+def _resources(s: StagePlan) -> str:
+    r = s.resources
+    parts = [f"{r['cores']} core" + ("s" if r["cores"] != 1 else "")]
+    if r["gpus"]:
+        parts.append(f"{r['gpus']} gpu")
+    if r["xpus"]:
+        parts.append(f"{r['xpus']} xpu")
+    if r["ranks"] > 1:
+        parts.append(f"{r['ranks']} ranks")
+    if r["nodes"] > 1:
+        parts.append(f"{r['nodes']} nodes")
+    if r["memory"]:
+        parts.append(r["memory"])
+    return ", ".join(parts)
+
+
+def dag_lines(plan: Plan) -> list[str]:
+    """One line per stage: `needs -> stage`, loops marked."""
+    out = []
+    for s in plan.stages.values():
+        mark = f"  [loop {s.loop}]" if s.loop else ""
+        width = f"[{len(s.tasks)}]" if s.sweep_vars else ""
+        src = ", ".join(s.needs) if s.needs else "(start)"
+        out.append(f"{src} -> {s.name}{width}{mark}")
+    for lp in plan.loops.values():
+        cond = lp.until
+        until = (f"until {cond['stage']}.{cond['metric']} {cond['op']} {cond['value']:g}"
+                 if cond else "no condition")
+        fb = "; ".join(f"{a} -> next {b}" for a, b in lp.feedback)
+        out.append(f"loop {lp.name}: {', '.join(lp.stages)} ({until}, max {lp.max_iterations}"
+                   + (f"; feedback {fb}" if fb else "") + ")")
+    return out
+
+
+def render_plan(plan: Plan, file=None) -> None:
+    from rich.table import Table
+
+    con = console(file)
+    params = ", ".join(f"{k}={v!r}" for k, v in plan.params.items()) or "none"
+    con.print(f"[bold]workflow[/bold] {plan.workflow}   [bold]site[/bold] {plan.site} "
+              f"({plan.scheduler})")
+    con.print(f"[bold]params[/bold] {params}")
+    table = Table(title=None, show_lines=False)
+    for col in ("stage", "tasks", "pool", "resources", "device masks", "walltime", "node-h"):
+        table.add_column(col, justify="right" if col in ("tasks", "node-h") else "left")
+    for s in plan.stages.values():
+        masks = sorted({_mask_text(t.device_mask) for t in s.tasks})
+        shown = "; ".join(masks[:3]) + (f" (+{len(masks) - 3})" if len(masks) > 3 else "")
+        pool = f"{s.binding.pool} ({s.binding.device})"
+        if s.binding.fallback:
+            pool += f" ← {s.binding.requested}"
+        wall = s.resources["walltime"] or f"~{s.resources['estimated_walltime']}"
+        table.add_row(s.name, f"{len(s.tasks):,}", pool, _resources(s), shown, wall,
+                      f"{s.cost.node_hours * plan.iterations(s.name):.3g}")
+    con.print(table)
+    con.print("[bold]tasks[/bold]")
+    for s in plan.stages.values():
+        for t in s.tasks[:TASKS_SHOWN_PER_STAGE]:
+            point = " ".join(f"{k}={_short(v)}" for k, v in (t.point or {}).items())
+            con.print(f"  {t.id:<24} {point:<40} {_mask_text(t.device_mask)}", markup=False)
+        if len(s.tasks) > TASKS_SHOWN_PER_STAGE:
+            con.print(f"  … {len(s.tasks) - TASKS_SHOWN_PER_STAGE:,} more {s.name} tasks",
+                      markup=False)
+        if s.seed is not None:
+            con.print(f"  ({s.name}: {s.sampler} samples, seed {s.seed})", markup=False)
+    con.print("[bold]graph[/bold]")
+    for line in dag_lines(plan):
+        con.print("  " + line, markup=False)
+    summ = plan.summary()
+    con.print(f"[bold]total[/bold] {summ['tasks']:,} tasks in {summ['stages']} stages; "
+              f"{summ['node_hours']:.3g} node-hours, {summ['gpu_hours']:.3g} GPU-hours, "
+              f"{summ['xpu_hours']:.3g} XPU-hours ({summ['estimate']})")
+    for w in plan.warnings:
+        con.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def _short(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
