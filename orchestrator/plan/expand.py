@@ -33,9 +33,14 @@ def range_values(r: RangeSpec) -> list[Any]:
     if r.num is not None:
         if r.num == 1:
             return [r.start]
-        step = (r.stop - r.start) / (r.num - 1)
-        values = [r.start + i * step for i in range(r.num)]
-        values[-1] = r.stop
+        span = r.stop - r.start
+        ints = isinstance(r.start, int) and isinstance(r.stop, int) and span % (r.num - 1) == 0
+        if ints:
+            step = span // (r.num - 1)
+            return [r.start + i * step for i in range(r.num)]
+        step = span / (r.num - 1)
+        values = [float(r.start + i * step) for i in range(r.num)]
+        values[-1] = float(r.stop)
         return values
     assert r.step is not None
     count = max(0, math.ceil((r.stop - r.start) / r.step - 1e-9))
@@ -43,7 +48,7 @@ def range_values(r: RangeSpec) -> list[Any]:
         raise ExpandError((), f"range has {count} values; the limit is 10,000,000")
     if all(isinstance(v, int) for v in (r.start, r.stop, r.step)):
         return list(range(r.start, r.stop, r.step))
-    return [r.start + i * r.step for i in range(count)]
+    return [float(r.start + i * r.step) for i in range(count)]
 
 
 def sample_points(sample: Sample, seed: int) -> list[dict[str, float]]:

@@ -134,8 +134,9 @@ class Site(SiteModel):
     scheduler: Literal["local", "slurm"]
     slurm: SlurmOptions = Field(default_factory=SlurmOptions)
     mpi: MPIOptions = Field(default_factory=MPIOptions)
-    fallbacks: dict[Device, Device] = Field(
-        default_factory=dict, description="Device class to use when the site lacks one.")
+    fallbacks: dict[Device, Literal["cpu"]] = Field(
+        default_factory=dict,
+        description="Run stages of a device class the site lacks on its cpu pool instead.")
     env: dict[str, str] = Field(default_factory=dict, description="Exported for every worker.")
     pools: dict[str, Pool] = Field(min_length=1)
 

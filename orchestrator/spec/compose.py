@@ -90,7 +90,7 @@ class Composer:
             if unknown:
                 raise SpecError([Diagnostic(ref.key_locs[unknown[0]], f"{label}.{unknown[0]}",
                                             f"unknown key {unknown[0]!r}",
-                                            did_you_mean(unknown[0], ["path", "params"]))])
+                                            hint=did_you_mean(unknown[0], ["path", "params"]))])
             params = ref.get("params")
             if params is not None and not isinstance(params, YDict):
                 raise SpecError([Diagnostic(ref.value_locs["params"], f"{label}.params",
@@ -161,7 +161,7 @@ def _set_params(part: YDict, values: YDict, label: str) -> None:
         if name not in declared:
             errors.append(Diagnostic(values.key_locs[name], f"{label}.params.{name}",
                                      "the template has no such param",
-                                     did_you_mean(name, declared)))
+                                     hint=did_you_mean(name, declared)))
             continue
         current = declared[name]
         if isinstance(current, YDict):

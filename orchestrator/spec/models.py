@@ -145,12 +145,12 @@ class Resources(SpecModel):
 
     device: Device = "cpu"
     pool: str | None = Field(None, description="Site pool to use; by default the first of `device`.")
-    cores: int = Field(1, ge=1, le=100_000)
+    cores: int = Field(1, ge=1, le=100_000, description="Cores per rank.")
     gpus: int | None = Field(None, ge=0, le=1024)
     xpus: int | None = Field(None, ge=0, le=1024, description="XPU devices (or tiles on a tiled site).")
     ranks: int = Field(1, ge=1, le=1_000_000, description="MPI ranks; >1 runs the task under MPI.")
     nodes: int = Field(1, ge=1, le=100_000)
-    memory: str | int | None = Field(None, description="Per task, e.g. '4GiB'.")
+    memory: str | int | None = Field(None, description="Per rank (per task when ranks is 1), e.g. '4GiB'.")
     walltime: str | int | None = Field(None, description="Per task, e.g. '00:30:00' or '30m'.")
 
     @field_validator("memory")

@@ -58,9 +58,11 @@ def resolve_values(decls: dict[str, Param], raw: Any, overrides: dict[str, str],
         loc = _default_loc(raw, name)
         if p.default is None:
             if name not in overrides:
-                if p.required or p.type is None:
-                    sink.error(loc, f"params.{name}", "has no default; give it with --set "
+                if p.required:
+                    sink.error(loc, f"params.{name}", "is required; give it with --set "
                                f"{name}=VALUE")
+                else:
+                    values[name] = None  # optional, no default: null
                 continue
         else:
             try:
