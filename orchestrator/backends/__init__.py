@@ -1,0 +1,1 @@
+"""Execution backends. Only `backends.parsl` imports Parsl."""

@@ -1,0 +1,1 @@
+"""The Parsl backend: site pools become executors, plan tasks become apps."""

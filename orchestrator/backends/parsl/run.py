@@ -1,0 +1,320 @@
+"""Run a Plan on Parsl: tasks wired by futures, loops iteration by iteration, every
+event journaled. The driver never blocks on work it does not need: all stages
+that do not wait on a loop decision are submitted first."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import heapq
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import parsl
+from parsl.app.app import python_app
+from parsl.config import Config
+from parsl.dataflow.errors import DependencyError
+
+from orchestrator.backends.parsl.executors import make_executors
+from orchestrator.backends.parsl.loops import ConditionError, evaluate
+from orchestrator.backends.parsl.worker import read_result, run_task
+from orchestrator.backends.payload import TaskPayloads
+from orchestrator.plan.model import Plan
+from orchestrator.site.models import Site
+from orchestrator.spec.load import LoadedSpec
+from orchestrator.state.journal import Journal
+from orchestrator.state.rundir import RunDir
+from orchestrator.state.states import TaskState
+
+NO_RETRY = 1e9
+
+
+@dataclass
+class Outcome:
+    state: str  # succeeded | failed
+    counts: dict[str, int]
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    loops: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class ParslRun:
+    """One execution (first attempt or resume) of a plan."""
+
+    def __init__(self, plan: Plan, spec: LoadedSpec, site: Site, rundir: RunDir,
+                 journal: Journal, done_records: dict[str, dict[str, Any]], progress: Any):
+        self.plan = plan
+        self.site = site
+        self.rundir = rundir
+        self.journal = journal
+        self.done_records = done_records  # key -> record, from earlier attempts
+        self.progress = progress
+        self.payloads = TaskPayloads(plan, spec, rundir)
+        self.handles: dict[str, Any] = {}  # task id -> AppFuture or finished record
+        self.keys: dict[str, str] = {}
+        self.stage_ids: dict[tuple[str, int | None], list[str]] = {}
+        self.final_iteration: dict[str, int] = {}
+        self.retries: dict[str, int] = {}
+        self.states: dict[str, TaskState] = {}
+        self.failed: list[dict[str, Any]] = []
+        self.loop_info: dict[str, dict[str, Any]] = {}
+        self.outstanding: set[cf.Future] = set()
+        self.lock = threading.Lock()
+        self.apps: dict[str, Any] = {}
+        self.dfk = None
+
+    # ---- engine ---------------------------------------------------------------------------
+    def start(self) -> None:
+        max_retries = max((s.retries for s in self.plan.stages.values()), default=0)
+        config = Config(
+            executors=make_executors(self.plan, self.site, self.rundir.path),
+            run_dir=str(self.rundir.parsl_dir),
+            retries=max_retries,
+            retry_handler=self._retry_cost if max_retries else None,
+            strategy="simple" if self.site.scheduler == "slurm" else "none",
+            strategy_period=5 if self.site.scheduler == "slurm" else 0.5,
+            usage_tracking=0,
+            initialize_logging=True,
+        )
+        self.dfk = parsl.load(config)
+        for pool in {s.binding.pool for s in self.plan.stages.values()}:
+            self.apps[pool] = python_app(run_task, executors=[pool], data_flow_kernel=self.dfk)
+
+    def shutdown(self) -> None:
+        if self.dfk is not None:
+            try:
+                self.dfk.cleanup()
+            finally:
+                parsl.clear()
+                self.dfk = None
+
+    def _retry_cost(self, exc: Exception, task_record: Any) -> float:
+        payload = task_record["args"][0] if task_record.get("args") else {}
+        allowed = self.retries.get(payload.get("task_id"), 0)
+        if allowed <= 0:
+            return NO_RETRY
+        return max(1, self.dfk.config.retries) / allowed
+
+    # ---- driving --------------------------------------------------------------------------
+    def execute(self) -> Outcome:
+        for unit in self._unit_order():
+            if unit in self.plan.loops:
+                self._run_loop(unit)
+            else:
+                self._submit_stage(unit, None)
+        self._wait_all()
+        counts: dict[str, int] = {}
+        for st in self.states.values():
+            counts[st.value] = counts.get(st.value, 0) + 1
+        bad = any(s in (TaskState.FAILED, TaskState.DEP_FAILED) for s in self.states.values())
+        bad = bad or any(i.get("reason") == "failed" for i in self.loop_info.values())
+        return Outcome("failed" if bad else "succeeded", counts, self.failed, self.loop_info)
+
+    def _unit_order(self) -> list[str]:
+        """Stages and loops in dependency order; loops that wait on a condition go last."""
+        unit = {s: self.plan.stages[s].loop or s for s in self.plan.stages}
+        deps: dict[str, set[str]] = {u: set() for u in unit.values()}
+        for s, st in self.plan.stages.items():
+            deps[unit[s]].update(unit[n] for n in st.needs if unit[n] != unit[s])
+        rank = {u: i for i, u in enumerate(dict.fromkeys(unit[s] for s in self.plan.stages))}
+        blocking = {u for u in deps if u in self.plan.loops and self.plan.loops[u].until}
+        users: dict[str, list[str]] = {u: [] for u in deps}
+        for u, ds in deps.items():
+            for d in ds:
+                users[d].append(u)
+        indeg = {u: len(ds) for u, ds in deps.items()}
+        ready = [((u in blocking), rank[u], u) for u, k in indeg.items() if k == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            _, _, u = heapq.heappop(ready)
+            order.append(u)
+            for v in users[u]:
+                indeg[v] -= 1
+                if indeg[v] == 0:
+                    heapq.heappush(ready, ((v in blocking), rank[v], v))
+        return order
+
+    def _iteration_of(self, need: str, consumer_loop: str | None, iteration: int | None):
+        loop = self.plan.stages[need].loop
+        if loop is None:
+            return None
+        if loop == consumer_loop:
+            return iteration
+        return self.final_iteration.get(loop)
+
+    def _submit_stage(self, name: str, iteration: int | None) -> None:
+        stage = self.plan.stages[name]
+        layout: list[list] = []
+        handles: list[Any] = []
+        upstream_keys: list[str] = []
+        missing: list[str] = []
+        for need in stage.needs:
+            ids = self.stage_ids.get((need, self._iteration_of(need, stage.loop, iteration)))
+            if ids is None:
+                missing.append(need)
+                continue
+            layout.append([need, len(ids), "results"])
+            handles.extend(self.handles[i] for i in ids)
+            upstream_keys.extend(self.keys[i] for i in ids)
+        feedback_keys: list[str] = []
+        if stage.loop and iteration and iteration > 1:
+            for src, dst in self.plan.loops[stage.loop].feedback:
+                if dst == name:
+                    ids = self.stage_ids.get((src, iteration - 1), [])
+                    layout.append([src, len(ids), "feedback"])
+                    handles.extend(self.handles[i] for i in ids)
+                    feedback_keys.extend(self.keys[i] for i in ids)
+        ids_out = []
+        for task in stage.tasks:
+            payload = self.payloads.build(task, iteration, layout, upstream_keys, feedback_keys)
+            tid = payload["task_id"]
+            ids_out.append(tid)
+            self.keys[tid] = payload["key"]
+            self.retries[tid] = stage.retries
+            meta = {"task": tid, "stage": name, "key": payload["key"], "index": task.index,
+                    "iteration": iteration, "loop": stage.loop}
+            self.progress.add(name, 1)
+            if missing:
+                self._finish(tid, TaskState.DEP_FAILED, meta, None,
+                             f"upstream stage(s) {', '.join(missing)} did not run")
+                self.handles[tid] = _failed_future(f"{tid}: upstream did not run")
+                continue
+            cached = self._cached(payload)
+            if cached is not None:
+                self.handles[tid] = cached
+                self._finish(tid, TaskState.CACHED, meta, cached)
+                continue
+            fut = self.apps[stage.binding.pool](payload, inputs=list(handles))
+            self.handles[tid] = fut
+            with self.lock:
+                self.states[tid] = TaskState.SUBMITTED
+                self.outstanding.add(fut)
+            self.journal.append("task_submitted", **meta)
+            self.progress.submitted(name)
+            fut.add_done_callback(lambda f, m=meta: self._on_done(f, m))
+        self.stage_ids[(name, iteration)] = ids_out
+
+    def _cached(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        record = self.done_records.get(payload["key"])
+        if record is None:
+            record = read_result(self.rundir.task_dir(payload["task_id"]), payload["key"])
+        if record is None:
+            return None
+        task_dir = self.rundir.task_dir(payload["task_id"])
+        if any(not (task_dir / o).exists() for o in payload["outputs"]):
+            return None
+        return record
+
+    def _on_done(self, fut: cf.Future, meta: dict[str, Any]) -> None:
+        tid = meta["task"]
+        attempts = 1 + int(getattr(fut, "task_record", {}).get("fail_count", 0) or 0)
+        try:
+            record = fut.result()
+        except DependencyError as exc:
+            self._finish(tid, TaskState.DEP_FAILED, meta, None, _dep_message(exc))
+        except BaseException as exc:
+            self._finish(tid, TaskState.FAILED, meta, None, f"{type(exc).__name__}: {exc}",
+                         attempts=attempts)
+        else:
+            self._finish(tid, TaskState.DONE, meta, record, attempts=attempts)
+        finally:
+            with self.lock:
+                self.outstanding.discard(fut)
+
+    def _finish(self, tid: str, state: TaskState, meta: dict[str, Any],
+                record: dict[str, Any] | None, error: str | None = None,
+                attempts: int | None = None) -> None:
+        with self.lock:
+            was_active = self.states.get(tid) is TaskState.SUBMITTED
+            self.states[tid] = state
+        if state in (TaskState.DONE, TaskState.CACHED):
+            assert record is not None
+            self.journal.append(
+                "task_done" if state is TaskState.DONE else "task_cached", **meta,
+                result=record.get("result"), started=record.get("started"),
+                ended=record.get("ended"), host=record.get("host"),
+                devices=record.get("devices"), attempts=attempts)
+        else:
+            task_dir = self.rundir.task_dir(tid)
+            info = {**meta, "error": error, "attempts": attempts,
+                    "stdout": str(task_dir / "stdout"), "stderr": str(task_dir / "stderr")}
+            self.journal.append("task_failed" if state is TaskState.FAILED
+                                else "task_dep_failed", **info)
+            if state is TaskState.FAILED:
+                with self.lock:
+                    self.failed.append(info)
+        self.progress.finished(meta["stage"], state, was_active)
+
+    # ---- loops ----------------------------------------------------------------------------
+    def _run_loop(self, name: str) -> None:
+        loop = self.plan.loops[name]
+        order = [s for s in self.plan.stages if s in loop.stages]
+        info: dict[str, Any] = {"iterations": 0, "reason": "max_iterations", "values": []}
+        self.loop_info[name] = info
+        for k in range(1, loop.max_iterations + 1):
+            for s in order:
+                self._submit_stage(s, k)
+            self.final_iteration[name] = k
+            info["iterations"] = k
+            if loop.until is None:
+                continue
+            ids = self.stage_ids[(loop.until["stage"], k)]
+            try:
+                results = [self._result_of(i) for i in ids]
+                value, met = evaluate(loop.until, results)
+            except (ConditionError, _TaskDidNotFinish) as exc:
+                info["reason"] = "failed"
+                info["error"] = str(exc)
+                self.journal.append("loop_finished", loop=name, iterations=k, reason="failed",
+                                    error=str(exc))
+                return
+            info["values"].append(value)
+            self.journal.append("loop_iteration", loop=name, iteration=k,
+                                stage=loop.until["stage"], metric=loop.until["metric"],
+                                reduce=loop.until.get("reduce", "max"), value=value,
+                                op=loop.until["op"], threshold=loop.until["value"], met=met)
+            self.progress.note(f"loop {name}: iteration {k}: {loop.until['metric']} = "
+                               f"{value} ({'met' if met else 'not met'})")
+            if met:
+                info["reason"] = "condition"
+                break
+        self.journal.append("loop_finished", loop=name, iterations=info["iterations"],
+                            reason=info["reason"])
+
+    def _result_of(self, tid: str) -> Any:
+        handle = self.handles[tid]
+        if isinstance(handle, dict):
+            return handle.get("result")
+        while True:
+            try:
+                return handle.result(timeout=0.25)["result"]
+            except cf.TimeoutError:
+                self.progress.refresh()
+            except BaseException as exc:
+                raise _TaskDidNotFinish(f"{tid} did not finish: {exc}") from None
+
+    def _wait_all(self) -> None:
+        while True:
+            with self.lock:
+                pending = set(self.outstanding)
+            if not pending:
+                break
+            cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
+            self.progress.refresh()
+        self.journal.flush()
+
+
+class _TaskDidNotFinish(RuntimeError):
+    pass
+
+
+def _dep_message(exc: DependencyError) -> str:
+    deps = getattr(exc, "dependent_exceptions_tids", None)
+    return f"a task it needs failed ({len(deps)} upstream)" if deps else "a task it needs failed"
+
+
+def _failed_future(message: str) -> cf.Future:
+    fut: cf.Future = cf.Future()
+    fut.set_exception(RuntimeError(message))
+    return fut
+

@@ -1,0 +1,203 @@
+"""What runs on a Parsl worker for every task (python and shell stages alike).
+
+It runs in the task's own directory with its stdout/stderr captured to files
+(at the file-descriptor level, so C libraries and subprocesses are captured
+too), passes upstream results to the callable, checks declared outputs, and
+writes `result.json` atomically before returning: a task whose result file
+exists with the right key is never run twice, even if the driver died before
+journaling it. This module must not import Parsl.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+RESULT_FILE = "result.json"
+PINNING_VARS = ("CUDA_VISIBLE_DEVICES", "ZE_AFFINITY_MASK", "ONEAPI_DEVICE_SELECTOR",
+                "ROCR_VISIBLE_DEVICES")
+
+
+class TaskFailure(RuntimeError):
+    """A task failed; the message says why and where its logs are."""
+
+
+def run_task(payload: dict[str, Any], inputs: list[Any] = ()) -> dict[str, Any]:
+    """Run one task described by `payload`; `inputs` are upstream records (or lists of them)."""
+    task_dir = Path(payload["task_dir"])
+    task_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    upstream, feedback = _unpack(payload.get("layout", []), list(inputs))
+    with _task_env(payload.get("env", {})), _in_dir(task_dir), _captured(task_dir, payload):
+        if payload["kind"] == "python":
+            value = _call(payload, upstream, feedback, task_dir)
+        else:
+            value = _shell(payload, task_dir)
+    missing = [o for o in payload.get("outputs", []) if not (task_dir / o).exists()]
+    if missing:
+        raise TaskFailure(f"declared outputs missing: {', '.join(missing)} (in {task_dir})")
+    record = {
+        "task": payload["task_id"],
+        "key": payload["key"],
+        "result": value,
+        "started": started,
+        "ended": time.time(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "devices": {k: os.environ[k] for k in PINNING_VARS if k in os.environ},
+    }
+    _write_result(task_dir, record)
+    return record
+
+
+def _unpack(layout: list[list], inputs: list[Any]) -> tuple[dict, dict]:
+    """Rebuild {stage: [results]} (needs, and loop feedback) from the flat inputs list."""
+    needs: dict[str, list[Any]] = {}
+    feedback: dict[str, list[Any]] = {}
+    pos = 0
+    for stage, count, role in layout:
+        records = inputs[pos:pos + count]
+        pos += count
+        target = feedback if role == "feedback" else needs
+        target.setdefault(stage, []).extend(r["result"] for r in records)
+    return needs, feedback
+
+
+def _call(payload: dict[str, Any], upstream: dict[str, list[Any]],
+          feedback: dict[str, list[Any]], task_dir: Path) -> Any:
+    module_name, func_name = payload["target"].split(":", 1)
+    base = payload.get("base_dir")
+    if base and base not in sys.path:
+        sys.path.insert(0, base)
+    try:
+        module = importlib.import_module(module_name)
+        func = getattr(module, func_name)
+    except (ImportError, AttributeError) as exc:
+        raise TaskFailure(f"cannot load {payload['target']}: {exc}") from None
+    kwargs = dict(payload.get("args", {}))
+    accepts = _accepted(func)
+    extras = {
+        "results": upstream,
+        "feedback": feedback if payload.get("iteration") else None,
+        "context": {
+            "task_id": payload["task_id"], "stage": payload["stage"],
+            "index": payload.get("index"), "iteration": payload.get("iteration"),
+            "task_dir": str(task_dir), "run_dir": payload.get("run_dir"),
+            "devices": {k: os.environ[k] for k in PINNING_VARS if k in os.environ},
+        },
+    }
+    for name, value in extras.items():
+        if name in accepts and name not in kwargs:
+            kwargs[name] = value
+    try:
+        value = func(**kwargs)
+    except Exception:
+        traceback.print_exc()
+        raise
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TaskFailure(f"{payload['target']} returned a value that is not JSON "
+                          f"(dicts, lists, numbers, strings): {exc}") from None
+    return value
+
+
+def _accepted(func: Any) -> set[str]:
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return {"results", "feedback", "context"}
+    return {p.name for p in params}
+
+
+def _shell(payload: dict[str, Any], task_dir: Path) -> Any:
+    command = payload["target"]
+    proc = subprocess.run(["/bin/bash", "-c", command], cwd=task_dir, stdin=subprocess.DEVNULL,
+                          check=False)
+    if proc.returncode != 0:
+        raise TaskFailure(f"shell command exited with {proc.returncode}; "
+                          f"see {task_dir / 'stderr'}")
+    return {"exit_code": 0}
+
+
+@contextlib.contextmanager
+def _task_env(env: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _in_dir(path: Path):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+@contextlib.contextmanager
+def _captured(task_dir: Path, payload: dict[str, Any]):
+    """Send fds 1 and 2 to the task's stdout/stderr files (appending across retries)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    header = f"--- {payload['task_id']} attempt at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n"
+    files = []
+    try:
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            f = open(task_dir / name, "ab")  # noqa: SIM115 - closed in finally
+            f.write(header.encode())
+            f.flush()
+            files.append(f)
+            os.dup2(f.fileno(), fd)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        for f in files:
+            f.close()
+
+
+def _write_result(task_dir: Path, record: dict[str, Any]) -> None:
+    tmp = task_dir / f".{RESULT_FILE}.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, task_dir / RESULT_FILE)
+
+
+def read_result(task_dir: Path, key: str) -> dict[str, Any] | None:
+    """A finished task's record if it exists and matches `key`."""
+    try:
+        record = json.loads((task_dir / RESULT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(record, dict) and record.get("key") == key:
+        return record
+    return None

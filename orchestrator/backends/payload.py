@@ -1,0 +1,88 @@
+"""Turn a planned task into the payload its worker runs: rendered args or command,
+task directory, environment and cache key. Engine-neutral: no Parsl here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.plan.model import Plan, PlannedTask, StagePlan
+from orchestrator.spec.load import LoadedSpec
+from orchestrator.spec.params import render
+from orchestrator.state.keys import code_hash, task_key
+from orchestrator.state.rundir import RunDir
+
+
+def render_value(value: Any, point: dict[str, Any], quote: bool = False) -> Any:
+    """Substitute `${sweep.x}` in every string of a nested value."""
+    if isinstance(value, str):
+        if "${" not in value and "$${" not in value:
+            return value
+        return render(value, "sweep", point, quote, _unreachable)
+    if isinstance(value, dict):
+        return {k: render_value(v, point, quote) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, point, quote) for v in value]
+    return value
+
+
+def _unreachable(message: str, hint: str | None = None) -> None:
+    raise ValueError(message)  # spec checks reject unknown names before planning
+
+
+@dataclass
+class TaskPayloads:
+    """Builds payloads for one run; caches per-stage code hashes."""
+
+    plan: Plan
+    spec: LoadedSpec
+    rundir: RunDir
+
+    def __post_init__(self) -> None:
+        self._code: dict[str, str] = {}
+
+    def code_hash(self, stage: StagePlan) -> str:
+        if stage.name not in self._code:
+            self._code[stage.name] = code_hash(stage.target, stage.kind, self.spec.base_dir)
+        return self._code[stage.name]
+
+    def task_id(self, task: PlannedTask, iteration: int | None) -> str:
+        return task.id if iteration is None else f"{task.id}@{iteration}"
+
+    def build(self, task: PlannedTask, iteration: int | None, layout: list[list],
+              upstream_keys: list[str], feedback_keys: list[str] | None = None) -> dict[str, Any]:
+        stage = self.plan.stages[task.stage]
+        definition = self.spec.workflow.stages[task.stage]
+        point = task.point or {}
+        task_id = self.task_id(task, iteration)
+        if stage.kind == "python":
+            target = stage.target
+            args = render_value(definition.args, point)
+        else:
+            target = render_value(definition.shell, point, quote=True)
+            args = {}
+        env = {k: str(render_value(v, point)) for k, v in definition.env.items()}
+        if stage.binding.fallback:
+            env.update(task.device_mask)
+        elif "ONEAPI_DEVICE_SELECTOR" in task.device_mask:
+            # Parsl pins CUDA_VISIBLE_DEVICES/ZE_AFFINITY_MASK per worker; the SYCL selector is ours
+            env["ONEAPI_DEVICE_SELECTOR"] = task.device_mask["ONEAPI_DEVICE_SELECTOR"]
+        inputs = {"target": target, "args": args, "env": env, "point": point}
+        key = task_key(definition.model_dump(mode="json"), inputs,
+                       [*upstream_keys, *(feedback_keys or [])], self.code_hash(stage), iteration)
+        return {
+            "task_id": task_id,
+            "stage": task.stage,
+            "index": task.index,
+            "iteration": iteration,
+            "kind": stage.kind,
+            "target": target,
+            "args": args,
+            "env": env,
+            "outputs": [render_value(o, point) for o in definition.outputs],
+            "layout": layout,
+            "key": key,
+            "task_dir": str(self.rundir.task_dir(task_id)),
+            "run_dir": str(self.rundir.path),
+            "base_dir": str(self.spec.base_dir),
+        }

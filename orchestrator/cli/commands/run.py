@@ -1,0 +1,171 @@
+"""`orch run`: execute a workflow on a site through Parsl, durably (see docs/run.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from orchestrator.errors import UserError
+
+NAME = "run"
+HELP = "run a workflow (Parsl); --resume RUN_DIR finishes an interrupted or failed run"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("workflow", metavar="WORKFLOW", nargs="?",
+                   help="workflow spec (YAML); with --resume, defaults to the run's own")
+    p.add_argument("--site", metavar="SITE", help="site config: a path or shipped name")
+    p.add_argument("--set", dest="sets", action="append", default=None, metavar="NAME=VALUE",
+                   help="override a workflow param (repeatable)")
+    p.add_argument("--run-dir", type=Path, metavar="DIR", help="where to write the run")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="resume this run: tasks done with the same key are not re-run")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="final summary format")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: shut down cleanly, leave a resumable run."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def run(args: argparse.Namespace) -> int:
+    from orchestrator.plan.build import build_plan
+    from orchestrator.plan.export import iter_json
+    from orchestrator.site.load import load_site
+    from orchestrator.spec.load import load_spec, parse_sets
+    from orchestrator.state.rundir import RunDir
+
+    previous = _previous_run(args.resume) if args.resume else {}
+    workflow = args.workflow or previous.get("workflow")
+    if not workflow:
+        raise UserError("a WORKFLOW is required (or --resume RUN_DIR)")
+    sets = parse_sets(args.sets) if args.sets is not None else previous.get("sets", {})
+    site_ref = args.site or previous.get("site")
+    errors = []
+    spec = site = None
+    try:
+        spec = load_spec(workflow, sets)
+    except UserError as exc:
+        errors += exc.diagnostics
+    try:
+        site = load_site(site_ref)
+    except UserError as exc:
+        errors += exc.diagnostics
+    if errors:
+        raise UserError(errors)
+    plan = build_plan(spec, site)
+    if args.resume:
+        rundir = RunDir(args.resume.resolve())
+    else:
+        rundir = RunDir.create(plan.workflow, path=args.run_dir)
+    meta = {
+        "workflow": str(Path(workflow).resolve()),
+        "site": str(site.path.resolve()) if site.path else site_ref,
+        "sets": sets,
+        "created": previous.get("created", time.time()),
+        "attempts": [*previous.get("attempts", []), {"started": time.time(), "pid": os.getpid(),
+                                                      "argv": sys.argv[1:]}],
+    }
+    rundir.write_json("run.json", meta)
+    rundir.write_json("spec.json", {"workflow": spec.workflow.model_dump(mode="json", by_alias=True),
+                                    "params": spec.params,
+                                    "sources": [s.__dict__ for s in spec.sources]})
+    from orchestrator.state.atomic import atomic_write_text
+
+    atomic_write_text(rundir.path / "plan.json", "".join(iter_json(plan)))
+    return _execute(args, plan, spec, site, rundir, len(meta["attempts"]))
+
+
+def _previous_run(path: Path) -> dict:
+    run_json = path / "run.json"
+    if not run_json.is_file():
+        raise UserError(f"{path}: not a run directory (no run.json)")
+    try:
+        return json.loads(run_json.read_text())
+    except ValueError as exc:
+        raise UserError(f"{run_json}: unreadable ({exc})") from None
+
+
+def _done_records(journal_path: Path) -> dict[str, dict]:
+    from orchestrator.state.journal import read_journal
+
+    done = {}
+    for rec in read_journal(journal_path):
+        if rec.get("ev") in ("task_done", "task_cached") and rec.get("key"):
+            done[rec["key"]] = {k: rec.get(k) for k in
+                                ("task", "key", "result", "started", "ended", "host", "devices")}
+    return done
+
+
+def _execute(args, plan, spec, site, rundir, attempt: int) -> int:
+    from orchestrator.backends.parsl.run import ParslRun
+    from orchestrator.report.progress import Progress
+    from orchestrator.state.journal import Journal
+
+    done = _done_records(rundir.journal)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    journal = Journal(rundir.journal)
+    progress = Progress(list(plan.stages), quiet=args.quiet or args.format == "json")
+    runner = ParslRun(plan, spec, site.site, rundir, journal, done, progress)
+    journal.append("run_started", workflow=plan.workflow, site=plan.site, attempt=attempt,
+                   pid=os.getpid(), resume=bool(args.resume), tasks=plan.task_count)
+    started = time.time()
+    try:
+        if not args.quiet and args.format == "text":
+            print(f"run directory: {rundir.path}", flush=True)
+        runner.start()
+        with progress:
+            outcome = runner.execute()
+    except KeyboardInterrupt as exc:
+        journal.append("run_finished", state="interrupted",
+                       signal="SIGTERM" if isinstance(exc, _Terminated) else "SIGINT",
+                       seconds=round(time.time() - started, 3))
+        _close(runner, journal)
+        print(f"orch: interrupted; resume with: orch run --resume {rundir.path}", file=sys.stderr)
+        return 130
+    except BaseException:
+        journal.append("run_finished", state="crashed", seconds=round(time.time() - started, 3))
+        _close(runner, journal)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    journal.append("run_finished", state=outcome.state, counts=outcome.counts,
+                   failed=[f["task"] for f in outcome.failed],
+                   seconds=round(time.time() - started, 3))
+    _close(runner, journal)
+    _print_outcome(args, outcome, rundir, time.time() - started)
+    return 0 if outcome.state == "succeeded" else 3
+
+
+def _close(runner, journal) -> None:
+    try:
+        runner.shutdown()
+    finally:
+        journal.close()
+
+
+def _print_outcome(args, outcome, rundir, seconds: float) -> None:
+    if args.format == "json":
+        print(json.dumps({"run_dir": str(rundir.path), "state": outcome.state,
+                          "counts": outcome.counts, "failed": outcome.failed,
+                          "loops": outcome.loops, "seconds": round(seconds, 3)}, indent=2))
+        return
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(outcome.counts.items()))
+    print(f"{outcome.state}: {counts} in {seconds:.1f}s; run directory {rundir.path}")
+    for name, info in outcome.loops.items():
+        line = f"loop {name}: {info['iterations']} iteration(s), ended by {info['reason']}"
+        if info.get("error"):
+            line += f": {info['error']}"
+        print(line)
+    for f in outcome.failed:
+        print(f"failed: {f['task']}: {f['error']}\n  logs: {f['stderr']}", file=sys.stderr)

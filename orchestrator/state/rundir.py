@@ -1,0 +1,70 @@
+"""Layout of a run directory; the only code that knows file names inside it.
+
+```
+runs/<workflow>-<timestamp>/
+  run.json          how the run was started (workflow path, site, --set values)
+  spec.json         the resolved spec (after templates and params)
+  plan.json         the plan, as `orch plan --format json` prints it
+  journal.jsonl     task events (the truth for status and resume)
+  tasks/<task-id>/  cwd of the task: stdout, stderr, result.json, declared outputs
+  parsl/            Parsl's own run files and logs
+```
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.state.atomic import atomic_write_text
+from orchestrator.state.journal import JOURNAL_NAME
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.@\[\]-]")
+
+
+def task_dirname(task_id: str) -> str:
+    """Task ids are `stage`, `stage[3]`, `stage[3]@2`; keep them readable but safe."""
+    return _UNSAFE.sub("_", task_id)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @classmethod
+    def create(cls, workflow: str, base: Path | None = None, path: Path | None = None) -> RunDir:
+        if path is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            root = base or Path("runs")
+            path = root / f"{workflow}-{stamp}"
+            n = 1
+            while path.exists():
+                n += 1
+                path = root / f"{workflow}-{stamp}-{n}"
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "tasks").mkdir(exist_ok=True)
+        return cls(path.resolve())
+
+    @property
+    def journal(self) -> Path:
+        return self.path / JOURNAL_NAME
+
+    @property
+    def parsl_dir(self) -> Path:
+        return self.path / "parsl"
+
+    def task_dir(self, task_id: str) -> Path:
+        return self.path / "tasks" / task_dirname(task_id)
+
+    def write_json(self, name: str, data: Any) -> None:
+        atomic_write_text(self.path / name, json.dumps(data, indent=2, default=str) + "\n")
+
+    def read_json(self, name: str) -> Any:
+        return json.loads((self.path / name).read_text())
+
+    def exists(self) -> bool:
+        return (self.path / "run.json").is_file()
