@@ -207,16 +207,16 @@ class ParslRun:
 
     def _on_done(self, fut: cf.Future, meta: dict[str, Any]) -> None:
         tid = meta["task"]
-        attempts = 1 + int(getattr(fut, "task_record", {}).get("fail_count", 0) or 0)
+        failures = int(getattr(fut, "task_record", {}).get("fail_count", 0) or 0)
         try:
             record = fut.result()
         except DependencyError as exc:
             self._finish(tid, TaskState.DEP_FAILED, meta, None, _dep_message(exc))
         except BaseException as exc:
             self._finish(tid, TaskState.FAILED, meta, None, f"{type(exc).__name__}: {exc}",
-                         attempts=attempts)
+                         attempts=max(1, failures))
         else:
-            self._finish(tid, TaskState.DONE, meta, record, attempts=attempts)
+            self._finish(tid, TaskState.DONE, meta, record, attempts=failures + 1)
         finally:
             with self.lock:
                 self.outstanding.discard(fut)

@@ -108,10 +108,17 @@ def _done_records(journal_path: Path) -> dict[str, dict]:
 
 
 def _execute(args, plan, spec, site, rundir, attempt: int) -> int:
+    from orchestrator.backends.parsl import reaper
     from orchestrator.backends.parsl.run import ParslRun
     from orchestrator.report.progress import Progress
     from orchestrator.state.journal import Journal
 
+    if args.resume:
+        reaped = reaper.reap(f"{rundir.path}#")
+        if reaped:
+            print(f"stopped {reaped} leftover process(es) of an earlier attempt", file=sys.stderr)
+    tag = f"{rundir.path}#{attempt}"
+    reaper.start_watchdog(tag)
     done = _done_records(rundir.journal)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     journal = Journal(rundir.journal)
@@ -130,28 +137,33 @@ def _execute(args, plan, spec, site, rundir, attempt: int) -> int:
         journal.append("run_finished", state="interrupted",
                        signal="SIGTERM" if isinstance(exc, _Terminated) else "SIGINT",
                        seconds=round(time.time() - started, 3))
-        _close(runner, journal)
+        _close(runner, journal, tag)
         print(f"orch: interrupted; resume with: orch run --resume {rundir.path}", file=sys.stderr)
         return 130
     except BaseException:
         journal.append("run_finished", state="crashed", seconds=round(time.time() - started, 3))
-        _close(runner, journal)
+        _close(runner, journal, tag)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
     journal.append("run_finished", state=outcome.state, counts=outcome.counts,
                    failed=[f["task"] for f in outcome.failed],
                    seconds=round(time.time() - started, 3))
-    _close(runner, journal)
+    _close(runner, journal, tag)
     _print_outcome(args, outcome, rundir, time.time() - started)
     return 0 if outcome.state == "succeeded" else 3
 
 
-def _close(runner, journal) -> None:
+def _close(runner, journal, tag: str | None = None) -> None:
+    from orchestrator.backends.parsl import reaper
+
     try:
         runner.shutdown()
     finally:
         journal.close()
+        if tag:
+            reaper.reap(tag, grace=2.0)  # whatever Parsl's shutdown left behind
+            os.environ.pop(reaper.TAG_VAR, None)
 
 
 def _print_outcome(args, outcome, rundir, seconds: float) -> None:

@@ -1,0 +1,137 @@
+"""No orphans: every process a run starts is tagged, and tagged processes are killed
+when the run ends, however it ends.
+
+The driver puts `ORCH_RUN_TAG` in its environment before Parsl starts, so the
+interchange, worker pools and task processes inherit it. A small watchdog in
+its own session polls the driver; when the driver is gone (even by kill -9) it
+kills every process still carrying the tag. `--resume` also reaps leftovers of
+earlier attempts before it starts, so no old worker races a re-submitted task.
+Linux only (/proc); elsewhere these are no-ops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TAG_VAR = "ORCH_RUN_TAG"
+
+
+def tagged_pids(prefix: str) -> list[int]:
+    """PIDs (other than ours) whose environment has ORCH_RUN_TAG starting with `prefix`."""
+    needle = f"{TAG_VAR}={prefix}".encode()
+    me = os.getpid()
+    out = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return out
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if any(item.startswith(needle) for item in env.split(b"\0")):
+            out.append(int(entry.name))
+    return out
+
+
+def reap(prefix: str, grace: float = 3.0) -> int:
+    """SIGTERM, then SIGKILL after `grace` seconds, every tagged process. Returns how many."""
+    pids = tagged_pids(prefix)
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.time() + grace
+    while time.time() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if _alive(pid):
+            _signal(pid, signal.SIGKILL)
+    return len(pids)
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def start_watchdog(tag: str) -> subprocess.Popen | None:
+    """Tag this process's future children and start the watchdog that reaps them."""
+    if not Path("/proc").is_dir():
+        return None
+    os.environ[TAG_VAR] = tag
+    env = {k: v for k, v in os.environ.items() if k != TAG_VAR}
+    pid = os.getpid()
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.backends.parsl.reaper", str(pid),
+         _start_time(pid) or "", tag],
+        env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def descendants(root: int) -> set[tuple[int, str]]:
+    """(pid, start time) of every live descendant of `root`."""
+    children: dict[int, list[int]] = {}
+    starts: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(entry / "stat") as f:
+                fields = f.read().split(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        starts[pid] = fields[19]
+    out: set[tuple[int, str]] = set()
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.add((child, starts[child]))
+            stack.append(child)
+    return out
+
+
+def _watch(pid: int, start: str, tag: str) -> None:
+    """Remember the driver's process tree; when the driver dies, kill what is left of it.
+
+    Forked children (Parsl's interchange) do not show a tag in /proc/PID/environ,
+    so the tree snapshot is what catches them; exec'd ones carry the tag as well.
+    """
+    known: set[tuple[int, str]] = set()
+    me = os.getpid()
+    while _alive(pid) and (_start_time(pid) == start or not start):
+        known |= {(p, s) for p, s in descendants(pid) if p != me}
+        known = {(p, s) for p, s in known if _start_time(p) == s}
+        time.sleep(0.5)
+    for p, s in known:
+        if _start_time(p) == s:
+            _signal(p, signal.SIGKILL)
+    reap(tag, grace=1.0)
+
+
+if __name__ == "__main__":
+    _watch(int(sys.argv[1]), sys.argv[2], sys.argv[3])
