@@ -3,6 +3,7 @@
 import time
 from pathlib import Path
 
+
 def once(i, marker):
     """Fails on the first attempt for i == 1, passes on retry."""
     m = Path(marker) / f"tried-{i}"
@@ -12,27 +13,34 @@ def once(i, marker):
         raise RuntimeError("transient failure")
     return {"i": i}
 
+
 def always():
     raise ValueError("this stage always fails")
+
 
 def after(results=None):
     return {"n": len(results["always"])}
 
+
 def independent(x):
     time.sleep(0.2)
     return {"x": x}
+
 
 def train(iteration=None, feedback=None, context=None):
     it = context["iteration"]
     labelled = sum(len(v) for v in (feedback or {}).values())
     return {"iteration": it, "labelled": labelled}
 
+
 def select(results=None, context=None):
     it = context["iteration"]
     return {"uncertain_fraction": 1.0 / (it * it), "iteration": it}
 
+
 def label(results=None):
     return {"labels": 3}
+
 
 def final(results=None):
     return {"selected": results["select"]}
