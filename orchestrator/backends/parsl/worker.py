@@ -158,19 +158,16 @@ def _in_dir(path: Path):
 
 @contextlib.contextmanager
 def _captured(task_dir: Path, payload: dict[str, Any]):
-    """Send fds 1 and 2 to the task's stdout/stderr files (appending across retries)."""
+    """Send fds 1 and 2 to memory while the task runs, then append what was written to the
+    task's stdout/stderr files. Silent tasks create no files (file creation is the main
+    per-task cost on shared filesystems); retries append with an attempt header."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    header = f"--- {payload['task_id']} attempt at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n"
-    files = []
+    buffers = [_scratch_fd("stdout"), _scratch_fd("stderr")]
     try:
-        for fd, name in ((1, "stdout"), (2, "stderr")):
-            f = open(task_dir / name, "ab")  # noqa: SIM115 - closed in finally
-            f.write(header.encode())
-            f.flush()
-            files.append(f)
-            os.dup2(f.fileno(), fd)
+        os.dup2(buffers[0], 1)
+        os.dup2(buffers[1], 2)
         yield
     finally:
         sys.stdout.flush()
@@ -179,16 +176,39 @@ def _captured(task_dir: Path, payload: dict[str, Any]):
         os.dup2(saved[1], 2)
         for fd in saved:
             os.close(fd)
-        for f in files:
-            f.close()
+        header = f"--- {payload['task_id']} attempt at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n"
+        for fd, name in zip(buffers, ("stdout", "stderr"), strict=True):
+            _spill(fd, task_dir / name, header)
+
+
+def _scratch_fd(name: str) -> int:
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create(f"orch-{name}")
+    import tempfile
+
+    return os.dup(tempfile.TemporaryFile().fileno())
+
+
+def _spill(fd: int, path: Path, header: str) -> None:
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        if size:
+            os.lseek(fd, 0, os.SEEK_SET)
+            with open(path, "ab") as out:
+                out.write(header.encode())
+                while chunk := os.read(fd, 1 << 20):
+                    out.write(chunk)
+    finally:
+        os.close(fd)
 
 
 def _write_result(task_dir: Path, record: dict[str, Any]) -> None:
+    """Atomic rename, deliberately without fsync: after a power loss the file may be
+    missing or empty, which only means the task runs again (it is a recovery hint; the
+    journal is the durable record)."""
     tmp = task_dir / f".{RESULT_FILE}.{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(record, f)
-        f.flush()
-        os.fsync(f.fileno())
     os.replace(tmp, task_dir / RESULT_FILE)
 
 

@@ -1,0 +1,35 @@
+"""`orch status`: what happened in a run, read from its run directory alone (no Parsl)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+NAME = "status"
+HELP = "show a run's state, per-stage counts, loops, failures and tasks, from its run directory"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", type=Path,
+                   help="the run directory `orch run` created (or --run-dir named)")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="json: the documented contract of docs/status-json.md")
+    p.add_argument("--all", dest="show_all", action="store_true",
+                   help="list every task and failure (text format caps the tables)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 whenever the run directory could be read, whatever state the run is in."""
+    from orchestrator.state.status import load_status, status_json
+
+    st = load_status(args.run_dir)
+    if args.format == "json":
+        json.dump(status_json(st), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0
+    from orchestrator.report.status_text import render_status
+
+    render_status(st, show_all=args.show_all)
+    return 0
