@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/orch validate workflows/hello-sweep/workflow.yaml --site site-configs/laptop.yaml
+	$(VENV)/bin/orch run workflows/hello-sweep/workflow.yaml --site site-configs/laptop.yaml --set n=16 --set seconds=0.2
 	$(VENV)/bin/orch plan workflows/heat-surrogate/workflow.yaml --site site-configs/laptop.yaml
 	$(VENV)/bin/orch plan workflows/heat-surrogate/workflow.yaml --site site-configs/local-slurm.yaml --scripts runs/demo-scripts
 

@@ -67,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         rundir = RunDir(args.resume.resolve())
     else:
+        if args.run_dir is not None and (args.run_dir / "run.json").exists():
+            raise UserError(f"{args.run_dir} already holds a run; continue it with "
+                            f"--resume {args.run_dir} or choose another --run-dir")
         rundir = RunDir.create(plan.workflow, path=args.run_dir)
     meta = {
         "workflow": str(Path(workflow).resolve()),
