@@ -85,7 +85,8 @@ def _header(con, st: RunStatus) -> None:
     line.append(st.workflow or "?", style="bold").append(" on ").append(st.site or "?",
                                                                        style="bold")
     line.append(": ").append(st.state, style=f"bold {_RUN_STYLE.get(st.state, '')}")
-    line.append(f" in {format_seconds(st.duration)}, {n} attempt{'s' if n != 1 else ''}")
+    since = {"running": "for", "interrupted": "after", "crashed": "after"}.get(st.state, "in")
+    line.append(f" {since} {format_seconds(st.duration)}, {n} attempt{'s' if n != 1 else ''}")
     con.print(line)
     con.print(f"run directory {st.run_dir}", markup=False)
     if st.started is not None:

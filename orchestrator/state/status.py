@@ -19,7 +19,7 @@ from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.state.journal import read_journal
-from orchestrator.state.rundir import RunDir
+from orchestrator.state.rundir import RunDir, task_dirname
 from orchestrator.state.states import TaskState
 
 RUN_STATES = ("running", "succeeded", "failed", "interrupted", "crashed")
@@ -155,8 +155,7 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
     attempts = fold.attempts + _unjournaled_attempt(meta, fold.attempts)
     state = _run_state(attempts, fold.last_ts)
     tasks = _final_tasks(fold, plan, len(attempts), state)
-    for t in tasks:
-        _logs(rd, t)
+    _resolve_logs(rd, tasks)
     first = attempts[0].started if attempts else None
     last = attempts[-1] if attempts else None
     return RunStatus(
@@ -271,17 +270,24 @@ class _Fold:
                 loop.count = rec["iterations"]
 
 
-def _logs(rd: RunDir, t: TaskStatus) -> None:
+def _resolve_logs(rd: RunDir, tasks: list[TaskStatus]) -> None:
     """Log paths that exist: in this run directory (it may have moved), else as journaled."""
-    if t.state is TaskState.PENDING:
-        return
-    for name in ("stdout", "stderr"):
-        here = rd.task_dir(t.id) / name
-        recorded = getattr(t, name)
-        if here.is_file():
-            setattr(t, name, str(here))
-        elif not (isinstance(recorded, str) and Path(recorded).is_file()):
-            setattr(t, name, None)
+    base = rd.path / "tasks"
+    try:
+        present = set(os.listdir(base))
+    except OSError:
+        present = set()
+    for t in tasks:
+        if t.state is TaskState.PENDING:
+            continue
+        name = task_dirname(t.id)
+        here = os.path.join(base, name) if name in present else None
+        for log in ("stdout", "stderr"):
+            path = os.path.join(here, log) if here else None
+            if path and os.path.isfile(path):
+                setattr(t, log, path)
+            elif not (isinstance(recorded := getattr(t, log), str) and os.path.isfile(recorded)):
+                setattr(t, log, None)
 
 
 def _number(v: Any) -> float | None:
@@ -411,7 +417,9 @@ def _stages(tasks: list[TaskStatus], plan: dict[str, Any]) -> list[StageStatus]:
         if isinstance(s, dict) and isinstance(s.get("name"), str):
             stages[s["name"]] = StageStatus(s["name"], count_states([]), s.get("loop"))
     for t in tasks:
-        stage = stages.setdefault(t.stage, StageStatus(t.stage, count_states([]), t.loop))
+        stage = stages.get(t.stage)
+        if stage is None:
+            stage = stages[t.stage] = StageStatus(t.stage, count_states([]), t.loop)
         stage.counts[t.state.value] += 1
     return list(stages.values())
 

@@ -26,10 +26,19 @@ def run(args: argparse.Namespace) -> int:
 
     st = load_status(args.run_dir)
     if args.format == "json":
-        json.dump(status_json(st), sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        _write_json(status_json(st), sys.stdout)
         return 0
     from orchestrator.report.status_text import render_status
 
     render_status(st, show_all=args.show_all)
     return 0
+
+
+def _write_json(doc: dict, out) -> None:
+    """Indented, but one line per task: readable, and fast for 100,000 tasks."""
+    tasks = doc.pop("tasks")
+    head = json.dumps(doc, indent=2, default=str)
+    out.write(head[:-2] + ',\n  "tasks": [')
+    for i, task in enumerate(tasks):
+        out.write(("," if i else "") + "\n    " + json.dumps(task, default=str))
+    out.write("\n  ]\n}\n" if tasks else "]\n}\n")
