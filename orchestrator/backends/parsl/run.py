@@ -7,6 +7,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import heapq
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,7 +237,7 @@ class ParslRun:
                 devices=record.get("devices"), attempts=attempts)
         else:
             task_dir = self.rundir.task_dir(tid)
-            info = {**meta, "error": error, "attempts": attempts,
+            info = {**meta, "error": error, "attempts": attempts, "ended": time.time(),
                     "stdout": str(task_dir / "stdout"), "stderr": str(task_dir / "stderr")}
             self.journal.append("task_failed" if state is TaskState.FAILED
                                 else "task_dep_failed", **info)

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -128,7 +129,8 @@ def _execute(args, plan, spec, site, rundir, attempt: int) -> int:
     progress = Progress(list(plan.stages), quiet=args.quiet or args.format == "json")
     runner = ParslRun(plan, spec, site.site, rundir, journal, done, progress)
     journal.append("run_started", workflow=plan.workflow, site=plan.site, attempt=attempt,
-                   pid=os.getpid(), resume=bool(args.resume), tasks=plan.task_count)
+                   pid=os.getpid(), host=socket.gethostname(), resume=bool(args.resume),
+                   tasks=plan.task_count)
     started = time.time()
     try:
         if not args.quiet and args.format == "text":
