@@ -115,6 +115,47 @@ def descendants(root: int) -> set[tuple[int, str]]:
     return out
 
 
+JOBS_FILE = "slurm-jobs.json"
+
+
+def record_jobs(run_dir: Path, job_ids: list[str]) -> None:
+    """Remember the scheduler jobs of a run, so they can be cancelled whatever happens."""
+    import json
+
+    from orchestrator.state.atomic import atomic_write_text
+
+    path = Path(run_dir) / JOBS_FILE
+    known = set(recorded_jobs(run_dir))
+    if set(job_ids) <= known:
+        return
+    atomic_write_text(path, json.dumps(sorted(known | set(job_ids))) + "\n")
+
+
+def recorded_jobs(run_dir: Path) -> list[str]:
+    import json
+
+    try:
+        data = json.loads((Path(run_dir) / JOBS_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    return [str(j) for j in data if str(j).isdigit()] if isinstance(data, list) else []
+
+
+def cancel_jobs(run_dir: Path) -> int:
+    """scancel every recorded job of the run that is still queued or running."""
+    import shutil
+
+    jobs = recorded_jobs(run_dir)
+    if not jobs or not shutil.which("scancel"):
+        return 0
+    try:
+        subprocess.run(["scancel", *jobs], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return len(jobs)
+
+
 def _watch(pid: int, start: str, tag: str) -> None:
     """Remember the driver's process tree; when the driver dies, kill what is left of it.
 
@@ -131,6 +172,7 @@ def _watch(pid: int, start: str, tag: str) -> None:
         if _start_time(p) == s:
             _signal(p, signal.SIGKILL)
     reap(tag, grace=1.0)
+    cancel_jobs(Path(tag.rsplit("#", 1)[0]))
 
 
 if __name__ == "__main__":

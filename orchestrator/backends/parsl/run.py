@@ -15,7 +15,10 @@ import parsl
 from parsl.app.app import python_app
 from parsl.config import Config
 from parsl.dataflow.errors import DependencyError
+from parsl.executors.errors import BadStateException
+from parsl.executors.high_throughput.errors import ManagerLost, WorkerLost
 
+from orchestrator.backends.parsl import reaper
 from orchestrator.backends.parsl.executors import make_executors
 from orchestrator.backends.parsl.loops import ConditionError, evaluate
 from orchestrator.backends.parsl.worker import read_result, run_task
@@ -27,7 +30,8 @@ from orchestrator.state.journal import Journal
 from orchestrator.state.rundir import RunDir
 from orchestrator.state.states import TaskState
 
-NO_RETRY = 1e9
+RETRY_BUDGET = 1000.0  # Parsl's fail-cost budget; per-stage retries are fractions of it
+INFRA_RETRIES = 10  # a lost worker or block (walltime, scancel) is retried elsewhere
 
 
 @dataclass
@@ -65,12 +69,11 @@ class ParslRun:
 
     # ---- engine ---------------------------------------------------------------------------
     def start(self) -> None:
-        max_retries = max((s.retries for s in self.plan.stages.values()), default=0)
         config = Config(
             executors=make_executors(self.plan, self.site, self.rundir.path),
             run_dir=str(self.rundir.parsl_dir),
-            retries=max_retries,
-            retry_handler=self._retry_cost if max_retries else None,
+            retries=int(RETRY_BUDGET),
+            retry_handler=self._retry_cost,
             strategy="simple" if self.site.scheduler == "slurm" else "none",
             strategy_period=5 if self.site.scheduler == "slurm" else 0.5,
             usage_tracking=0,
@@ -80,20 +83,41 @@ class ParslRun:
         for pool in {s.binding.pool for s in self.plan.stages.values()}:
             self.apps[pool] = python_app(run_task, executors=[pool], data_flow_kernel=self.dfk)
 
+    def track_jobs(self, force: bool = False) -> None:
+        """Record the scheduler job ids of our blocks (for cancellation after a crash)."""
+        now = time.monotonic()
+        if self.dfk is None or self.site.scheduler != "slurm":
+            return
+        if not force and now - getattr(self, "_jobs_checked", 0.0) < 2.0:
+            return
+        self._jobs_checked = now
+        ids: list[str] = []
+        for ex in self.dfk.executors.values():
+            provider = getattr(ex, "provider", None)
+            ids.extend(str(j) for j in getattr(provider, "resources", {}) or {})
+        if ids:
+            reaper.record_jobs(self.rundir.path, ids)
+
     def shutdown(self) -> None:
+        self.track_jobs(force=True)
         if self.dfk is not None:
             try:
                 self.dfk.cleanup()
             finally:
                 parsl.clear()
                 self.dfk = None
+                reaper.cancel_jobs(self.rundir.path)
 
     def _retry_cost(self, exc: Exception, task_record: Any) -> float:
+        """Lost workers/blocks cost little (the task did not fail, its node did); a task's
+        own failures spend its stage's `retries`."""
+        if isinstance(exc, ManagerLost | WorkerLost | BadStateException):
+            return RETRY_BUDGET / INFRA_RETRIES
         payload = task_record["args"][0] if task_record.get("args") else {}
         allowed = self.retries.get(payload.get("task_id"), 0)
         if allowed <= 0:
-            return NO_RETRY
-        return max(1, self.dfk.config.retries) / allowed
+            return RETRY_BUDGET + 1
+        return RETRY_BUDGET / allowed
 
     # ---- driving --------------------------------------------------------------------------
     def execute(self) -> Outcome:
@@ -291,6 +315,7 @@ class ParslRun:
                 return handle.result(timeout=0.25)["result"]
             except cf.TimeoutError:
                 self.progress.refresh()
+                self.track_jobs()
             except BaseException as exc:
                 raise _TaskDidNotFinish(f"{tid} did not finish: {exc}") from None
 
@@ -302,6 +327,7 @@ class ParslRun:
                 break
             cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
             self.progress.refresh()
+            self.track_jobs()
         self.journal.flush()
 
 

@@ -118,7 +118,7 @@ def _execute(args, plan, spec, site, rundir, attempt: int) -> int:
     from orchestrator.state.journal import Journal
 
     if args.resume:
-        reaped = reaper.reap(f"{rundir.path}#")
+        reaped = reaper.reap(f"{rundir.path}#") + reaper.cancel_jobs(rundir.path)
         if reaped:
             print(f"stopped {reaped} leftover process(es) of an earlier attempt", file=sys.stderr)
     tag = f"{rundir.path}#{attempt}"
