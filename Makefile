@@ -28,6 +28,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: $(STAMP) lint
+	bash scripts/install-mpi.sh $(VENV)
+	@if [ "$$(id -u)" = 0 ]; then bash scripts/local-slurm.sh up; \
+	 else echo "not root: the local Slurm cluster is not started (slurm tests skip outside CI)"; fi
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -17,13 +17,24 @@ _MEM_FACTORS = {
 }
 
 
+MAX_WALLTIME = 366 * 86400
+MAX_MEMORY = 1024**6  # 1 EiB
+
+
 def parse_walltime(value: str | int | float) -> int:
     """Seconds from `90s`/`30m`/`2h`/`1d`, Slurm `[D-]HH:MM:SS` forms, or a number of minutes."""
+    seconds = _parse_walltime(value)
+    if seconds > MAX_WALLTIME:
+        raise ValueError(f"walltime {value!r} is longer than a year")
+    return seconds
+
+
+def _parse_walltime(value: str | int | float) -> int:
     if isinstance(value, bool):
         raise ValueError("walltime must be a duration such as '01:30:00' or '90m'")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError("walltime must be positive")
+        if not value > 0 or value > MAX_WALLTIME:
+            raise ValueError("walltime must be a positive number of minutes, at most a year")
         return int(value * 60)
     text = str(value).strip()
     m = _WALL_SUFFIX.match(text)
@@ -45,8 +56,8 @@ def parse_walltime(value: str | int | float) -> int:
             seconds = parts[0] * 60 + parts[1]
         else:
             seconds = parts[0] * 3600 + parts[1] * 60 + parts[2]
-    if seconds <= 0:
-        raise ValueError("walltime must be positive")
+    if not seconds > 0 or seconds > MAX_WALLTIME:
+        raise ValueError("walltime must be positive and at most a year")
     return int(seconds)
 
 
@@ -64,14 +75,17 @@ def parse_memory(value: str | int) -> int:
     if isinstance(value, bool):
         raise ValueError("memory must be a size such as '4GiB'")
     if isinstance(value, int):
-        if value < 0:
-            raise ValueError("memory must not be negative")
+        if value < 0 or value > MAX_MEMORY:
+            raise ValueError("memory must be between 0 and 1 EiB")
         return value
     m = _MEM.match(str(value))
     if not m:
         raise ValueError(f"{value!r} is not a memory size (use e.g. 512MB, 4GiB, 16G)")
     unit = (m.group(2) or "").upper()
-    return int(float(m.group(1)) * _MEM_FACTORS[unit])
+    amount = float(m.group(1)) * _MEM_FACTORS[unit]
+    if not amount <= MAX_MEMORY:
+        raise ValueError(f"memory {value!r} is larger than 1 EiB")
+    return int(amount)
 
 
 def format_memory(nbytes: int) -> str:

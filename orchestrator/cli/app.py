@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         print("orch: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        sys.stderr.close()  # `orch plan ... | head` is fine
+        # `orch plan ... | head` is fine; keep Python from complaining at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     except OrchestratorError as exc:
         print(f"orch: error: {exc}", file=sys.stderr)

@@ -38,7 +38,7 @@ def choose_pool(stage: str, res: Resources, site: Site, where: Locator,
     fallback = site.fallbacks.get(res.device)
     if fallback and site.pools_for(fallback):
         return site.pools_for(fallback)[0], True
-    sink.error(where(*base, "device") or where(*base) or where("stages", stage),
+    sink.error(_first(where, (*base, "device"), (*base,), ("stages", stage)),
                f"stages.{stage}.resources.device",
                f"site {site.name!r} has no {res.device} pool and no fallback for it",
                "pools: " + ", ".join(f"{n} ({p.device})" for n, p in site.pools.items()))
@@ -65,13 +65,13 @@ def check_fit(stage: str, res: Resources, pool_name: str, pool: Pool, site: Site
     cores = pool.cores_per_node if isinstance(pool.cores_per_node, int) else None
     if cores is not None and rpn * res.cores > cores:
         what = f"{rpn} ranks x {res.cores} cores" if rpn > 1 else f"{res.cores} cores"
-        sink.error(where(*base, "cores") or where(*base, "ranks"), f"{path}.cores",
+        sink.error(_first(where, (*base, "cores"), (*base, "ranks")), f"{path}.cores",
                    f"needs {what} per node; {on} has {cores} cores per node")
     units = res.accelerators if not fallback else 0
     if units and rpn * units > pool.units_per_node:
         key = "gpus" if res.device == "gpu" else "xpus"
         unit = "tiles" if pool.pins_tiles else f"{res.device.upper()}s"
-        sink.error(where(*base, key) or where(*base, "device"), f"{path}.{key}",
+        sink.error(_first(where, (*base, key), (*base, "device")), f"{path}.{key}",
                    f"needs {rpn * units} {unit} per node; {on} has {pool.units_per_node}")
     if res.memory is not None and pool.memory_per_node not in (None, "auto"):
         have = parse_memory(pool.memory_per_node)
@@ -85,6 +85,15 @@ def check_fit(stage: str, res: Resources, pool_name: str, pool: Pool, site: Site
                    f"{format_walltime(wall)} exceeds the {format_walltime(pool.limit_seconds)} "
                    f"limit of {on}")
     return rpn
+
+
+def _first(where: Locator, *paths: tuple) -> Loc | None:
+    """The first of `paths` that the user actually wrote, else the last one's container."""
+    for path in paths:
+        loc = where(*path, exact=True)
+        if loc is not None:
+            return loc
+    return where(*paths[-1])
 
 
 def slots_per_node(res: Resources, pool: Pool, rpn: int, fallback: bool) -> int:

@@ -43,7 +43,10 @@ def range_values(r: RangeSpec) -> list[Any]:
         values[-1] = float(r.stop)
         return values
     assert r.step is not None
-    count = max(0, math.ceil((r.stop - r.start) / r.step - 1e-9))
+    try:
+        count = max(0, math.ceil((r.stop - r.start) / r.step - 1e-9))
+    except (OverflowError, ValueError):
+        raise ExpandError((), "range bounds must be finite numbers") from None
     if count > 10_000_000:
         raise ExpandError((), f"range has {count} values; the limit is 10,000,000")
     if all(isinstance(v, int) for v in (r.start, r.stop, r.step)):

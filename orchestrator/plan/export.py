@@ -112,15 +112,15 @@ def to_mermaid(plan: Plan) -> str:
 
     def node(s: StagePlan) -> str:
         label = _label(s).replace("\\n", "<br/>")
-        return f'  {s.name}["{label}"]'
+        return f'  s_{s.name}["{label}"]'
 
     for lp in plan.loops.values():
-        lines.append(f'  subgraph {lp.name}["loop {lp.name} (max {lp.max_iterations})"]')
+        lines.append(f'  subgraph l_{lp.name}["loop {lp.name} (max {lp.max_iterations})"]')
         lines.extend("  " + node(plan.stages[s]) for s in lp.stages if s in plan.stages)
         lines.append("  end")
     lines.extend(node(s) for s in plan.stages.values() if s.name not in in_loop)
     for s in plan.stages.values():
-        lines.extend(f"  {need} --> {s.name}" for need in s.needs)
+        lines.extend(f"  s_{need} --> s_{s.name}" for need in s.needs)
     for lp in plan.loops.values():
-        lines.extend(f"  {a} -. next iteration .-> {b}" for a, b in lp.feedback)
+        lines.extend(f"  s_{a} -. next iteration .-> s_{b}" for a, b in lp.feedback)
     return "\n".join(lines) + "\n"

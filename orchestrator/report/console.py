@@ -15,7 +15,12 @@ from orchestrator.errors import Diagnostic
 def console(file: IO[str] | None = None):
     from rich.console import Console
 
-    return Console(file=file or sys.stdout, highlight=False, soft_wrap=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """`orch plan | head` is a normal way to read output: stop quietly, exit 0."""
+            raise BrokenPipeError
+
+    return _Console(file=file or sys.stdout, highlight=False, soft_wrap=False)
 
 
 def print_diagnostics(diags: list[Diagnostic], file: IO[str] | None = None) -> None:

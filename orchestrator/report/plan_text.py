@@ -47,13 +47,14 @@ def dag_lines(plan: Plan) -> list[str]:
 
 
 def render_plan(plan: Plan, file=None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     con = console(file)
     params = ", ".join(f"{k}={v!r}" for k, v in plan.params.items()) or "none"
-    con.print(f"[bold]workflow[/bold] {plan.workflow}   [bold]site[/bold] {plan.site} "
-              f"({plan.scheduler})")
-    con.print(f"[bold]params[/bold] {params}")
+    con.print(f"[bold]workflow[/bold] {escape(plan.workflow)}   [bold]site[/bold] "
+              f"{escape(plan.site)} ({plan.scheduler})")
+    con.print(f"[bold]params[/bold] {escape(params)}")
     table = Table(title=None, show_lines=False)
     for col in ("stage", "tasks", "pool", "resources", "device masks", "walltime", "node-h"):
         table.add_column(col, justify="right" if col in ("tasks", "node-h") else "left")
@@ -64,7 +65,7 @@ def render_plan(plan: Plan, file=None) -> None:
         if s.binding.fallback:
             pool += f" ← {s.binding.requested}"
         wall = s.resources["walltime"] or f"~{s.resources['estimated_walltime']}"
-        table.add_row(s.name, f"{len(s.tasks):,}", pool, _resources(s), shown, wall,
+        table.add_row(s.name, f"{len(s.tasks):,}", escape(pool), _resources(s), escape(shown), wall,
                       f"{s.cost.node_hours * plan.iterations(s.name):.3g}")
     con.print(table)
     con.print("[bold]tasks[/bold]")
@@ -85,7 +86,7 @@ def render_plan(plan: Plan, file=None) -> None:
               f"{summ['node_hours']:.3g} node-hours, {summ['gpu_hours']:.3g} GPU-hours, "
               f"{summ['xpu_hours']:.3g} XPU-hours ({summ['estimate']})")
     for w in plan.warnings:
-        con.print(f"[yellow]warning:[/yellow] {w}")
+        con.print(f"[yellow]warning:[/yellow] {escape(w)}")
 
 
 def _short(v) -> str:

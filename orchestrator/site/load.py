@@ -40,7 +40,7 @@ def find_site(ref: str | None) -> Path:
             return cand
     known = sorted(p.stem for p in PACKAGED_SITES.glob("*.yaml")) if PACKAGED_SITES.is_dir() else []
     raise SiteError([Diagnostic(None, "--site", f"{ref!r}: no such file or shipped site",
-                                "shipped sites: " + ", ".join(known) if known else None)])
+                                hint="shipped sites: " + ", ".join(known) if known else None)])
 
 
 def load_site(ref: str | Path | None = None) -> LoadedSite:

@@ -59,7 +59,8 @@ class Composer:
     def _load(self, path: Path, stack: tuple[Path, ...], allowed: list[Path]) -> YDict:
         name = display_name(path)
         doc = load_yaml_file(path, name)
-        self.sources.append(Source(name, hashlib.sha256(path.read_bytes()).hexdigest()))
+        if all(s.path != name for s in self.sources):
+            self.sources.append(Source(name, hashlib.sha256(path.read_bytes()).hexdigest()))
         if not isinstance(doc, YDict):
             raise SpecError([Diagnostic(getattr(doc, "loc", None) or Loc(name, 1, 1), "",
                                         "a workflow file must be a mapping of keys")])
@@ -108,6 +109,8 @@ class Composer:
         return part
 
     def _find(self, label: str, ref: str, loc: Loc, here: Path, allowed: list[Path]) -> Path:
+        if "\x00" in ref:
+            raise SpecError([Diagnostic(loc, label, "path contains a NUL byte")])
         if os.path.isabs(ref) or ref.startswith("~"):
             raise SpecError([Diagnostic(loc, label, f"{ref!r}: absolute paths are not allowed; "
                                         "use a path relative to this file or a template name")])
@@ -116,8 +119,11 @@ class Composer:
             candidates += [root / ref, root / f"{ref}.yaml", root / ref / "template.yaml"]
         escaped = None
         for cand in candidates:
-            real = cand.resolve()
-            if not real.is_file():
+            try:
+                real = cand.resolve()
+                if not real.is_file():
+                    continue
+            except (OSError, ValueError):
                 continue
             if any(real.is_relative_to(a) for a in allowed):
                 return real

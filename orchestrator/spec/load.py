@@ -18,7 +18,7 @@ from orchestrator.spec.compose import Composer, Source, template_roots
 from orchestrator.spec.diagnose import diagnostics_from
 from orchestrator.spec.locate import locate
 from orchestrator.spec.models import Param, Workflow
-from orchestrator.spec.params import param_models, resolve_values, substitute
+from orchestrator.spec.params import UNRESOLVED, param_models, resolve_values, substitute
 from orchestrator.spec.yamlio import YDict
 
 
@@ -37,9 +37,17 @@ class LoadedSpec:
     def base_dir(self) -> Path:
         return self.path.parent
 
-    def locate(self, *path: Any, key: bool = False) -> Loc | None:
+    def locate(self, *path: Any, key: bool = False, exact: bool = False) -> Loc | None:
         """Source position of a key path such as ('stages', 'train', 'resources', 'gpus')."""
-        return locate(self.raw, path, key=key)
+        return locate(self.raw, path, key=key, exact=exact)
+
+    def locate_first(self, *paths: tuple) -> Loc | None:
+        """Position of the first of `paths` the user wrote, else of the last one's container."""
+        for path in paths:
+            loc = self.locate(*path, exact=True)
+            if loc is not None:
+                return loc
+        return self.locate(*paths[-1]) if paths else None
 
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:
@@ -64,10 +72,12 @@ def load_spec(path: Path | str, overrides: dict[str, str] | None = None,
     decls = param_models(raw.get("params"), sink)
     values = resolve_values(decls, raw.get("params"), overrides or {}, sink)
     resolved = YDict(raw.loc)
+    scope = {**dict.fromkeys(_declared_names(raw.get("params")), UNRESOLVED), **values}
+    skipped: set[str] = set()
     for key, value in raw.items():
         if key != "params":
-            value = substitute(value, "params", values, (key,), sink,
-                               loc=raw.value_locs.get(key))
+            value = substitute(value, "params", scope, (key,), sink,
+                               loc=raw.value_locs.get(key), skipped=skipped)
         resolved[key] = value
         resolved.key_locs[key] = raw.key_locs[key]
         resolved.value_locs[key] = raw.value_locs[key]
@@ -77,8 +87,13 @@ def load_spec(path: Path | str, overrides: dict[str, str] | None = None,
     except ValidationError as exc:
         checked_params = isinstance(raw.get("params"), dict)
         sink.items.extend(d for d in diagnostics_from(exc, resolved, Workflow)
-                          if not (checked_params and d.path.startswith("params.")))
+                          if not (checked_params and d.path.startswith("params."))
+                          and d.path not in skipped)
     check_workflow(resolved, sink)
     sink.raise_if_any(SpecError)
     assert workflow is not None
     return LoadedSpec(workflow, values, path.resolve(), resolved, tuple(composer.sources), decls)
+
+
+def _declared_names(params: Any) -> list[str]:
+    return [k for k in params if isinstance(k, str)] if isinstance(params, dict) else []

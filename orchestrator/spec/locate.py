@@ -36,8 +36,9 @@ def data_path(data: Any, loc: Sequence[Any]) -> tuple:
     return tuple(out)
 
 
-def locate(data: Any, path: Sequence[Any], key: bool = False) -> Loc | None:
-    """Position of the value at `path` (or of its key), else of the nearest container."""
+def locate(data: Any, path: Sequence[Any], key: bool = False, exact: bool = False) -> Loc | None:
+    """Position of the value at `path` (or of its key), else of the nearest container
+    (or None with `exact`)."""
     node = data
     best: Loc | None = getattr(data, "loc", None)
     for i, part in enumerate(path):
@@ -50,5 +51,5 @@ def locate(data: Any, path: Sequence[Any], key: bool = False) -> Loc | None:
             best = node.item_locs[part] if part < len(node.item_locs) else best
             node = node[part]
         else:
-            break
+            return None if exact else best
     return best

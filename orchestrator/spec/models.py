@@ -6,6 +6,7 @@ only know one object at a time.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -65,10 +66,14 @@ class RangeSpec(SpecModel):
     start: int | float
     stop: int | float
     step: int | float | None = None
-    num: int | None = Field(None, ge=1)
+    num: int | None = Field(None, ge=1, le=10_000_000)
 
     @model_validator(mode="after")
     def _one_of(self) -> RangeSpec:
+        for name in ("start", "stop", "step"):
+            value = getattr(self, name)
+            if value is not None and not _moderate(value):
+                raise ValueError(f"'{name}' must be a finite number below 1e15")
         if (self.step is None) == (self.num is None):
             raise ValueError("give exactly one of 'step' or 'num'")
         if self.step is not None:
@@ -77,6 +82,13 @@ class RangeSpec(SpecModel):
             if (self.stop - self.start) / self.step < 0:
                 raise ValueError("'step' goes away from 'stop': the range is empty")
         return self
+
+
+def _moderate(value: float) -> bool:
+    try:
+        return math.isfinite(float(value)) and abs(value) < 1e15
+    except OverflowError:
+        return False
 
 
 def _values_kind(v: Any) -> str:

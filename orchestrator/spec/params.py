@@ -153,15 +153,27 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
+class _Unresolved:
+    """A declared param with no valid value: its own error is reported once, and its
+    uses are left alone instead of being reported again as unknown."""
+
+    def __repr__(self) -> str:
+        return "<unresolved>"
+
+
+UNRESOLVED = _Unresolved()
+
+
 def substitute(node: Any, scope: str, values: dict[str, Any], path: tuple,
-               sink: DiagnosticSink | None, quote: bool = False, loc=None) -> Any:
+               sink: DiagnosticSink | None, quote: bool = False, loc=None,
+               skipped: set[str] | None = None) -> Any:
     """Replace `${scope.NAME}` in every string of `node`; other scopes are left alone."""
     if isinstance(node, YDict):
         out = YDict(node.loc)
         for k, v in node.items():
             out[k] = substitute(v, scope, values, (*path, k), sink,
                                 quote or (len(path) == 2 and path[0] == "stages" and k == "shell"),
-                                node.value_locs.get(k))
+                                node.value_locs.get(k), skipped)
             out.key_locs[k] = node.key_locs.get(k)
             out.value_locs[k] = node.value_locs.get(k)
         return out
@@ -169,12 +181,16 @@ def substitute(node: Any, scope: str, values: dict[str, Any], path: tuple,
         out_list = YList(node.loc)
         for i, v in enumerate(node):
             item_loc = node.item_locs[i] if i < len(node.item_locs) else loc
-            out_list.append(substitute(v, scope, values, (*path, i), sink, quote, item_loc))
+            out_list.append(substitute(v, scope, values, (*path, i), sink, quote, item_loc,
+                                       skipped))
         out_list.item_locs = list(node.item_locs)
         return out_list
     if isinstance(node, str) and "${" in node:
-        def report(msg: str, hint: str | None = None) -> None:
-            if sink is not None:
+        def report(msg: str | None, hint: str | None = None) -> None:
+            if msg is None:  # an unresolved param: its own error says why
+                if skipped is not None:
+                    skipped.add(dotted(path))
+            elif sink is not None:
                 sink.error(loc, dotted(path), msg, hint)
 
         return render(node, scope, values, quote, report, keep_escapes=scope != "sweep")
@@ -188,6 +204,9 @@ def render(text: str, scope: str, values: dict[str, Any], quote: bool, report,
         and text.count("${") == 1 else None
     if whole and whole.group(1) == scope and not quote:
         name = whole.group(2)
+        if values.get(name) is UNRESOLVED:
+            report(None)
+            return text
         if name in values:
             return values[name]
         report(f"unknown {_noun(scope)} {name!r}", did_you_mean(name, values) or _avail(values))
@@ -204,6 +223,9 @@ def render(text: str, scope: str, values: dict[str, Any], quote: bool, report,
         if ref.group(1) != scope:
             return m.group(0)
         name = ref.group(2)
+        if values.get(name) is UNRESOLVED:
+            report(None)
+            return m.group(0)
         if name not in values:
             report(f"unknown {_noun(scope)} {name!r}", did_you_mean(name, values) or _avail(values))
             return m.group(0)

@@ -115,22 +115,30 @@ def load_yaml_bytes(data: bytes, name: str) -> Any:
         _fail(name, line, col, f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x})")
     nul = text.find("\x00")
     if nul >= 0:
-        line, col = _line_col(text[:nul].encode())
+        line, col = _char_line_col(text, nul)
         _fail(name, line, col, "NUL byte in file")
     return load_yaml_text(text, name)
 
 
 def load_yaml_text(text: str, name: str) -> Any:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        line, col = _char_line_col(text, exc.position)
+        _fail(name, line, col, f"invalid YAML: unacceptable character #x{exc.character:04x}"
+              if isinstance(exc.character, int) else f"invalid YAML: {exc.reason}")
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or "invalid YAML"
-        if exc.context and "found" not in message:
+        if exc.context:
             message = f"{exc.context}: {message}"
         _fail(name, (mark.line + 1) if mark else 1, (mark.column + 1) if mark else 1,
               f"invalid YAML: {message}")
+    except yaml.reader.ReaderError as exc:
+        line, col = _char_line_col(text, exc.position)
+        _fail(name, line, col, f"invalid YAML: {exc.reason}")
     except yaml.YAMLError as exc:
         _fail(name, 1, 1, f"invalid YAML: {exc}")
     finally:
@@ -162,6 +170,9 @@ class _Builder:
         if self.nodes > MAX_NODES:
             _fail(self.name, node.start_mark.line + 1, node.start_mark.column + 1,
                   f"document expands to more than {MAX_NODES} nodes (alias bomb?)")
+        if len(active) > MAX_DEPTH:
+            _fail(self.name, node.start_mark.line + 1, node.start_mark.column + 1,
+                  f"nesting deeper than {MAX_DEPTH} levels (through aliases)")
         if node.tag not in _CORE_TAGS and node.tag not in _IMPLICIT_TAGS:
             self.errors.append(Diagnostic(self._loc(node.start_mark), "",
                                           f"tag {node.tag!r} is not allowed (only plain YAML data)"))
@@ -205,7 +216,9 @@ class _Builder:
                 self.errors.append(Diagnostic(self._loc(source.start_mark), "",
                                               "'<<' merges only mappings"))
                 continue
-            sub = self._mapping(source, active | {id(source)})
+            sub = self._node(source, active)
+            if not isinstance(sub, YDict):
+                continue
             for key, value in sub.items():
                 if key not in out:
                     out[key] = value
@@ -216,6 +229,10 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         text = node.value
         tag = node.tag
+        if any("\ud800" <= c <= "\udfff" for c in text):
+            self.errors.append(Diagnostic(self._loc(node.start_mark), "",
+                                          "invalid unicode: lone surrogate escape"))
+            return ""
         if tag == "tag:yaml.org,2002:str" or (tag == _IMPLICIT_SCALAR and node.style is not None):
             return text
         try:
@@ -235,7 +252,12 @@ class _Builder:
             return text
         if tag == "tag:yaml.org,2002:null":
             return None
-        return resolve_plain(text)
+        try:
+            return resolve_plain(text)
+        except ValueError:
+            self.errors.append(Diagnostic(self._loc(node.start_mark), "",
+                                          f"number too large ({len(text)} digits)"))
+            return None
 
 
 def resolve_plain(text: str) -> Any:
@@ -265,8 +287,15 @@ def _merge_sources(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _line_col(prefix: bytes) -> tuple[int, int]:
-    line = prefix.count(b"\n") + 1
-    col = len(prefix) - (prefix.rfind(b"\n") + 1) + 1
+    """Line and column (in characters, like every other diagnostic) after `prefix`."""
+    text = prefix.decode("utf-8", errors="replace")
+    return _char_line_col(text, len(text))
+
+
+def _char_line_col(text: str, position: int) -> tuple[int, int]:
+    prefix = text[:position]
+    line = prefix.count("\n") + 1
+    col = len(prefix) - (prefix.rfind("\n") + 1) + 1
     return line, col
 
 

@@ -101,9 +101,6 @@ def test_a_fitting_spec_plans(spec_file):
     assert plan.stages["s"].tasks[0].device_mask == {"CUDA_VISIBLE_DEVICES": "0,1"}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: plan/bind.check_fit's `where(cores) or where(ranks)` "
-                   "never falls back: locate() returns the enclosing mapping, never None, so a "
-                   "ranks x cores misfit points at the resources mapping, not at `ranks`")
 def test_rank_misfit_points_at_ranks_when_cores_is_not_written(spec_file):
     spec = load_spec(spec_file(one_stage("walltime: 5m\nranks: 4")))
     with pytest.raises(PlanError) as info:

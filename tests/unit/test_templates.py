@@ -135,9 +135,6 @@ def test_include_params_are_type_checked_by_the_template(tree):
     assert "main.yaml:5:17: error: params.n.default: 0 is below the minimum 1" in formatted(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a declared param whose value is invalid (or missing) "
-                   "is left out of the values, so every use is also reported as \"unknown param "
-                   "'n' (known: ...)\" (spec/params.render checks values, not declarations)")
 def test_invalid_param_is_not_also_reported_as_unknown(tree):
     write(tree / "wf" / "main.yaml", """
         apiVersion: orchestrator/v1
@@ -213,8 +210,6 @@ def test_sources_are_recorded_with_sha256(tree):
     assert {s["path"]: s["sha256"] for s in res.json()["sources"]} == got
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: compose.Composer records a file once per include, so "
-                   "a diamond (b and c both include d) lists d twice in `sources`")
 def test_diamond_include_lists_each_source_once(tree):
     write(tree / "wf" / "b.yaml", "apiVersion: orchestrator/v1\nname: b\ninclude: [frag.yaml]\n")
     write(tree / "wf" / "c.yaml", "apiVersion: orchestrator/v1\nname: c\ninclude: [frag.yaml]\n")
@@ -333,9 +328,6 @@ def test_malformed_include_entries(tree, ref, message):
     assert line.startswith("main.yaml:4:") and line.endswith(message)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: compose.Composer._find calls Path.resolve() on a "
-                   "reference containing a NUL (written as \"\\x00\" in YAML): ValueError "
-                   "'embedded null byte' escapes, 'internal error', exit 70")
 def test_include_path_with_a_nul_byte(tree):
     write(tree / "wf" / "main.yaml",
           'apiVersion: orchestrator/v1\nname: main\ninclude: ["frag' + "\\" + 'x00.yaml"]\n')

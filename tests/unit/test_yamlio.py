@@ -244,9 +244,6 @@ def test_two_documents_are_refused_at_the_second():
     assert info.value.diagnostics[0].loc == Loc("t.yaml", 2, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: yamlio.load_yaml_text drops the YAML context when the "
-                   "problem contains 'found': the message reads 'invalid YAML: but found another "
-                   "document'")
 def test_two_documents_message_is_readable():
     with pytest.raises(SpecError) as info:
         load_yaml_text("a: 1\n---\nb: 2\n", "t.yaml")
@@ -273,15 +270,11 @@ def test_python_tags_never_execute(tmp_path):
 # ---------------------------------------------------------------- known bugs
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: yamlio._Builder._mapping recurses into a '<<' source "
-                   "without the recursive-alias check: RecursionError instead of SpecError")
 def test_self_referential_merge_is_an_error():
     with pytest.raises(SpecError):
         load_yaml_text("a: &x {b: 1, <<: *x}\n", "t.yaml")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: yamlio counts nodes only in _node; a bomb of '<<' "
-                   "merges of empty mappings (9**10 merges) never reaches MAX_NODES and hangs")
 def test_merge_key_bomb_fails_fast(tmp_path):
     lines = ["a: &a {}"]
     prev = "a"
@@ -297,8 +290,6 @@ def test_merge_key_bomb_fails_fast(tmp_path):
     assert b"alias bomb" in proc.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: MAX_DEPTH is checked while composing, not while "
-                   "building; aliases chain nested anchors past it: RecursionError")
 def test_deep_nesting_through_aliases_is_an_error():
     lines, prev = [], None
     for k in range(15):
@@ -309,15 +300,11 @@ def test_deep_nesting_through_aliases_is_an_error():
         load_yaml_text("\n".join(lines) + "\n", "t.yaml")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: yamlio.resolve_plain calls int() on a plain scalar of "
-                   "more than 4300 digits: ValueError (Python's int-string limit) escapes")
 def test_huge_integer_is_a_spec_error_not_a_crash():
     with pytest.raises(SpecError):
         load_yaml_bytes(b"x: " + b"9" * 5000 + b"\n", "t.yaml")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: yamlio._line_col counts UTF-8 bytes for the NUL and "
-                   "bad-byte columns, while PyYAML (all other diagnostics) counts characters")
 def test_columns_count_characters_after_non_ascii_text():
     with pytest.raises(SpecError) as info:
         load_yaml_bytes("x: é\x00\n".encode(), "t.yaml")
@@ -327,9 +314,6 @@ def test_columns_count_characters_after_non_ascii_text():
     assert info.value.diagnostics[0].loc == Loc("t.yaml", 1, 5)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: yamlio.load_yaml_text builds _Loader(text) outside its "
-                   "try block; PyYAML's Reader rejects raw control characters (\\x01, \\x7f, C1) "
-                   "with ReaderError at construction: 'internal error', exit 70")
 @pytest.mark.parametrize("char", ["\x01", "\x1b", "\x7f", "\x9b", "\ufffe"])
 def test_control_characters_are_a_spec_error(char):
     with pytest.raises(SpecError) as info:

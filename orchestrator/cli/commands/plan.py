@@ -49,14 +49,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_scripts(plan, site, directory: Path) -> list[Path]:
+    from orchestrator.errors import UserError
     from orchestrator.plan.scripts import write_scripts
     from orchestrator.state.atomic import atomic_write_text
 
     scripts = write_scripts(plan, site.site, str(directory.resolve()))
-    directory.mkdir(parents=True, exist_ok=True)
+    if not scripts:
+        return []
     paths = []
-    for name, text in scripts.items():
-        path = directory / name
-        atomic_write_text(path, text, mode=0o755)
-        paths.append(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in scripts.items():
+            path = directory / name
+            atomic_write_text(path, text, mode=0o755)
+            paths.append(path)
+    except OSError as exc:
+        raise UserError(f"--scripts {directory}: cannot write: {exc.strerror or exc}") from None
     return paths
