@@ -70,7 +70,18 @@ class TaskPayloads:
         inputs = {"target": target, "args": args, "env": env, "point": point}
         key = task_key(definition.model_dump(mode="json"), inputs,
                        [*upstream_keys, *(feedback_keys or [])], self.code_hash(stage), iteration)
+        resources = definition.resources
+        rank_env = {}
+        if resources.ranks > 1 and task.device_mask and not stage.binding.fallback:
+            var = next((k for k in ("CUDA_VISIBLE_DEVICES", "ZE_AFFINITY_MASK")
+                        if k in task.device_mask), None)
+            if var:  # each rank takes its share of the task's units (mpi_entry)
+                rank_env = {"ORCH_RANK_UNITS": task.device_mask[var], "ORCH_RANK_UNITS_VAR": var}
         return {
+            "ranks": resources.ranks,
+            "nodes": resources.nodes,
+            "ranks_per_node": stage.binding.ranks_per_node,
+            "rank_env": rank_env,
             "task_id": task_id,
             "stage": task.stage,
             "index": task.index,

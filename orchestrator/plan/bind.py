@@ -63,8 +63,10 @@ def check_fit(stage: str, res: Resources, pool_name: str, pool: Pool, site: Site
         sink.error(where(*base, "ranks"), f"{path}.ranks",
                    f"site {site.name!r} has no MPI launcher (mpi.launcher: none)")
     cores = pool.cores_per_node if isinstance(pool.cores_per_node, int) else None
-    if cores is not None and rpn * res.cores > cores:
-        what = f"{rpn} ranks x {res.cores} cores" if rpn > 1 else f"{res.cores} cores"
+    oversubscribed = pool.oversubscribe and res.ranks > 1
+    if cores is not None and rpn * res.cores > cores and not oversubscribed:
+        plural = "core" if res.cores == 1 else "cores"
+        what = f"{rpn} ranks x {res.cores} {plural}" if rpn > 1 else f"{res.cores} {plural}"
         sink.error(_first(where, (*base, "cores"), (*base, "ranks")), f"{path}.cores",
                    f"needs {what} per node; {on} has {cores} cores per node")
     units = res.accelerators if not fallback else 0

@@ -64,6 +64,8 @@ class Pool(SiteModel):
     worker_init: str = ""
     scheduler_options: list[str] = Field(default_factory=list, description="Extra #SBATCH lines.")
     charge_factor: float = Field(1.0, gt=0, description="Node-hour charge multiplier.")
+    oversubscribe: bool = Field(
+        False, description="Allow more MPI ranks per node than cores (tests and laptops).")
 
     @field_validator("walltime", "max_walltime", "task_walltime")
     @classmethod

@@ -6,7 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from parsl.executors import HighThroughputExecutor
+from parsl.executors import HighThroughputExecutor, MPIExecutor
+from parsl.launchers import SimpleLauncher
 from parsl.providers import LocalProvider, SlurmProvider
 
 from orchestrator.plan.bind import unit_names
@@ -74,8 +75,52 @@ def make_executor(site: Site, name: str, run_dir: Path) -> HighThroughputExecuto
     return HighThroughputExecutor(provider=provider, cores_per_worker=1, **common)
 
 
+MPI_SUFFIX = ".mpi"
+
+
+def executor_label(pool: str, ranks: int) -> str:
+    """Multi-rank tasks go to the pool's MPI-mode executor."""
+    return f"{pool}{MPI_SUFFIX}" if ranks > 1 else pool
+
+
+def make_mpi_executor(site: Site, name: str, run_dir: Path) -> MPIExecutor:
+    """Parsl's MPI mode: one worker pool per block that launches multi-rank tasks with the
+    site's launcher (mpiexec or srun), composing `$PARSL_MPI_PREFIX` per task."""
+    pool = site.pools[name]
+    init = _bootstrap_init(site, pool)
+    if site.scheduler == "local":
+        # Parsl's MPI mode learns its nodes from the batch system; a local site has one.
+        nodefile = run_dir / "parsl" / "local-nodefile"
+        nodefile.parent.mkdir(parents=True, exist_ok=True)
+        nodefile.write_text("localhost\n")
+        init += f'\nexport PBS_NODEFILE="{nodefile}"'
+        provider = LocalProvider(init_blocks=1, min_blocks=0, max_blocks=1,
+                                 launcher=SimpleLauncher(), worker_init=init)
+        address = {"address": "127.0.0.1", "loopback_address": "127.0.0.1"}
+    else:
+        provider = SlurmProvider(
+            partition=None, scheduler_options="\n".join(slurm_directives(site, name)),
+            exclusive=False, nodes_per_block=pool.nodes_per_block, init_blocks=pool.init_blocks,
+            min_blocks=pool.min_blocks, max_blocks=pool.max_blocks,
+            walltime=format_walltime(parse_walltime(pool.walltime)), worker_init=init,
+            cmd_timeout=site.slurm.cmd_timeout, launcher=SimpleLauncher())
+        address = {}
+    launcher = site.mpi.launcher if site.mpi.launcher in ("mpiexec", "srun") else "mpiexec"
+    return MPIExecutor(label=f"{name}{MPI_SUFFIX}", provider=provider, mpi_launcher=launcher,
+                       max_workers_per_block=pool.nodes_per_block, heartbeat_period=5,
+                       heartbeat_threshold=30, poll_period=10,
+                       worker_logdir_root=str(run_dir / "parsl" / "workers"), **address)
+
+
 def make_executors(plan: Plan, site: Site, run_dir: Path) -> list[HighThroughputExecutor]:
-    """One executor per pool the plan uses."""
-    used = sorted({s.binding.pool for s in plan.stages.values()})
+    """One executor per pool the plan uses, plus an MPI-mode one where multi-rank stages run."""
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return [make_executor(site, name, run_dir) for name in used]
+    labels = sorted({executor_label(s.binding.pool, s.resources["ranks"])
+                     for s in plan.stages.values()})
+    out: list[HighThroughputExecutor] = []
+    for label in labels:
+        if label.endswith(MPI_SUFFIX):
+            out.append(make_mpi_executor(site, label[: -len(MPI_SUFFIX)], run_dir))
+        else:
+            out.append(make_executor(site, label, run_dir))
+    return out

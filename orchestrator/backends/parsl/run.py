@@ -19,7 +19,7 @@ from parsl.executors.errors import BadStateException
 from parsl.executors.high_throughput.errors import ManagerLost, WorkerLost
 
 from orchestrator.backends.parsl import reaper
-from orchestrator.backends.parsl.executors import make_executors
+from orchestrator.backends.parsl.executors import executor_label, make_executors
 from orchestrator.backends.parsl.loops import ConditionError, evaluate
 from orchestrator.backends.parsl.worker import read_result, run_task
 from orchestrator.backends.payload import TaskPayloads
@@ -80,8 +80,11 @@ class ParslRun:
             initialize_logging=True,
         )
         self.dfk = parsl.load(config)
-        for pool in {s.binding.pool for s in self.plan.stages.values()}:
-            self.apps[pool] = python_app(run_task, executors=[pool], data_flow_kernel=self.dfk)
+        for s in self.plan.stages.values():
+            label = executor_label(s.binding.pool, s.resources["ranks"])
+            if label not in self.apps:
+                self.apps[label] = python_app(run_task, executors=[label],
+                                              data_flow_kernel=self.dfk)
 
     def track_jobs(self, force: bool = False) -> None:
         """Record the scheduler job ids of our blocks (for cancellation after a crash)."""
@@ -209,7 +212,7 @@ class ParslRun:
                 self.handles[tid] = cached
                 self._finish(tid, TaskState.CACHED, meta, cached)
                 continue
-            fut = self.apps[stage.binding.pool](payload, inputs=list(handles))
+            fut = self._submit(stage, payload, handles)
             self.handles[tid] = fut
             with self.lock:
                 self.states[tid] = TaskState.SUBMITTED
@@ -218,6 +221,17 @@ class ParslRun:
             self.progress.submitted(name)
             fut.add_done_callback(lambda f, m=meta: self._on_done(f, m))
         self.stage_ids[(name, iteration)] = ids_out
+
+    def _submit(self, stage, payload: dict[str, Any], handles: list[Any]):
+        ranks = stage.resources["ranks"]
+        app = self.apps[executor_label(stage.binding.pool, ranks)]
+        if ranks <= 1:
+            return app(payload, inputs=list(handles))
+        spec = {"num_nodes": stage.resources["nodes"], "num_ranks": ranks,
+                "ranks_per_node": stage.binding.ranks_per_node}
+        if self.site.mpi.args:
+            spec["launcher_options"] = " ".join(self.site.mpi.args)
+        return app(payload, inputs=list(handles), parsl_resource_specification=spec)
 
     def _cached(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         record = self.done_records.get(payload["key"])

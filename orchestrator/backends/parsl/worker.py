@@ -15,6 +15,7 @@ import importlib
 import inspect
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -32,15 +33,19 @@ class TaskFailure(RuntimeError):
     """A task failed; the message says why and where its logs are."""
 
 
-def run_task(payload: dict[str, Any], inputs: list[Any] = ()) -> dict[str, Any]:
-    """Run one task described by `payload`; `inputs` are upstream records (or lists of them)."""
+def run_task(payload: dict[str, Any], inputs: list[Any] = (),
+             parsl_resource_specification: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one task described by `payload`; `inputs` are upstream records. Multi-rank tasks
+    arrive with a resource specification and run under Parsl's MPI launcher prefix."""
     task_dir = Path(payload["task_dir"])
     task_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     upstream, feedback = _unpack(payload.get("layout", []), list(inputs))
     with _task_env(payload.get("env", {})), _in_dir(task_dir), _captured(task_dir, payload):
-        if payload["kind"] == "python":
-            value = _call(payload, upstream, feedback, task_dir)
+        if payload.get("ranks", 1) > 1:
+            value = _mpi(payload, upstream, feedback, task_dir)
+        elif payload["kind"] == "python":
+            value = call_target(payload, upstream, feedback, task_dir)
         else:
             value = _shell(payload, task_dir)
     missing = [o for o in payload.get("outputs", []) if not (task_dir / o).exists()]
@@ -73,8 +78,9 @@ def _unpack(layout: list[list], inputs: list[Any]) -> tuple[dict, dict]:
     return needs, feedback
 
 
-def _call(payload: dict[str, Any], upstream: dict[str, list[Any]],
-          feedback: dict[str, list[Any]], task_dir: Path) -> Any:
+def call_target(payload: dict[str, Any], upstream: dict[str, list[Any]],
+                feedback: dict[str, list[Any]], task_dir: Path) -> Any:
+    """Import and call a python stage's function with its args and what it asks for."""
     module_name, func_name = payload["target"].split(":", 1)
     base = payload.get("base_dir")
     if base and base not in sys.path:
@@ -94,6 +100,7 @@ def _call(payload: dict[str, Any], upstream: dict[str, list[Any]],
             "index": payload.get("index"), "iteration": payload.get("iteration"),
             "task_dir": str(task_dir), "run_dir": payload.get("run_dir"),
             "devices": {k: os.environ[k] for k in PINNING_VARS if k in os.environ},
+            **payload.get("context", {}),
         },
     }
     for name, value in extras.items():
@@ -120,6 +127,38 @@ def _accepted(func: Any) -> set[str]:
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return {"results", "feedback", "context"}
     return {p.name for p in params}
+
+
+def _mpi(payload: dict[str, Any], upstream: dict, feedback: dict, task_dir: Path) -> Any:
+    """Run a multi-rank task under the launcher prefix Parsl's MPI mode composed for it."""
+    prefix = os.environ.get("PARSL_MPI_PREFIX")
+    if not prefix:
+        raise TaskFailure("a multi-rank task needs an MPI-mode executor (no PARSL_MPI_PREFIX)")
+    env = dict(os.environ)
+    env.update(payload.get("rank_env", {}))
+    if payload["kind"] == "shell":
+        command = f"{prefix} {payload['target']}"
+        return _run_bash(command, task_dir, env)
+    spec = {**payload, "results": upstream, "feedback": feedback if payload.get("iteration")
+            else None}
+    path = task_dir / ".mpi-payload.json"
+    path.write_text(json.dumps(spec))
+    result_path = path.with_suffix(".result.json")
+    result_path.unlink(missing_ok=True)
+    command = f"{prefix} {shlex.quote(sys.executable)} -m orchestrator.backends.mpi_entry {path.name}"
+    _run_bash(command, task_dir, env)
+    try:
+        return json.loads(result_path.read_text())["result"]
+    except (OSError, ValueError, KeyError):
+        raise TaskFailure(f"rank 0 wrote no result ({result_path})") from None
+
+
+def _run_bash(command: str, task_dir: Path, env: dict[str, str] | None = None) -> Any:
+    proc = subprocess.run(["/bin/bash", "-c", command], cwd=task_dir, stdin=subprocess.DEVNULL,
+                          check=False, env=env)
+    if proc.returncode != 0:
+        raise TaskFailure(f"command exited with {proc.returncode}; see {task_dir / 'stderr'}")
+    return {"exit_code": 0}
 
 
 def _shell(payload: dict[str, Any], task_dir: Path) -> Any:

@@ -1,0 +1,63 @@
+"""Entry point of each MPI rank of a python stage with `ranks > 1`.
+
+Launched as `$PARSL_MPI_PREFIX python -m orchestrator.backends.mpi_entry PAYLOAD`
+by the worker (Parsl's MPI mode composes the prefix: mpiexec or srun). Each rank
+pins itself to its share of the task's accelerators, imports the callable and
+calls it; rank 0 writes the return value for the worker to pick up. User code
+gets `MPI.COMM_WORLD` of the requested size from mpi4py as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+LOCAL_RANK_VARS = ("MPI_LOCALRANKID", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK",
+                   "PMI_LOCAL_RANK", "PALS_LOCAL_RANKID")
+RANK_VARS = ("PMI_RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PALS_RANKID")
+
+
+def _env_int(names: tuple[str, ...]) -> int | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value is not None and value.isdigit():
+            return int(value)
+    return None
+
+
+def pin_rank_devices(local_rank: int) -> None:
+    """Give this rank one of the task's accelerator units (round robin by local rank)."""
+    units = [u for u in os.environ.get("ORCH_RANK_UNITS", "").split(",") if u]
+    var = os.environ.get("ORCH_RANK_UNITS_VAR")
+    if units and var:
+        os.environ[var] = units[local_rank % len(units)]
+
+
+def main(payload_path: str) -> int:
+    payload = json.loads(Path(payload_path).read_text())
+    rank = _env_int(RANK_VARS)
+    local_rank = _env_int(LOCAL_RANK_VARS)
+    pin_rank_devices(local_rank or 0)
+    if payload.get("base_dir"):
+        sys.path.insert(0, payload["base_dir"])
+    from mpi4py import MPI
+
+    from orchestrator.backends.parsl.worker import call_target  # no Parsl import there
+
+    comm = MPI.COMM_WORLD
+    rank = comm.Get_rank() if rank is None else rank
+    payload.setdefault("context", {})["rank"] = rank
+    payload["context"]["size"] = comm.Get_size()
+    value = call_target(payload, payload.get("results", {}), payload.get("feedback", {}),
+                        Path.cwd())
+    if comm.Get_rank() == 0:
+        tmp = Path(payload_path).with_suffix(".result.tmp")
+        tmp.write_text(json.dumps({"result": value, "size": comm.Get_size()}))
+        os.replace(tmp, Path(payload_path).with_suffix(".result.json"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
