@@ -155,3 +155,16 @@ def plan_of(path: Path | str, site_name: str = "laptop", sets: dict[str, str] | 
 def formatted(exc) -> list[str]:
     """The formatted diagnostics of a UserError."""
     return [d.format() for d in exc.diagnostics]
+
+
+def pytest_runtest_setup(item):
+    """Tests marked `slurm` or `mpi` need that component: skipped when it is missing,
+    failed instead when CI=true (CI must run them for real)."""
+    if item.get_closest_marker("slurm") is None and item.get_closest_marker("mpi") is None:
+        return
+    from cluster.conftest import mpi_problem, require, slurm_problem
+
+    if item.get_closest_marker("slurm") is not None:
+        require(slurm_problem())
+    if item.get_closest_marker("mpi") is not None:
+        require(mpi_problem())

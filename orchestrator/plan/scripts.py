@@ -58,12 +58,23 @@ def slurm_directives(site: Site, pool_name: str) -> list[str]:
     return lines
 
 
-def worker_init(site: Site, pool: Pool) -> str:
-    """Shell lines run before the worker pool starts: site env, then the pool's init."""
-    lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(site.env.items())]
+def worker_init(site: Site, pool: Pool, python_bin: str | None = None) -> str:
+    """Shell lines run before the worker pool starts: this interpreter's bin/ first on PATH
+    (workers and `mpiexec` come from the same environment as `orch`), the site's env, then
+    the pool's own init."""
+    lines = [f'export PATH="{python_bin}:$PATH"'] if python_bin else []
+    lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(site.env.items())]
     if pool.worker_init:
         lines.append(pool.worker_init)
     return "\n".join(lines)
+
+
+def python_bin() -> str:
+    """The bin/ directory of the running interpreter (the project's virtualenv)."""
+    import sys
+    from pathlib import Path
+
+    return str(Path(sys.executable).parent)
 
 
 def block_script(plan: Plan, site: Site, pool_name: str,
@@ -81,7 +92,7 @@ def block_script(plan: Plan, site: Site, pool_name: str,
         nodes=pool.nodes_per_block,
         minutes=max(1, parse_walltime(pool.walltime) // 60),
         scheduler_options="\n".join(slurm_directives(site, pool_name)),
-        worker_init=worker_init(site, pool),
+        worker_init=worker_init(site, pool, python_bin()),
         user_script=user_script,
     )
 

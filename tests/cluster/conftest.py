@@ -172,14 +172,3 @@ def mpi() -> MPI:
     rt = mpi_runtime()
     assert isinstance(rt, MPI)
     return rt
-
-
-# ---------------------------------------------------------------- markers
-
-
-def pytest_runtest_setup(item):
-    """Any test here marked `slurm` or `mpi` needs that component (skip, or fail in CI)."""
-    if item.get_closest_marker("slurm") is not None:
-        require(slurm_problem())
-    if item.get_closest_marker("mpi") is not None:
-        require(mpi_problem())

@@ -12,7 +12,7 @@ from parsl.providers import LocalProvider, SlurmProvider
 
 from orchestrator.plan.bind import unit_names
 from orchestrator.plan.model import Plan
-from orchestrator.plan.scripts import slurm_directives, worker_init
+from orchestrator.plan.scripts import python_bin, slurm_directives, worker_init
 from orchestrator.site.load import pool_cores
 from orchestrator.site.models import Pool, Site
 from orchestrator.units import format_walltime, parse_walltime
@@ -34,13 +34,8 @@ def accelerators(pool: Pool) -> list[str]:
 
 
 def _bootstrap_init(site: Site, pool: Pool) -> str:
-    """Workers use this interpreter's environment (bin/ on PATH) whatever the login shell says."""
-    venv_bin = str(Path(sys.executable).parent)
-    lines = [f'export PATH="{venv_bin}:$PATH"']
-    init = worker_init(site, pool)
-    if init:
-        lines.append(init)
-    return "\n".join(lines)
+    """Workers use this interpreter's environment whatever the login shell says."""
+    return worker_init(site, pool, python_bin())
 
 
 def make_executor(site: Site, name: str, run_dir: Path) -> HighThroughputExecutor:
@@ -51,8 +46,10 @@ def make_executor(site: Site, name: str, run_dir: Path) -> HighThroughputExecuto
         max_workers_per_node=workers_per_node(pool) if not accel else len(accel),
         available_accelerators=accel,
         worker_logdir_root=str(run_dir / "parsl" / "workers"),
-        heartbeat_period=5,
-        heartbeat_threshold=30,
+        # a lost block (scancel, walltime, node failure) is noticed within ~20 s and its
+        # tasks are retried on another block
+        heartbeat_period=2 if site.scheduler == "local" else 5,
+        heartbeat_threshold=10 if site.scheduler == "local" else 20,
         poll_period=10,
     )
     if site.scheduler == "local":

@@ -75,7 +75,7 @@ class ParslRun:
             retries=int(RETRY_BUDGET),
             retry_handler=self._retry_cost,
             strategy="simple" if self.site.scheduler == "slurm" else "none",
-            strategy_period=5 if self.site.scheduler == "slurm" else 0.5,
+            strategy_period=1 if self.site.scheduler == "slurm" else 0.5,
             usage_tracking=0,
             initialize_logging=True,
         )
