@@ -117,3 +117,30 @@ def test_mpi_stages_get_comm_world_of_requested_size(tmp_path, wf, site):
     lines = (run_dir / "tasks" / "hello" / "stdout").read_text().splitlines()[1:]
     assert sorted(lines) == ["0 2", "1 2"]
     assert not wait_no_processes(str(run_dir))
+
+
+@pytest.mark.slurm
+def test_hanging_squeue_does_not_fail_tasks(tmp_path):
+    """A scheduler command that times out is a monitoring hiccup, not a task failure."""
+    import os
+    import shutil
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "squeue").write_text("#!/bin/sh\nsleep 30\nexit 1\n")
+    (fake / "squeue").chmod(0o755)
+    site = (REPO / "site-configs/local-slurm.yaml").read_text().replace(
+        "cmd_timeout: 30", "cmd_timeout: 2")
+    assert "cmd_timeout: 2" in site
+    (tmp_path / "site.yaml").write_text(site)
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
+    assert shutil.which("squeue", path=env["PATH"]) == str(fake / "squeue")
+    p = subprocess.run([sys.executable, "-m", "orchestrator", "run",
+                        str(REPO / "workflows/hello-sweep/workflow.yaml"),
+                        "--site", str(tmp_path / "site.yaml"), "--set", "n=3",
+                        "--set", "seconds=0.1", "--run-dir", str(run_dir), "-q"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    assert results(run_dir)["gather"]["count"] == 3
+    assert not _queued_jobs(run_dir)
