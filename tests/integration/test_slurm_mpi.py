@@ -144,3 +144,18 @@ def test_hanging_squeue_does_not_fail_tasks(tmp_path):
     assert p.returncode == 0, p.stderr
     assert results(run_dir)["gather"]["count"] == 3
     assert not _queued_jobs(run_dir)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("site", ["laptop", pytest.param("local-slurm", marks=pytest.mark.slurm)])
+def test_heat_mpi_agrees_with_serial(tmp_path, site):
+    run_dir = tmp_path / "run"
+    p = orch("run", str(REPO / "workflows/heat-mpi/workflow.yaml"), "--site", site,
+             "--set", "grid=48", "--run-dir", str(run_dir), "-q")
+    assert p.returncode == 0, p.stderr
+    res = results(run_dir)
+    assert res["compare"]["agree"] is True
+    assert res["compare"]["max_abs_diff"] <= 1e-10
+    assert res["solve_mpi"]["ranks"] == 4
+    assert res["solve_mpi"]["iterations"] == res["solve_serial"]["iterations"]
+    assert not wait_no_processes(str(run_dir))

@@ -102,9 +102,9 @@ def test_a_fitting_spec_plans(spec_file):
 
 
 def test_rank_misfit_points_at_ranks_when_cores_is_not_written(spec_file):
-    spec = load_spec(spec_file(one_stage("walltime: 5m\nranks: 4")))
+    spec = load_spec(spec_file(one_stage("walltime: 5m\nranks: 100")))
     with pytest.raises(PlanError) as info:
-        build_plan(spec, site("local-slurm"))
+        build_plan(spec, site("gpu-cluster"))  # 64 cores per node, no oversubscription
     assert info.value.diagnostics[0].loc == spec.locate("stages", "s", "resources", "ranks")
 
 

@@ -104,7 +104,8 @@ def make_mpi_executor(site: Site, name: str, run_dir: Path) -> MPIExecutor:
         address = {}
     launcher = site.mpi.launcher if site.mpi.launcher in ("mpiexec", "srun") else "mpiexec"
     return MPIExecutor(label=f"{name}{MPI_SUFFIX}", provider=provider, mpi_launcher=launcher,
-                       max_workers_per_block=pool.nodes_per_block, heartbeat_period=5,
+                       max_workers_per_block=pool.nodes_per_block, encrypted=True,
+                       heartbeat_period=5,
                        heartbeat_threshold=30, poll_period=10,
                        worker_logdir_root=str(run_dir / "parsl" / "workers"), **address)
 
