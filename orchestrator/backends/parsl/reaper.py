@@ -141,11 +141,14 @@ def recorded_jobs(run_dir: Path) -> list[str]:
     return [str(j) for j in data if str(j).isdigit()] if isinstance(data, list) else []
 
 
-def cancel_jobs(run_dir: Path) -> int:
-    """scancel every recorded job of the run that is still queued or running."""
+def cancel_jobs(run_dir: Path, wait: float = 0.0) -> int:
+    """scancel the run's recorded jobs that are still queued; with `wait`, give them up to
+    that many seconds to leave the queue (a cancelled job lingers while completing)."""
     import shutil
 
-    jobs = recorded_jobs(run_dir)
+    recorded = recorded_jobs(run_dir)
+    jobs = queued(recorded)
+    jobs = recorded if jobs is None else jobs
     if not jobs or not shutil.which("scancel"):
         return 0
     try:
@@ -153,7 +156,25 @@ def cancel_jobs(run_dir: Path) -> int:
                        timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return 0
+    deadline = time.time() + wait
+    while time.time() < deadline and queued(jobs):  # None (squeue broken) ends the wait
+        time.sleep(0.5)
     return len(jobs)
+
+
+def queued(jobs: list[str]) -> list[str] | None:
+    """The jobs of `jobs` that squeue still lists, or None when squeue cannot tell."""
+    if not jobs:
+        return []
+    try:
+        out = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(jobs)],
+                             capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:  # squeue errors out when none of the ids is known any more
+        return [] if "Invalid job id" in out.stderr else None
+    listed = set(out.stdout.split())
+    return [j for j in jobs if j in listed]
 
 
 def _watch(pid: int, start: str, tag: str) -> None:

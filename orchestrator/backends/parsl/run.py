@@ -109,7 +109,7 @@ class ParslRun:
             finally:
                 parsl.clear()
                 self.dfk = None
-                reaper.cancel_jobs(self.rundir.path)
+                reaper.cancel_jobs(self.rundir.path, wait=15.0)
 
     def _retry_cost(self, exc: Exception, task_record: Any) -> float:
         """Lost workers/blocks cost little (the task did not fail, its node did); a task's
