@@ -40,11 +40,17 @@ class TaskPayloads:
 
     def __post_init__(self) -> None:
         self._code: dict[str, str] = {}
+        self._defs: dict[str, dict[str, Any]] = {}
 
     def code_hash(self, stage: StagePlan) -> str:
         if stage.name not in self._code:
             self._code[stage.name] = code_hash(stage.target, stage.kind, self.spec.base_dir)
         return self._code[stage.name]
+
+    def stage_definition(self, name: str) -> dict[str, Any]:
+        if name not in self._defs:
+            self._defs[name] = self.spec.workflow.stages[name].model_dump(mode="json")
+        return self._defs[name]
 
     def task_id(self, task: PlannedTask, iteration: int | None) -> str:
         return task.id if iteration is None else f"{task.id}@{iteration}"
@@ -68,7 +74,7 @@ class TaskPayloads:
             # Parsl pins CUDA_VISIBLE_DEVICES/ZE_AFFINITY_MASK per worker; the SYCL selector is ours
             env["ONEAPI_DEVICE_SELECTOR"] = task.device_mask["ONEAPI_DEVICE_SELECTOR"]
         inputs = {"target": target, "args": args, "env": env, "point": point}
-        key = task_key(definition.model_dump(mode="json"), inputs,
+        key = task_key(self.stage_definition(task.stage), inputs,
                        [*upstream_keys, *(feedback_keys or [])], self.code_hash(stage), iteration)
         resources = definition.resources
         rank_env = {}

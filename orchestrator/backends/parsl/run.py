@@ -46,7 +46,8 @@ class ParslRun:
     """One execution (first attempt or resume) of a plan."""
 
     def __init__(self, plan: Plan, spec: LoadedSpec, site: Site, rundir: RunDir,
-                 journal: Journal, done_records: dict[str, dict[str, Any]], progress: Any):
+                 journal: Journal, done_records: dict[str, dict[str, Any]], progress: Any,
+                 resuming: bool = False):
         self.plan = plan
         self.site = site
         self.rundir = rundir
@@ -62,7 +63,9 @@ class ParslRun:
         self.states: dict[str, TaskState] = {}
         self.failed: list[dict[str, Any]] = []
         self.loop_info: dict[str, dict[str, Any]] = {}
-        self.outstanding: set[cf.Future] = set()
+        self.resuming = resuming
+        self.outstanding = 0
+        self.changed = threading.Event()
         self.lock = threading.Lock()
         self.apps: dict[str, Any] = {}
         self.dfk = None
@@ -216,7 +219,7 @@ class ParslRun:
             self.handles[tid] = fut
             with self.lock:
                 self.states[tid] = TaskState.SUBMITTED
-                self.outstanding.add(fut)
+                self.outstanding += 1
             self.journal.append("task_submitted", **meta)
             self.progress.submitted(name)
             fut.add_done_callback(lambda f, m=meta: self._on_done(f, m))
@@ -235,7 +238,7 @@ class ParslRun:
 
     def _cached(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         record = self.done_records.get(payload["key"])
-        if record is None:
+        if record is None and self.resuming:  # finished while the driver was dying?
             record = read_result(self.rundir.task_dir(payload["task_id"]), payload["key"])
         if record is None:
             return None
@@ -258,7 +261,8 @@ class ParslRun:
             self._finish(tid, TaskState.DONE, meta, record, attempts=failures + 1)
         finally:
             with self.lock:
-                self.outstanding.discard(fut)
+                self.outstanding -= 1
+            self.changed.set()
 
     def _finish(self, tid: str, state: TaskState, meta: dict[str, Any],
                 record: dict[str, Any] | None, error: str | None = None,
@@ -334,12 +338,13 @@ class ParslRun:
                 raise _TaskDidNotFinish(f"{tid} did not finish: {exc}") from None
 
     def _wait_all(self) -> None:
+        """Wait for every submitted task (a counter and an event: no per-future waiters)."""
         while True:
             with self.lock:
-                pending = set(self.outstanding)
-            if not pending:
-                break
-            cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
+                if self.outstanding <= 0:
+                    break
+            self.changed.wait(timeout=0.25)
+            self.changed.clear()
             self.progress.refresh()
             self.track_jobs()
         self.journal.flush()

@@ -127,7 +127,8 @@ def _execute(args, plan, spec, site, rundir, attempt: int) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     journal = Journal(rundir.journal)
     progress = Progress(list(plan.stages), quiet=args.quiet or args.format == "json")
-    runner = ParslRun(plan, spec, site.site, rundir, journal, done, progress)
+    runner = ParslRun(plan, spec, site.site, rundir, journal, done, progress,
+                      resuming=bool(args.resume))
     journal.append("run_started", workflow=plan.workflow, site=plan.site, attempt=attempt,
                    pid=os.getpid(), host=socket.gethostname(), resume=bool(args.resume),
                    tasks=plan.task_count)
