@@ -29,12 +29,16 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	bash scripts/install-mpi.sh $(VENV)
+	bash scripts/install-xpu.sh $(VENV)
 	@if [ "$$(id -u)" = 0 ]; then bash scripts/local-slurm.sh up; \
 	 else echo "not root: the local Slurm cluster is not started (slurm tests skip outside CI)"; fi
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/plan_scale.py
+	$(PY) benchmarks/run_overhead.py
+	$(PY) benchmarks/kernels.py
+	$(PY) benchmarks/halo_exchange.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runs

@@ -30,6 +30,7 @@ runs. `python -m orchestrator.library.sycl_env` prints them, or runs a command w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -148,7 +149,8 @@ def ensure_sycl_env(prefix: str | os.PathLike = sys.prefix) -> bool:
     original command line; the process id, stdin/stdout and the arguments stay the same)
     and this call does not return. Returns True when the environment is already complete
     (or there is no runtime to prepare), False when it is incomplete but re-exec is not
-    allowed: already re-exec'd once (the marker is set), or ORCH_NO_SYCL_ENV=1.
+    allowed: already re-exec'd once (the marker is set), ORCH_NO_SYCL_ENV=1, or inside
+    pytest (`orch` commands run in-process by tests).
 
     Call it first thing in a command (before dpctl or numba_dpex is imported, and before
     threads start): never in a long-lived process that must keep its state (a Parsl
@@ -156,17 +158,15 @@ def ensure_sycl_env(prefix: str | os.PathLike = sys.prefix) -> bool:
     missing = missing_sycl_env(prefix)
     if not missing:
         return True
-    if os.environ.get(MARKER) or os.environ.get(DISABLE) == "1":
-        return False
+    if os.environ.get(MARKER) or os.environ.get(DISABLE) == "1" or "pytest" in sys.modules:
+        return False  # re-exec'ing a test runner would restart its whole session
     env = dict(os.environ)
     env.update(missing)
     env[MARKER] = "1"
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
-    os.execve(sys.executable, reexec_argv(), env)  # noqa: S606 (same interpreter, same argv)
+    os.execve(sys.executable, reexec_argv(), env)  # same interpreter, same argv
     return False  # pragma: no cover  (execve does not return)
 
 
@@ -179,7 +179,7 @@ def _main(argv: list[str]) -> int:
     if argv[:1] == ["--"] and len(argv) > 1:
         env = dict(os.environ)
         env.update(sycl_env())
-        os.execvpe(argv[1], argv[1:], env)  # noqa: S606
+        os.execvpe(argv[1], argv[1:], env)
     import json
 
     print(json.dumps({"prefix": sys.prefix, "runtime_installed": runtime_installed(),

@@ -63,10 +63,24 @@ def worker_init(site: Site, pool: Pool, python_bin: str | None = None) -> str:
     (workers and `mpiexec` come from the same environment as `orch`), the site's env, then
     the pool's own init."""
     lines = [f'export PATH="{python_bin}:$PATH"'] if python_bin else []
+    lines += _sycl_exports(python_bin)
     lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(site.env.items())]
     if pool.worker_init:
         lines.append(pool.worker_init)
     return "\n".join(lines)
+
+
+def _sycl_exports(python_bin: str | None) -> list[str]:
+    """The oneAPI runtime's variables (LD_LIBRARY_PATH, OCL_ICD_FILENAMES, ...) for workers,
+    when the xpu extra is installed in the virtualenv of `python_bin`; they must be set
+    before the worker process starts (orchestrator/library/sycl_env.py)."""
+    if not python_bin:
+        return []
+    from pathlib import Path
+
+    from orchestrator.library.sycl_env import shell_exports
+
+    return shell_exports(Path(python_bin).parent)
 
 
 def python_bin() -> str:

@@ -45,7 +45,8 @@ def _directives(text: str) -> set[str]:
 
 
 def _init_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("export PATH=")]
+    return [line for line in text.splitlines()
+            if line.startswith(("export PATH=", "export LD_LIBRARY_PATH=", "export OCL_ICD"))]
 
 
 @pytest.mark.slurm

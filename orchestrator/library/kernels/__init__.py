@@ -1,0 +1,34 @@
+"""Compute kernels with a SYCL (numba-dpex) version, a numba CPU version and a NumPy
+reference; `backend="auto"` runs the first available of SYCL, numba, NumPy and every
+result says which one ran (`result.backend`).
+
+- `jacobi_sweeps` / `Jacobi`: the 2-D 5-point Jacobi / heat stencil (float32, float64).
+- `lj_forces`: Lennard-Jones pair forces and energy in a periodic cube.
+
+Importing this package imports NumPy only: numba, dpctl and numba-dpex are loaded when a
+backend needs them. The SYCL backend needs the oneAPI environment
+(orchestrator.library.sycl_env; `orch` and Parsl workers set it up).
+"""
+
+from orchestrator.library.kernels.backend import (
+    BACKENDS,
+    Backend,
+    BackendUnavailable,
+    resolve_backend,
+)
+from orchestrator.library.kernels.jacobi import Jacobi, JacobiResult, jacobi_numpy, jacobi_sweeps
+from orchestrator.library.kernels.lj import LJResult, lj_forces, lj_numpy
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendUnavailable",
+    "Jacobi",
+    "JacobiResult",
+    "LJResult",
+    "jacobi_numpy",
+    "jacobi_sweeps",
+    "lj_forces",
+    "lj_numpy",
+    "resolve_backend",
+]

@@ -1,0 +1,104 @@
+"""Checks that run inside the SYCL child process (see conftest.py): each builds its inputs
+from a seed, runs a kernel on one backend, compares it with the NumPy reference and
+returns plain JSON data for the test to assert on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _rel_err(got: np.ndarray, ref: np.ndarray) -> float:
+    """Largest elementwise difference relative to the largest reference value."""
+    scale = float(np.abs(ref).max()) if ref.size else 0.0
+    diff = float(np.abs(got.astype(np.float64) - ref.astype(np.float64)).max()) if ref.size else 0
+    return diff / scale if scale else diff
+
+
+def jacobi(dtype: str, shape: list[int], sweeps: int, backend: str, seed: int = 0
+           ) -> dict[str, Any]:
+    from orchestrator.library.kernels import jacobi_numpy, jacobi_sweeps
+
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal(shape).astype(dtype)
+    f = rng.standard_normal(shape).astype(dtype)
+    h = 1.0 / (shape[0] + 1)
+    ref = jacobi_numpy(u, f, h, sweeps)
+    before = u.copy()
+    res = jacobi_sweeps(u, f, h, sweeps, backend=backend)
+    boundary_kept = bool(np.array_equal(res.u[0], u[0]) and np.array_equal(res.u[-1], u[-1])
+                         and np.array_equal(res.u[:, 0], u[:, 0])
+                         and np.array_equal(res.u[:, -1], u[:, -1]))
+    return {"backend": res.backend.to_json(), "dtype": str(res.u.dtype),
+            "shape": list(res.u.shape), "rel_err": _rel_err(res.u, ref),
+            "input_unchanged": bool(np.array_equal(u, before)), "boundary_kept": boundary_kept}
+
+
+def jacobi_halo(dtype: str, shape: list[int], sweeps: int, backend: str) -> dict[str, Any]:
+    """Two halves of a grid, each on its own `Jacobi`, exchanging one halo row per sweep
+    through get_rows/set_rows (what an MPI solver does), against one whole-grid run."""
+    from orchestrator.library.kernels import Jacobi, jacobi_numpy
+
+    rng = np.random.default_rng(1)
+    u = rng.standard_normal(shape).astype(dtype)
+    f = rng.standard_normal(shape).astype(dtype)
+    h = 0.01
+    mid = shape[0] // 2
+    top = Jacobi(u[:mid + 1], f[:mid + 1], h, backend)  # owns rows 1..mid-1 plus halo mid
+    bot = Jacobi(u[mid - 1:], f[mid - 1:], h, backend)  # halo mid-1, owns mid..
+    for _ in range(sweeps):
+        top.sweep()
+        bot.sweep()
+        top.set_rows(mid, bot.get_rows(1, 2))
+        bot.set_rows(0, top.get_rows(mid - 1, mid))
+    got = np.vstack([top.array()[:mid], bot.array()[1:]])
+    ref = jacobi_numpy(u, f, h, sweeps)
+    return {"backend": top.backend.to_json(), "rel_err": _rel_err(got, ref)}
+
+
+def lattice(n_side: int, box: float, jitter: float, dtype: str, seed: int = 0) -> np.ndarray:
+    """A simple cubic lattice of n_side^3 particles, each moved by up to `jitter`."""
+    rng = np.random.default_rng(seed)
+    g = (np.arange(n_side) + 0.5) * box / n_side
+    p = np.stack(np.meshgrid(g, g, g, indexing="ij"), axis=-1).reshape(-1, 3)
+    return (p + rng.uniform(-jitter, jitter, p.shape)).astype(dtype)
+
+
+def lj(dtype: str, n: int, backend: str, shift: bool = False) -> dict[str, Any]:
+    """Forces and energy of the first n particles of a jittered liquid-density lattice
+    against the float64 NumPy reference of the same positions."""
+    from orchestrator.library.kernels import lj_forces, lj_numpy
+
+    side = max(2, round(n ** (1 / 3)) + 1)
+    box = side / 0.8 ** (1 / 3)  # reduced density 0.8
+    pos = lattice(side, box, 0.1, dtype)[:n]
+    cutoff = min(2.5, box / 2)
+    ref_f, ref_e = lj_numpy(pos.astype(np.float64), box, cutoff, 1.2, 0.9, shift)
+    res = lj_forces(pos, box, cutoff, 1.2, 0.9, shift, backend=backend)
+    return {"backend": res.backend.to_json(), "dtype": str(res.forces.dtype),
+            "shape": list(res.forces.shape), "force_rel_err": _rel_err(res.forces, ref_f),
+            "energy_rel_err": abs(res.energy - ref_e) / max(abs(ref_e), 1e-300),
+            "energy": res.energy, "ref_energy": ref_e}
+
+
+def devices() -> dict[str, Any]:
+    from orchestrator.library.devices import discover, select_device
+
+    dev, note = select_device("xpu")
+    return {"inventory": discover().to_json(), "selected": dev.filter_string if dev else None,
+            "note": note}
+
+
+def auto_backend() -> dict[str, Any]:
+    from orchestrator.library.kernels import resolve_backend
+
+    return resolve_backend("auto").to_json()
+
+
+def launch_overhead() -> dict[str, Any]:
+    from orchestrator.library.kernels import resolve_backend, sycl_dpex
+
+    queue = resolve_backend("sycl").queue
+    times = sorted(sycl_dpex.launch_overhead(queue, 50))
+    return {"median_s": times[len(times) // 2]}
