@@ -35,8 +35,20 @@ def pin_rank_devices(local_rank: int) -> None:
         os.environ[var] = units[local_rank % len(units)]
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "CL_CONFIG_CPU_TBB_NUM_WORKERS",
+               "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def limit_threads(cores: int) -> None:
+    """Each rank gets the `cores` it asked for: threaded runtimes (OpenMP, numba, the
+    OpenCL CPU device) otherwise start one thread per core in every rank."""
+    for var in THREAD_VARS:
+        os.environ.setdefault(var, str(max(1, cores)))
+
+
 def main(payload_path: str) -> int:
     payload = json.loads(Path(payload_path).read_text())
+    limit_threads(int(payload.get("cores", 1)))
     rank = _env_int(RANK_VARS)
     local_rank = _env_int(LOCAL_RANK_VARS)
     pin_rank_devices(local_rank or 0)

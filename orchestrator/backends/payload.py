@@ -85,6 +85,7 @@ class TaskPayloads:
                 rank_env = {"ORCH_RANK_UNITS": task.device_mask[var], "ORCH_RANK_UNITS_VAR": var}
         return {
             "ranks": resources.ranks,
+            "cores": resources.cores,
             "nodes": resources.nodes,
             "ranks_per_node": stage.binding.ranks_per_node,
             "rank_env": rank_env,

@@ -97,6 +97,25 @@ def halo_exchange(comm: Any, u: np.ndarray, up: int | None = None,
                   recvtag=TAG_DOWN)
 
 
+def exchange_device_rows(comm: Any, grid: Any, rows: int, up: int, down: int) -> None:
+    """`halo_exchange` for a slab that lives on a device (`grid` has `get_rows` and
+    `set_rows`, like `kernels.Jacobi`): only the two boundary rows come to the host,
+    travel by buffer `Sendrecv`, and the received halos go back to the device."""
+    from mpi4py import MPI
+
+    first = np.ascontiguousarray(grid.get_rows(1, 2)[0])
+    last = np.ascontiguousarray(grid.get_rows(rows, rows + 1)[0])
+    below = np.empty_like(first)
+    above = np.empty_like(first)
+    comm.Sendrecv(first, dest=up, sendtag=TAG_UP, recvbuf=below, source=down, recvtag=TAG_UP)
+    comm.Sendrecv(last, dest=down, sendtag=TAG_DOWN, recvbuf=above, source=up,
+                  recvtag=TAG_DOWN)
+    if down != MPI.PROC_NULL:
+        grid.set_rows(rows + 1, below[None, :])
+    if up != MPI.PROC_NULL:
+        grid.set_rows(0, above[None, :])
+
+
 def global_max(comm: Any) -> Any:
     """A function `local -> max over all ranks` using a buffer `Allreduce` (MPI.MAX) with
     buffers allocated once, so calling it every iteration allocates nothing."""

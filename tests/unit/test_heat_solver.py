@@ -244,3 +244,12 @@ def test_distributed_equals_serial(tmp_path, ranks, n, tol, cap):
     assert meta["residual"] == pytest.approx(serial.residual, rel=1e-12)
     assert distributed.shape == (n, n)
     assert np.max(np.abs(distributed - serial.u)) <= 1e-12
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_kernel_layer_backends_match_the_inline_solver(backend):
+    inline = heat.solve_serial(20, None, 1e-9, 20_000, check_every=5)
+    kernel = heat.solve_serial(20, None, 1e-9, 20_000, check_every=5, backend=backend)
+    assert kernel.backend.startswith(backend)
+    assert kernel.iterations == inline.iterations
+    assert np.array_equal(kernel.u, inline.u)

@@ -21,16 +21,18 @@ from orchestrator.library.solvers import heat
 SOLUTION = "solution.npy"
 
 
-def solve_serial(grid: int, tolerance: float, max_iterations: int,
-                 context: dict[str, Any] | None = None) -> dict[str, Any]:
+def solve_serial(grid: int, tolerance: float, max_iterations: int, backend: str = "auto",
+                 check_every: int = 10, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """Reference solve on one process, written to solution.npy in the task directory."""
     started = time.perf_counter()
-    result = heat.solve_serial(int(grid), None, float(tolerance), int(max_iterations))
+    result = heat.solve_serial(int(grid), None, float(tolerance), int(max_iterations),
+                               check_every=int(check_every), backend=backend)
     seconds = time.perf_counter() - started
     return _report(result, seconds, 1, context)
 
 
-def solve_mpi(grid: int, tolerance: float, max_iterations: int,
+def solve_mpi(grid: int, tolerance: float, max_iterations: int, backend: str = "auto",
+              check_every: int = 10,
               context: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Distributed solve over MPI.COMM_WORLD (every rank runs this); rank 0 gathers the
     solution, writes it and returns the result, the other ranks return None."""
@@ -40,7 +42,7 @@ def solve_mpi(grid: int, tolerance: float, max_iterations: int,
     comm.Barrier()  # time the solve, not the ranks' start-up skew
     started = time.perf_counter()
     result = heat.solve_distributed(int(grid), None, float(tolerance), int(max_iterations),
-                                    comm=comm)
+                                    comm=comm, check_every=int(check_every), backend=backend)
     seconds = time.perf_counter() - started
     if comm.Get_rank() != 0:
         return None
@@ -84,6 +86,7 @@ def _report(result: heat.HeatResult, seconds: float, ranks: int,
         "converged": result.converged,
         "seconds": seconds,
         "ranks": ranks,
+        "backend": result.backend,
         "file": str(path),
         "checksum": hashlib.sha256(np.ascontiguousarray(result.u).tobytes()).hexdigest(),
     }

@@ -39,6 +39,7 @@ class HeatResult:
     iterations: int
     residual: float
     converged: bool
+    backend: str = "numpy (inline)"
 
 
 def sine_source(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -66,6 +67,11 @@ def scaled_source(f: Source, n: int, start: int, rows: int) -> np.ndarray:
     term of the Jacobi update. `f` may be a callable f(x, y), an N x N array, a
     number, or None (the sine source)."""
     h = 1.0 / (n + 1)
+    return (h * h) * source_values(f, n, start, rows)
+
+
+def source_values(f: Source, n: int, start: int, rows: int) -> np.ndarray:
+    """f on rows start..start+rows-1 of the grid, as a (rows, n) float64 array."""
     if f is None:
         f = sine_source
     if callable(f):
@@ -79,7 +85,7 @@ def scaled_source(f: Source, n: int, start: int, rows: int) -> np.ndarray:
         if full.shape != (n, n):
             raise ValueError(f"source array has shape {full.shape}, expected ({n}, {n})")
         values = full[start:start + rows]
-    return (h * h) * np.asarray(values, dtype=np.float64)
+    return np.asarray(values, dtype=np.float64)
 
 
 def jacobi_sweep(u: np.ndarray, new: np.ndarray, h2f: np.ndarray) -> None:
@@ -133,11 +139,48 @@ def _iterate(u: np.ndarray, h2f: np.ndarray, tol: float, max_iterations: int,
     return u, max_iterations, residual, False
 
 
+def _iterate_kernel(u: np.ndarray, f: np.ndarray, h: float, tol: float, max_iterations: int,
+                    exchange: Callable[[Any], None], reduce_max: Callable[[float], float],
+                    check_every: int, backend: str) -> tuple[np.ndarray, int, float, bool, str]:
+    """`_iterate` on the kernel layer: the slab lives on the backend's device (a SYCL
+    queue per process, so each MPI rank has its own); only halo rows travel between
+    sweeps, and whole iterates only at convergence checks. Same update, same order of
+    additions, same stopping rule as the NumPy loop."""
+    from orchestrator.library.kernels import Jacobi
+
+    padded = np.zeros_like(u)
+    padded[1:-1, 1:-1] = f
+    jac = Jacobi(u, padded, h, backend=backend)
+    residual = float("inf")
+    for iteration in range(1, max_iterations + 1):
+        exchange(jac)
+        check = not (iteration % check_every and iteration != max_iterations)
+        before = jac.array() if check else None
+        jac.sweep(1)
+        if not check:
+            continue
+        after = jac.array()
+        interior = np.abs(after[1:-1, 1:-1] - before[1:-1, 1:-1])
+        residual = reduce_max(float(interior.max()) if interior.size else 0.0)
+        if residual <= tol:
+            return after, iteration, residual, True, str(jac.backend)
+    return jac.array(), max_iterations, residual, False, str(jac.backend)
+
+
 def solve_serial(n: int, f: Source = None, tol: float = 1e-8, max_iterations: int = 100_000,
-                 check_every: int = 1) -> HeatResult:
-    """Solve on one process: a single slab whose halo rows are the boundary."""
+                 check_every: int = 1, backend: str = "inline") -> HeatResult:
+    """Solve on one process: a single slab whose halo rows are the boundary.
+
+    `backend` "inline" runs the NumPy loop here; "auto", "sycl", "numba" or "numpy" run
+    the stencil through `orchestrator.library.kernels` (on the stage's SYCL device when
+    there is one)."""
     _check_arguments(n, tol, max_iterations, check_every)
     u = np.zeros((n + 2, n + 2))
+    if backend != "inline":
+        u, iterations, residual, converged, used = _iterate_kernel(
+            u, source_values(f, n, 0, n), 1.0 / (n + 1), tol, max_iterations,
+            lambda _: None, lambda r: r, check_every, backend)
+        return HeatResult(u[1:-1, 1:-1].copy(), iterations, residual, converged, used)
     h2f = scaled_source(f, n, 0, n)
     u, iterations, residual, converged = _iterate(
         u, h2f, tol, max_iterations, lambda _: None, lambda r: r, check_every)
@@ -146,15 +189,26 @@ def solve_serial(n: int, f: Source = None, tol: float = 1e-8, max_iterations: in
 
 def solve_distributed(n: int, f: Source = None, tol: float = 1e-8,
                       max_iterations: int = 100_000, comm: Any = None, root: int = 0,
-                      check_every: int = 1) -> HeatResult:
+                      check_every: int = 1, backend: str = "inline") -> HeatResult:
     """Solve with one row slab per rank of `comm` (default COMM_WORLD); every rank must
-    call it with the same arguments. The solution is gathered on `root`."""
+    call it with the same arguments. The solution is gathered on `root`. `backend` as
+    in `solve_serial` (each rank then has its own device queue)."""
     _check_arguments(n, tol, max_iterations, check_every)
     w = mpi.world(comm)
     counts, starts = mpi.split_rows(n, w.size)
     rows, start = counts[w.rank], starts[w.rank]
     up, down = mpi.neighbours(w.rank, min(n, w.size))
     u = np.zeros((rows + 2, n + 2))
+    if backend != "inline":
+        def exchange_rows(jac: Any) -> None:
+            if rows:
+                mpi.exchange_device_rows(w.comm, jac, rows, up, down)
+
+        u, iterations, residual, converged, used = _iterate_kernel(
+            u, source_values(f, n, start, rows), 1.0 / (n + 1), tol, max_iterations,
+            exchange_rows, mpi.global_max(w.comm), check_every, backend)
+        full = mpi.gather_rows(w.comm, u[1:-1, 1:-1], counts, root)
+        return HeatResult(full, iterations, residual, converged, used)
     h2f = scaled_source(f, n, start, rows)
 
     def exchange(slab: np.ndarray) -> None:
