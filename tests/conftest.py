@@ -158,13 +158,32 @@ def formatted(exc) -> list[str]:
 
 
 def pytest_runtest_setup(item):
-    """Tests marked `slurm` or `mpi` need that component: skipped when it is missing,
-    failed instead when CI=true (CI must run them for real)."""
-    if item.get_closest_marker("slurm") is None and item.get_closest_marker("mpi") is None:
+    """Tests marked `slurm`, `mpi` or `xpu` need that component: skipped when it is
+    missing, failed instead when CI=true (CI must run them for real). tests/xpu has its
+    own, stricter check."""
+    markers = {m for m in ("slurm", "mpi", "xpu") if item.get_closest_marker(m) is not None}
+    if not markers:
         return
     from cluster.conftest import mpi_problem, require, slurm_problem
 
-    if item.get_closest_marker("slurm") is not None:
+    if "slurm" in markers:
         require(slurm_problem())
-    if item.get_closest_marker("mpi") is not None:
+    if "mpi" in markers:
         require(mpi_problem())
+    if "xpu" in markers and "tests/xpu/" not in str(item.fspath).replace("\\", "/"):
+        require(_sycl_cpu_problem())
+
+
+@functools.cache
+def _sycl_cpu_problem() -> str | None:
+    """Why no SYCL opencl:cpu device is usable here (discovery runs in a child with the
+    oneAPI environment), or None."""
+    from orchestrator.library.devices import inventory_json
+
+    data = inventory_json()
+    sycl = data.get("sycl") or {}
+    devices = sycl.get("devices", []) if isinstance(sycl, dict) else []
+    if any(str(d.get("filter_string", "")).startswith("opencl:cpu") for d in devices):
+        return None
+    reason = sycl.get("reason") if isinstance(sycl, dict) else None
+    return f"no SYCL opencl:cpu device ({reason or 'see `orch devices`'})"

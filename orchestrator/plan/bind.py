@@ -36,11 +36,12 @@ def choose_pool(stage: str, res: Resources, site: Site, where: Locator,
     if names:
         return names[0], False
     fallback = site.fallbacks.get(res.device)
-    if fallback and site.pools_for(fallback):
+    if fallback and site.pools_for(fallback) and res.fallback:
         return site.pools_for(fallback)[0], True
+    why = "and this stage forbids fallbacks" if fallback else "and no fallback for it"
     sink.error(_first(where, (*base, "device"), (*base,), ("stages", stage)),
                f"stages.{stage}.resources.device",
-               f"site {site.name!r} has no {res.device} pool and no fallback for it",
+               f"site {site.name!r} has no {res.device} pool {why}",
                "pools: " + ", ".join(f"{n} ({p.device})" for n, p in site.pools.items()))
     return None
 

@@ -164,6 +164,8 @@ class Resources(SpecModel):
     nodes: int = Field(1, ge=1, le=100_000)
     memory: str | int | None = Field(None, description="Per rank (per task when ranks is 1), e.g. '4GiB'.")
     walltime: str | int | None = Field(None, description="Per task, e.g. '00:30:00' or '30m'.")
+    fallback: bool = Field(
+        True, description="Allow the site's fallback (e.g. gpu -> cpu) when it lacks `device`.")
 
     @field_validator("memory")
     @classmethod
