@@ -26,6 +26,10 @@ class Source:
 
     path: str
     sha256: str
+    version: str | None = None
+    """The file's own `version:` (templates declare one)."""
+    template: str | None = None
+    """Its template name when it was found on the template search path."""
 
 
 def template_roots(extra: list[Path] | None = None) -> list[Path]:
@@ -60,7 +64,10 @@ class Composer:
         name = display_name(path)
         doc = load_yaml_file(path, name)
         if all(s.path != name for s in self.sources):
-            self.sources.append(Source(name, hashlib.sha256(path.read_bytes()).hexdigest()))
+            version = doc.get("version") if isinstance(doc, YDict) else None
+            self.sources.append(Source(name, hashlib.sha256(path.read_bytes()).hexdigest(),
+                                       version if isinstance(version, str) else None,
+                                       self._template_name(path)))
         if not isinstance(doc, YDict):
             raise SpecError([Diagnostic(getattr(doc, "loc", None) or Loc(name, 1, 1), "",
                                         "a workflow file must be a mapping of keys")])
@@ -82,6 +89,15 @@ class Composer:
             if key not in ("extends", "include"):
                 _put(own, key, value, doc.key_locs[key], doc.value_locs[key])
         return merge(base, own)
+
+    def _template_name(self, path: Path) -> str | None:
+        """`NAME` for ROOT/NAME.yaml or ROOT/NAME/template.yaml on the search path."""
+        for root in self.roots:
+            if path.parent == root and path.suffix == ".yaml":
+                return path.stem
+            if path.name == "template.yaml" and path.parent.parent == root:
+                return path.parent.name
+        return None
 
     def _resolve_ref(self, label: str, ref: Any, loc: Loc, here: Path,
                      stack: tuple[Path, ...], allowed: list[Path]) -> YDict:

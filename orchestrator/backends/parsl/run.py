@@ -275,7 +275,7 @@ class ParslRun:
             self.journal.append(
                 "task_done" if state is TaskState.DONE else "task_cached", **meta,
                 result=record.get("result"), started=record.get("started"),
-                ended=record.get("ended"), host=record.get("host"),
+                ended=record.get("ended"), host=record.get("host"), pid=record.get("pid"),
                 devices=record.get("devices"), attempts=attempts)
         else:
             task_dir = self.rundir.task_dir(tid)

@@ -80,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         "attempts": [*previous.get("attempts", []), {"started": time.time(), "pid": os.getpid(),
                                                       "argv": sys.argv[1:]}],
     }
+    changed = _changed_sources(rundir.path / "spec.json", spec.sources) if args.resume else []
+    for c in changed:
+        print(f"warning: {c['message']}", file=sys.stderr)
     rundir.write_json("run.json", meta)
     rundir.write_json("spec.json", {"workflow": spec.workflow.model_dump(mode="json", by_alias=True),
                                     "params": spec.params,
@@ -87,7 +90,32 @@ def run(args: argparse.Namespace) -> int:
     from orchestrator.state.atomic import atomic_write_text
 
     atomic_write_text(rundir.path / "plan.json", "".join(iter_json(plan)))
-    return _execute(args, plan, spec, site, rundir, len(meta["attempts"]))
+    return _execute(args, plan, spec, site, rundir, len(meta["attempts"]), changed)
+
+
+def _changed_sources(spec_json: Path, sources) -> list[dict]:
+    """Files of the spec (templates included) whose content differs from what the run's
+    spec.json recorded: `--resume` warns about them and journals `sources_changed`."""
+    try:
+        old = json.loads(spec_json.read_text()).get("sources") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    before = {s["path"]: s for s in old if isinstance(s, dict) and isinstance(s.get("path"), str)}
+    out = []
+    for s in sources:
+        prev = before.get(s.path)
+        if prev is None or prev.get("sha256") == s.sha256:
+            continue
+        what = f"template {s.template!r}" if s.template else s.path
+        version = (f"version {prev.get('version')} -> {s.version}"
+                   if prev.get("version") != s.version else
+                   f"version {s.version} not bumped" if s.version else "no version")
+        out.append({"path": s.path, "template": s.template, "old_version": prev.get("version"),
+                    "version": s.version, "old_sha256": prev.get("sha256"), "sha256": s.sha256,
+                    "message": f"{what} changed since the run's last attempt ({version}; "
+                               f"sha256 {str(prev.get('sha256'))[:12]} -> {s.sha256[:12]}); "
+                               "tasks whose definition changed run again"})
+    return out
 
 
 def _previous_run(path: Path) -> dict:
@@ -107,11 +135,12 @@ def _done_records(journal_path: Path) -> dict[str, dict]:
     for rec in read_journal(journal_path):
         if rec.get("ev") in ("task_done", "task_cached") and rec.get("key"):
             done[rec["key"]] = {k: rec.get(k) for k in
-                                ("task", "key", "result", "started", "ended", "host", "devices")}
+                                ("task", "key", "result", "started", "ended", "host", "pid",
+                                 "devices")}
     return done
 
 
-def _execute(args, plan, spec, site, rundir, attempt: int) -> int:
+def _execute(args, plan, spec, site, rundir, attempt: int, changed=()) -> int:
     from orchestrator.backends.parsl import reaper
     from orchestrator.backends.parsl.run import ParslRun
     from orchestrator.report.progress import Progress
@@ -132,6 +161,9 @@ def _execute(args, plan, spec, site, rundir, attempt: int) -> int:
     journal.append("run_started", workflow=plan.workflow, site=plan.site, attempt=attempt,
                    pid=os.getpid(), host=socket.gethostname(), resume=bool(args.resume),
                    tasks=plan.task_count)
+    if changed:
+        journal.append("sources_changed", sources=[
+            {k: v for k, v in c.items() if k != "message"} for c in changed])
     started = time.time()
     try:
         if not args.quiet and args.format == "text":

@@ -1,0 +1,526 @@
+"""`orch report`: one self-contained HTML file about a run, from its run directory alone.
+
+No network is needed to view it: the CSS is inline, the charts are inline SVG
+written here, and there is no JavaScript (hover titles are SVG `<title>`s); a
+Content-Security-Policy forbids loading anything. Every string from the run
+(task ids, errors, logs, spec values) is escaped. Never imports Parsl.
+See docs/report.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from orchestrator import __version__
+from orchestrator.report import metrics as mx
+from orchestrator.report.status_text import format_seconds, tail_lines
+from orchestrator.report.svg import PALETTE, STATE_COLOURS, chart, dag, esc, gantt, short, thin
+from orchestrator.state.states import TaskState
+from orchestrator.state.status import RunStatus, TaskStatus, load_status
+
+MAX_LANES = 200
+MAX_BARS = 5000
+FAILED_DETAILED = 10
+FAILED_LISTED = 200
+STDERR_LINES = 20
+MAX_KEYS = 500
+MAX_SPEC_CHARS = 256_000
+MAX_POINT_TITLES = 200
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;background:#f6f7f9}
+header{background:#1f2d3d;color:#fff;padding:14px 28px}header h1{margin:0;font-size:22px}
+header .sub{opacity:.8;font-size:13px}nav{margin-top:6px}nav a{color:#cfe3ff;margin-right:14px;font-size:13px}
+main{padding:8px 28px 40px;max-width:1400px}section{background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:12px 18px;margin:16px 0}
+h2{font-size:18px;margin:4px 0 10px}h3{font-size:15px;margin:14px 0 6px}
+table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{border-bottom:1px solid #eaecef;padding:3px 10px;text-align:left;vertical-align:top}
+th{background:#f3f4f6}td.n{text-align:right;font-variant-numeric:tabular-nums}tr.total td{font-weight:600;border-top:2px solid #ccc}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px;font-weight:600}
+.chip{display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 4px 0 10px;vertical-align:middle}
+.note{color:#666;font-size:12px}pre{background:#f6f8fa;border:1px solid #eaecef;padding:6px 8px;overflow:auto;max-height:360px;font-size:12px;white-space:pre-wrap;word-break:break-all}
+code{font-size:12px}.grid{display:flex;flex-wrap:wrap;gap:10px}.grid svg{border:1px solid #eaecef;background:#fff}
+dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:0}dl.facts dt{color:#555}dl.facts dd{margin:0}
+svg text{font-family:system-ui,sans-serif}svg .axis{stroke:#999;stroke-width:1}svg .gridl{stroke:#eee}
+svg .bar{stroke:#fff;stroke-width:.3}svg .bar.failed{fill:#e15759;stroke:none}
+.failure{border-left:4px solid #e15759;padding:2px 10px;margin:10px 0}details summary{cursor:pointer;color:#1f4f8f}
+"""
+
+
+def write_report(run_dir: Path, out: Path | None = None) -> tuple[Path, int]:
+    """Write the report (default RUN_DIR/report.html); returns its path and size in bytes."""
+    text = render_report(run_dir)
+    target = Path(out) if out is not None else Path(run_dir) / "report.html"
+    data = text.encode("utf-8")
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return target, len(data)
+
+
+def render_report(run_dir: Path, now: float | None = None) -> str:
+    st = load_status(Path(run_dir), now=now)
+    ctx = _Context(st)
+    body = [_summary(ctx), _timeline(ctx), _dag(ctx), _metrics(ctx), _failures(ctx),
+            _provenance(ctx)]
+    return _page(ctx, "".join(body), now)
+
+
+class _Context:
+    """The run, read once: status, plan, spec, run.json, per-task journal extras."""
+
+    def __init__(self, st: RunStatus):
+        self.st = st
+        self.plan = _json_file(st.run_dir / "plan.json")
+        self.spec = _json_file(st.run_dir / "spec.json")
+        self.meta = _json_file(st.run_dir / "run.json")
+        self.notes: list[dict[str, Any]] = []
+        self.extras = mx.journal_extras(st.run_dir / "journal.jsonl", self.notes)
+        mx.fill_pids_from_results(st.run_dir, st.tasks, self.extras)
+        names = [s.name for s in st.stages]
+        self.colour = {n: i % len(PALETTE) for i, n in enumerate(names)}
+        self.by_stage: dict[str, list[TaskStatus]] = {n: [] for n in names}
+        for t in st.tasks:
+            self.by_stage.setdefault(t.stage, []).append(t)
+            self.colour.setdefault(t.stage, len(self.colour) % len(PALETTE))
+
+    def fill(self, stage: str) -> str:
+        return PALETTE[self.colour.get(stage, 0)]
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _page(ctx: _Context, body: str, now: float | None) -> str:
+    st = ctx.st
+    title = f"{st.workflow or '?'} on {st.site or '?'}: {st.state}"
+    stage_css = "".join(f".s{i}{{fill:{c}}}" for i, c in enumerate(PALETTE))
+    nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
+        ("summary", "Summary"), ("timeline", "Timeline"), ("dag", "Stages"),
+        ("metrics", "Metrics"), ("failures", "Failures"), ("provenance", "Provenance")))
+    made = _clock(now if now is not None else time.time())
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f'<meta name="generator" content="orch report {esc(__version__)}">'
+            f'<link rel="icon" href="data:,"><title>{esc(title)}</title>'
+            f"<style>{CSS}{stage_css}</style></head>\n<body><header><h1>{esc(title)}</h1>"
+            f'<div class="sub">run directory {esc(st.run_dir)}</div><nav>{nav}</nav></header>'
+            f"<main>{body}</main><footer class=\"note\" style=\"padding:0 28px 20px\">"
+            f"generated by orch report {esc(__version__)} at {esc(made)} from the run "
+            f"directory alone</footer></body></html>\n")
+
+
+def _section(anchor: str, title: str, inner: str) -> str:
+    return f'<section id="{anchor}"><h2>{esc(title)}</h2>{inner}</section>\n'
+
+
+def _badge(state: str) -> str:
+    return (f'<span class="badge" style="background:{STATE_COLOURS.get(state, "#888")}">'
+            f"{esc(state)}</span>")
+
+
+def _clock(ts: Any) -> str:
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        return "-"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
+    except (OverflowError, OSError, ValueError):
+        return "-"
+
+
+def _table(head: list[str], rows: list[list[str]], numeric: set[int] = frozenset(),
+           total: list[str] | None = None) -> str:
+    """`rows` are already-escaped HTML cells."""
+    th = "".join(f"<th>{esc(h)}</th>" for h in head) if any(head) else ""
+    body = "".join("<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    if total:
+        body += '<tr class="total">' + "".join(
+            f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
+            for i, c in enumerate(total)) + "</tr>"
+    thead = f"<thead><tr>{th}</tr></thead>" if th else ""
+    return f"<table>{thead}<tbody>{body}</tbody></table>"
+
+
+def _h(v: float | None) -> str:
+    return "-" if v is None else "0" if v == 0 else f"{v:.3g}"
+
+
+# ---- summary -------------------------------------------------------------------------------
+def _summary(ctx: _Context) -> str:
+    st = ctx.st
+    facts = [("workflow", esc(st.workflow or "?")), ("site", esc(st.site or "?")),
+             ("state", _badge(st.state)), ("started", esc(_clock(st.started))),
+             ("ended", esc(_clock(st.ended))), ("duration", esc(format_seconds(st.duration))),
+             ("attempts", esc(len(st.attempts))), ("tasks", esc(f"{len(st.tasks):,}"))]
+    dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+    chips = " ".join(f"{_badge(k)} {v:,}" for k, v in st.counts.items() if v)
+    warn = "".join(f'<p class="note">warning: {esc(w)}</p>' for w in st.warnings)
+    return _section("summary", "Summary", f'<dl class="facts">{dl}</dl><p>tasks by state: '
+                    f"{chips or 'none'}</p>{warn}<h3>Stages and resources used</h3>"
+                    + _usage_table(ctx))
+
+
+def _usage_table(ctx: _Context) -> str:
+    usage = mx.stage_usage(ctx.plan, ctx.st)
+    counts = {s.name: s.counts for s in ctx.st.stages}
+    rows = []
+    for u in usage:
+        c = counts.get(u.name, {})
+        ok = c.get("done", 0) + c.get("cached", 0)
+        bad = c.get("failed", 0) + c.get("dep_failed", 0)
+        where = " · ".join(esc(x) for x in (u.pool, u.device) if x) or "-"
+        rows.append([f'<svg width="10" height="10"><rect class="s{ctx.colour.get(u.name, 0)}" '
+                     f'width="10" height="10"/></svg> {esc(u.name)}'
+                     + (f' <span class="note">(loop {esc(u.loop)})</span>' if u.loop else ""),
+                     where, f"{u.tasks:,}", f"{ok:,}", f"{bad:,}" if bad else "·",
+                     esc(format_seconds(u.busy_seconds if u.timed else None)),
+                     esc(format_seconds(u.quantile(0.5))), esc(format_seconds(u.quantile(1.0))),
+                     f"{_h(u.node_hours)} / {_h(u.planned_node_hours)}",
+                     f"{_h(u.gpu_hours)} / {_h(u.planned_gpu_hours)}",
+                     f"{_h(u.xpu_hours)} / {_h(u.planned_xpu_hours)}"])
+
+    def tot(attr: str) -> float | None:
+        vals = [getattr(u, attr) for u in usage if getattr(u, attr) is not None]
+        return sum(vals) if vals else None
+
+    total = ["total", "", f"{sum(u.tasks for u in usage):,}", "", "",
+             esc(format_seconds(sum(u.busy_seconds for u in usage))), "", "",
+             f"{_h(tot('node_hours'))} / {_h(tot('planned_node_hours'))}",
+             f"{_h(tot('gpu_hours'))} / {_h(tot('planned_gpu_hours'))}",
+             f"{_h(tot('xpu_hours'))} / {_h(tot('planned_xpu_hours'))}"]
+    head = ["stage", "pool · device", "tasks", "done", "failed", "busy", "median", "max",
+            "node-h used / planned", "GPU-h used / planned", "XPU-h used / planned"]
+    return (_table(head, rows, set(range(2, 11)), total) +
+            '<p class="note">used = each done or cached task\'s run time (measured on the '
+            "worker) &times; the nodes and accelerators it held, from plan.json (its share "
+            "of a node, as the plan charges it); planned = the plan's estimate from walltimes, loop stages "
+            "at max_iterations (an upper bound). Failed attempts and idle workers are not "
+            "counted. See docs/report.md.</p>")
+
+
+# ---- timeline ------------------------------------------------------------------------------
+def _timeline(ctx: _Context) -> str:
+    lanes = mx.timeline_lanes(ctx.st, ctx.extras)
+    if not lanes:
+        return _section("timeline", "Timeline", "<p>No task has run yet.</p>")
+    notes = []
+    if len(lanes) > MAX_LANES:
+        hidden = sum(len(lane.bars) for lane in lanes[MAX_LANES:])
+        notes.append(f"{len(lanes) - MAX_LANES:,} more lanes ({hidden:,} tasks) are not drawn; "
+                     f"the first {MAX_LANES} are.")
+        lanes = lanes[:MAX_LANES]
+    t0 = min(b.start for lane in lanes for b in lane.bars)
+    t1 = max(b.end for lane in lanes for b in lane.bars)
+    span = max(t1 - t0, 1e-3)
+    left, width = 190, 1000
+    total = sum(len(lane.bars) for lane in lanes)
+    if total > MAX_BARS:
+        for lane in lanes:
+            lane.bars = mx.merge_bars(lane.bars, span / width)
+        drawn = sum(len(lane.bars) for lane in lanes)
+        notes.append(f"{total:,} tasks drawn as {drawn:,} bars: bars of one stage closer "
+                     "than a pixel are merged (hover shows how many).")
+    marks = [(a.started, f"attempt {a.number} started") for a in ctx.st.attempts[1:]]
+    svg = gantt(lanes, ctx.colour, t0, span, marks, left, width)
+    legend = "".join(f'<span class="chip" style="background:{ctx.fill(n)}"></span>{esc(n)}'
+                     for n in ctx.by_stage)
+    if any(b.approx for lane in lanes for b in lane.bars):
+        legend += ('<span class="chip" style="background:#e15759"></span>failed (a mark when '
+                   "the driver saw it fail: failed attempts have no worker times)")
+    note = "".join(f'<p class="note">{esc(n)}</p>' for n in notes)
+    return _section("timeline", "Timeline", f"<p>{legend}</p>{svg}{note}"
+                    f'<p class="note">time from {esc(_clock(t0))}; one lane per worker '
+                    "(host and pid, or device mask); hover a bar for the task.</p>")
+
+
+# ---- the DAG -------------------------------------------------------------------------------
+def _dag(ctx: _Context) -> str:
+    names = [s.name for s in ctx.st.stages]
+    if not names:
+        return _section("dag", "Stages (DAG)", "<p>No stages.</p>")
+    edges = mx.stage_edges(ctx.plan)
+    counts = {s.name: s.counts for s in ctx.st.stages}
+    boxes = []
+    for lp in ctx.st.loops:
+        label = f"loop {lp.name}: {lp.count} iteration{'s' if lp.count != 1 else ''}"
+        boxes.append(([s.name for s in ctx.st.stages if s.loop == lp.name],
+                      label + (f" ({lp.reason})" if lp.reason else "")))
+    svg = dag(mx.dag_layers(names, edges), edges,
+              lambda s, x, y: _dag_node(ctx, s, counts.get(s, {}), x, y), boxes)
+    legend = "".join(f'<span class="chip" style="background:{STATE_COLOURS[k]}"></span>{k}'
+                     for k in ("done", "partial", "running", "failed", "cancelled", "pending"))
+    return _section("dag", "Stages (DAG)", f"<p>{legend}</p>{svg}<p class=\"note\">border: "
+                    "the stage's state; stripe: its colour in the timeline; dashed purple: "
+                    "loops and their feedback.</p>")
+
+
+def _dag_node(ctx: _Context, name: str, counts: dict[str, int], x: float, y: float,
+              bw: int = 160, bh: int = 46) -> str:
+    state = mx.stage_state(counts)
+    total = sum(counts.values())
+    ok = counts.get("done", 0) + counts.get("cached", 0)
+    detail = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "no tasks"
+    return (f'<g class="node" data-stage="{esc(name)}" data-state="{state}">'
+            f"<title>{esc(name)}: {esc(state)}; {esc(detail)}</title>"
+            f'<rect x="{x}" y="{y}" width="{bw}" height="{bh}" rx="6" fill="#fff" '
+            f'stroke="{STATE_COLOURS.get(state, "#888")}" stroke-width="2.5"/>'
+            f'<rect x="{x}" y="{y}" width="7" height="{bh}" rx="3" fill="{ctx.fill(name)}"/>'
+            f'<text x="{x + 14}" y="{y + 19}" font-size="13" font-weight="600">'
+            f"{esc(short(name, 20))}</text>"
+            f'<text x="{x + 14}" y="{y + 36}" font-size="11" fill="#555">{ok:,}/{total:,} ok · '
+            f"{esc(state)}</text></g>")
+
+
+# ---- metrics -------------------------------------------------------------------------------
+def _metrics(ctx: _Context) -> str:
+    parts = []
+    for lp in ctx.st.loops:
+        pts, threshold = mx.loop_points(lp)
+        if pts:
+            parts.append(_loop_chart(lp, pts, threshold))
+    for stage, tasks in ctx.by_stage.items():
+        m = mx.stage_metrics(stage, tasks)
+        if m is not None:
+            parts.append(_stage_charts(ctx, m))
+    if not parts:
+        parts.append("<p>No numeric values were returned (a task returning a dict of numbers "
+                     "gets a plot per field).</p>")
+    return _section("metrics", "Metrics", "".join(parts))
+
+
+def _loop_chart(lp, pts: list[tuple[int, float, bool | None]], threshold: float | None) -> str:
+    until = lp.until or {}
+    metric = until.get("metric") or next((i.metric for i in lp.iterations if i.metric), "value")
+    op = until.get("op") or next((i.op for i in lp.iterations if i.op), "")
+    dots = [(float(k), v, f"iteration {k}: {v:.6g} ({'met' if met else 'not met'})",
+             "#59a14f" if met else "#f28e2b") for k, v, met in pts]
+    svg = chart(f"loop {lp.name}: {until.get('stage', '')}.{metric}", "iteration", metric,
+                 lines=[("value", [(x, y) for x, y, _, _ in dots], "#4e79a7")], dots=dots,
+                 hline=(threshold, f"until {op} {threshold:g}") if threshold is not None
+                 else None, integer_x=True)
+    reason = {"condition": "condition met", "max_iterations": "stopped at max_iterations",
+              "failed": f"failed: {lp.error or ''}"}.get(lp.reason or "", "not finished")
+    return (f'<h3>Loop {esc(lp.name)}</h3><div class="grid">{svg}</div><p class="note">'
+            f"{esc(lp.count)} iteration(s), {esc(reason)}; green: condition met.</p>")
+
+
+def _stage_charts(ctx: _Context, m: mx.StageMetrics) -> str:
+    colour = ctx.fill(m.stage)
+    xlabel = {"loop": "iteration", "sweep": "task index", "single": "position"}[m.kind]
+    charts = []
+    if m.kind == "single":
+        rows = [[esc(k), esc(f"{v[0][1]:.6g}")] for k, v in m.points.items()]
+        table = _table(["value", ""], rows, {1}) if rows else ""
+    else:
+        table = ""
+        for name, pts in m.points.items():
+            charts.append(_points_chart(m, name, pts, colour, xlabel))
+    for name, lines in m.series.items():
+        charts.append(chart(f"{m.stage}.{name}", "position", name, integer_x=True,
+                             lines=[(tid, [(float(i), y) for i, y in enumerate(ys)],
+                                     PALETTE[k % len(PALETTE)]) for k, (tid, ys) in
+                                    enumerate(lines)]))
+    const = ", ".join(f"{k} = {v:.6g}" for k, v in m.constants.items())
+    notes = (f'<p class="note">the same in every task: {esc(const)}</p>' if const else "")
+    if m.dropped:
+        notes += f'<p class="note">{m.dropped} more numeric field(s) not plotted.</p>'
+    return (f"<h3>{esc(m.stage)} <span class=\"note\">({esc(m.kind)})</span></h3>{table}"
+            f'<div class="grid">{"".join(charts)}</div>{notes}')
+
+
+def _points_chart(m: mx.StageMetrics, name: str, pts: list[tuple[float, float, str]],
+                  colour: str, xlabel: str) -> str:
+    pts = sorted(pts)
+    if len(pts) <= MAX_POINT_TITLES:
+        dots = [(x, y, f"{tid}: {y:.6g}", colour) for x, y, tid in pts]
+    else:  # thousands of tasks: the lowest and highest value of each of 1,000 buckets
+        dots = [(x, y, None, colour) for x, y in thin([(x, y) for x, y, _ in pts])]
+    lines = []
+    if m.kind == "loop":  # the mean per iteration
+        by_x: dict[float, list[float]] = {}
+        for x, y, _ in pts:
+            by_x.setdefault(x, []).append(y)
+        lines = [("mean", [(x, sum(v) / len(v)) for x, v in sorted(by_x.items())], "#333")]
+    return chart(f"{m.stage}.{name}", xlabel, name, lines=lines, dots=dots,
+                  integer_x=True)
+
+
+# ---- failures ------------------------------------------------------------------------------
+def _failures(ctx: _Context) -> str:
+    st = ctx.st
+    failed = st.failed_tasks()
+    dep = [t for t in st.tasks if t.state is TaskState.DEP_FAILED]
+    cancelled = sum(1 for t in st.tasks if t.state is TaskState.CANCELLED)
+    if not (failed or dep or cancelled):
+        return _section("failures", "Failures", "<p>No task failed.</p>")
+    parts = [_error_groups(failed)] if len(failed) > FAILED_DETAILED else []
+    parts += [_failure(t) for t in failed[:FAILED_DETAILED]]
+    rest = failed[FAILED_DETAILED:FAILED_DETAILED + FAILED_LISTED]
+    if rest:
+        parts.append(f"<details><summary>{len(rest):,} more failed tasks</summary>" + _table(
+            ["task", "attempts", "error", "stderr"],
+            [[esc(t.id), esc(t.attempts if t.attempts is not None else "-"),
+              esc(short(_first_line(t.error), 160)), esc(t.stderr or "-")] for t in rest])
+            + "</details>")
+    if len(failed) > FAILED_DETAILED + len(rest):
+        parts.append(f'<p class="note">{len(failed) - FAILED_DETAILED - len(rest):,} more failed '
+                     "tasks (`orch status RUN_DIR --all` lists them).</p>")
+    if dep:
+        ids = ", ".join(t.id for t in dep[:20]) + (f" and {len(dep) - 20:,} more"
+                                                   if len(dep) > 20 else "")
+        parts.append(f"<p>Not run because a task they need failed: {esc(ids)}</p>")
+    if cancelled:
+        parts.append(f"<p>{cancelled:,} task(s) cancelled: the attempt ended before they "
+                     "finished (`orch run --resume` runs them).</p>")
+    return _section("failures", f"Failures ({len(failed):,} failed)", "".join(parts))
+
+
+def _failure(t: TaskStatus) -> str:
+    tries = (f" after {t.attempts} attempts" if isinstance(t.attempts, int) and t.attempts > 1
+             else "")
+    tail = tail_lines(t.stderr, STDERR_LINES)
+    log = (f"<pre>{esc(chr(10).join(tail))}</pre>" if tail else
+           '<p class="note">(no stderr output)</p>')
+    return (f'<div class="failure" data-task="{esc(t.id)}"><h3>{esc(t.id)} '
+            f'<span class="note">{esc(t.stage)}{esc(tries)}</span></h3>'
+            f'<pre class="error">{esc(t.error or "(no error recorded)")}</pre>'
+            f'<p class="note">stderr: {esc(t.stderr or "(no stderr file)")}'
+            f'{f"; its last {len(tail)} lines:" if tail else ""}</p>{log}</div>')
+
+
+def _error_groups(failed: list[TaskStatus]) -> str:
+    groups: dict[str, list[str]] = {}
+    for t in failed:
+        groups.setdefault(_first_line(t.error), []).append(t.id)
+    rows = [[f"{len(ids):,}", esc(short(err, 200)), esc(", ".join(ids[:3])
+                                                        + (" …" if len(ids) > 3 else ""))]
+            for err, ids in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:20]]
+    return "<h3>By error</h3>" + _table(["tasks", "error", "for example"], rows, {0})
+
+
+def _first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else "(no error recorded)"
+
+
+# ---- provenance ----------------------------------------------------------------------------
+def _provenance(ctx: _Context) -> str:
+    parts = [_run_facts(ctx), _params_and_seeds(ctx), _sources(ctx), _code_keys(ctx),
+             _lineage(ctx), _packages(), _spec_text(ctx)]
+    return _section("provenance", "Provenance", "".join(parts))
+
+
+def _run_facts(ctx: _Context) -> str:
+    meta = ctx.meta
+    rows = [[esc(k), f"<code>{esc(meta.get(k))}</code>"] for k in ("workflow", "site")
+            if meta.get(k)]
+    sets = meta.get("sets") or {}
+    if sets:
+        rows.append(["--set", esc(", ".join(f"{k}={v}" for k, v in sets.items()))])
+    for i, a in enumerate(meta.get("attempts") or [], start=1):
+        if isinstance(a, dict):
+            argv = " ".join(str(x) for x in a.get("argv") or [])
+            rows.append([f"attempt {i}", f"{esc(_clock(a.get('started')))}: "
+                         f"<code>orch {esc(argv)}</code>"])
+    return "<h3>Run</h3>" + (_table(["", ""], rows) if rows else "<p>no run.json</p>")
+
+
+def _params_and_seeds(ctx: _Context) -> str:
+    params = ctx.plan.get("params") or ctx.spec.get("params") or {}
+    rows = [[esc(k), f"<code>{esc(json.dumps(v))}</code>"] for k, v in params.items()]
+    out = "<h3>Parameters</h3>" + (_table(["param", "value"], rows) if rows else "<p>none</p>")
+    seeds = [[esc(s.get("name")), esc(s.get("sampler") or "-"), esc(s.get("seed"))]
+             for s in ctx.plan.get("stages") or [] if isinstance(s, dict)
+             and s.get("seed") is not None]
+    return out + "<h3>Seeds</h3>" + (_table(["stage", "sampler", "seed"], seeds) if seeds else
+                                     "<p>No stage samples its sweep.</p>")
+
+
+def _sources(ctx: _Context) -> str:
+    """Every file that went into the spec, with its SHA-256 (and, where recorded, the
+    template name and version it was included as), and files a resume found changed."""
+    rows = []
+    for s in ctx.spec.get("sources") or ctx.plan.get("sources") or []:
+        if isinstance(s, dict):
+            rows.append([f"<code>{esc(s.get('path'))}</code>", esc(s.get("template") or "-"),
+                         esc(s.get("version") or "-"), f"<code>{esc(s.get('sha256'))}</code>"])
+    out = "<h3>Sources</h3>" + (_table(["file", "template", "version", "sha256"], rows) if rows
+                                else "<p>none recorded</p>")
+    changed = [[esc(_clock(n.get("ts"))), f"<code>{esc(c.get('path'))}</code>",
+                esc(f"{c.get('old_version') or '-'} → {c.get('version') or '-'}"),
+                f"<code>{esc(str(c.get('old_sha256'))[:12])} → {esc(str(c.get('sha256'))[:12])}"
+                "</code>"]
+               for n in ctx.notes if n.get("ev") == "sources_changed"
+               for c in n.get("sources") or [] if isinstance(c, dict)]
+    if changed:
+        out += ("<p>Changed when the run was resumed (tasks whose definition changed ran "
+                "again):</p>" + _table(["resumed", "file", "version", "sha256"], changed))
+    return out
+
+
+def _code_keys(ctx: _Context) -> str:
+    targets = {s.get("name"): s.get("target") for s in ctx.plan.get("stages") or []
+               if isinstance(s, dict)}
+    rows, detail = [], []
+    for stage, tasks in ctx.by_stage.items():
+        keys = [(t.id, ctx.extras[t.id].key) for t in tasks
+                if t.id in ctx.extras and ctx.extras[t.id].key]
+        digest = hashlib.sha256("\n".join(sorted(k for _, k in keys)).encode()).hexdigest()
+        rows.append([esc(stage), f"<code>{esc(targets.get(stage) or '-')}</code>",
+                     f"{len(keys):,}", f"<code>{digest[:16]}</code>" if keys else "-"])
+        detail += keys
+    shown = "".join(f"<tr><td>{esc(tid)}</td><td><code>{esc(k)}</code></td></tr>"
+                    for tid, k in detail[:MAX_KEYS])
+    more = (f'<p class="note">{len(detail) - MAX_KEYS:,} more not shown.</p>'
+            if len(detail) > MAX_KEYS else "")
+    return ("<h3>Code and input hashes</h3><p class=\"note\">A task's key hashes its stage "
+            "definition, resolved inputs, upstream keys and the code it runs; the digest is "
+            "the SHA-256 of a stage's sorted keys (equal digests: same code and inputs).</p>"
+            + _table(["stage", "target", "keyed tasks", "digest"], rows, {2})
+            + f"<details><summary>task keys</summary><table>{shown}</table>{more}</details>")
+
+
+def _lineage(ctx: _Context) -> str:
+    counts = {s.name: s.counts for s in ctx.st.stages}
+
+    def desc(s: str) -> str:
+        c = counts.get(s, {})
+        ok = c.get("done", 0) + c.get("cached", 0)
+        return f"{esc(s)} <span class=\"note\">({ok:,}/{sum(c.values()):,} ok)</span>"
+
+    rows = []
+    for e in mx.stage_edges(ctx.plan):
+        n = sum(counts.get(e.src, {}).values())
+        how = ("feedback: results of iteration k go to iteration k+1" if e.feedback else
+               f"each task receives all {n:,} result(s)")
+        rows.append([desc(e.src), desc(e.dst), esc(how)])
+    return "<h3>Lineage</h3>" + (_table(["from", "to", "what flows"], rows) if rows else
+                                 "<p>No stage needs another.</p>")
+
+
+def _packages() -> str:
+    rows = [[esc(n), esc(v or "not installed")] for n, v in mx.package_versions()]
+    return ("<h3>Package versions</h3><p class=\"note\">Read with importlib.metadata where and "
+            "when this report was generated; the run's workers may have used others.</p>"
+            + _table(["package", "version"], rows))
+
+
+def _spec_text(ctx: _Context) -> str:
+    if not ctx.spec:
+        return "<h3>Resolved spec</h3><p>no spec.json</p>"
+    text = json.dumps(ctx.spec.get("workflow", ctx.spec), indent=2, default=str)
+    cut = ""
+    if len(text) > MAX_SPEC_CHARS:
+        text, cut = text[:MAX_SPEC_CHARS], f" (first {MAX_SPEC_CHARS:,} characters)"
+    return (f"<h3>Resolved spec</h3><details><summary>spec.json{esc(cut)}</summary>"
+            f"<pre>{esc(text)}</pre></details>")
