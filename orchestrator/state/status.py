@@ -19,6 +19,7 @@ from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.state.journal import read_journal
+from orchestrator.state.liveness import pid_alive
 from orchestrator.state.rundir import RunDir, task_dirname
 from orchestrator.state.states import TaskState
 
@@ -324,34 +325,6 @@ def _run_state(attempts: list[Attempt], last_ts: float | None) -> str:
     return last.state
 
 
-def pid_alive(pid: int, since: float | None = None) -> bool:
-    """Whether process `pid` exists (on this host) and, where /proc tells, started by `since`."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    except OSError:
-        return False
-    started = _process_start(pid)
-    return started is None or since is None or started <= since + 1.0
-
-
-def _process_start(pid: int) -> float | None:
-    """Start time of a process from /proc (Linux), to see through pid reuse; None elsewhere."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        ticks = int(stat.rpartition(")")[2].split()[19])
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-
-
 def _duration(attempts: list[Attempt], now: float) -> float:
     """Seconds spent running, summed over attempts (time between attempts is not counted)."""
     total = 0.0
@@ -443,39 +416,3 @@ def _loops(found: dict[str, LoopStatus], plan: dict[str, Any],
 
 
 # ---- the JSON contract (docs/status-json.md) -------------------------------------------------
-STATUS_FORMAT_VERSION = 1
-
-
-def status_json(st: RunStatus) -> dict[str, Any]:
-    return {
-        "format": STATUS_FORMAT_VERSION,
-        "run_dir": str(st.run_dir),
-        "workflow": st.workflow,
-        "site": st.site,
-        "state": st.state,
-        "attempts": len(st.attempts),
-        "started": st.started,
-        "ended": st.ended,
-        "duration": st.duration,
-        "counts": st.counts,
-        "stages": [{"name": s.name, "loop": s.loop, "counts": s.counts} for s in st.stages],
-        "loops": [_loop_json(lp) for lp in st.loops],
-        "tasks": [_task_json(t) for t in st.tasks],
-        "warnings": list(st.warnings),
-    }
-
-
-def _loop_json(lp: LoopStatus) -> dict[str, Any]:
-    return {"name": lp.name, "max_iterations": lp.max_iterations, "iterations_run": lp.count,
-            "iterations": [{"iteration": i.iteration, "value": i.value, "met": i.met}
-                           for i in lp.iterations],
-            "reason": lp.reason, "error": lp.error}
-
-
-def _task_json(t: TaskStatus) -> dict[str, Any]:
-    duration = t.duration
-    return {"id": t.id, "stage": t.stage, "state": t.state.value, "attempts": t.attempts,
-            "started": t.started, "ended": t.ended,
-            "duration": round(duration, 6) if duration is not None else None,
-            "result": t.result, "error": t.error, "stdout": t.stdout, "stderr": t.stderr,
-            "iteration": t.iteration, "loop": t.loop, "host": t.host}

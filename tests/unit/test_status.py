@@ -23,7 +23,8 @@ from orchestrator.report.status_text import render_status, tail_lines
 from orchestrator.state.journal import Journal
 from orchestrator.state.rundir import task_dirname
 from orchestrator.state.states import TaskState
-from orchestrator.state.status import load_status, status_json
+from orchestrator.state.status import load_status
+from orchestrator.state.status_json import status_json
 
 T0 = 1_700_000_000.0
 

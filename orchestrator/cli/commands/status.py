@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 whenever the run directory could be read, whatever state the run is in."""
-    from orchestrator.state.status import load_status, status_json
+    from orchestrator.state.status import load_status
+    from orchestrator.state.status_json import status_json
 
     st = load_status(args.run_dir)
     if args.format == "json":
