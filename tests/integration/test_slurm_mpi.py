@@ -152,7 +152,7 @@ def test_hanging_squeue_does_not_fail_tasks(tmp_path):
 def test_heat_mpi_agrees_with_serial(tmp_path, site):
     run_dir = tmp_path / "run"
     p = orch("run", str(REPO / "workflows/heat-mpi/workflow.yaml"), "--site", site,
-             "--set", "grid=20", "--run-dir", str(run_dir), "-q")
+             "--set", "grid=12", "--run-dir", str(run_dir), "-q", timeout=540)
     assert p.returncode == 0, p.stderr
     res = results(run_dir)
     assert res["compare"]["agree"] is True
