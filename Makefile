@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-core
 .PHONY: help venv demo test test-unit lint plan-demo bench clean
 
 help:
-	@echo "make demo   - create $(VENV), install, and run the example workflow (dry-run plan until 'orch run' lands)"
+	@echo "make demo   - create $(VENV), install, and run the heat-surrogate workflow (solver -> FNO) on this machine"
 	@echo "make test   - create $(VENV), install, lint and run every test"
 	@echo "make lint   - ruff"
 	@echo "make bench  - planning-scale benchmark"
@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/orch run workflows/hello-sweep/workflow.yaml --site site-configs/laptop.yaml --set n=16 --set seconds=0.2
-	$(VENV)/bin/orch plan workflows/heat-surrogate/workflow.yaml --site site-configs/laptop.yaml
-	$(VENV)/bin/orch plan workflows/heat-surrogate/workflow.yaml --site site-configs/local-slurm.yaml --scripts runs/demo-scripts
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
+	@run=runs/heat-surrogate-demo-$$(date +%Y%m%d-%H%M%S); \
+	 $(VENV)/bin/orch run workflows/heat-surrogate/workflow.yaml --site site-configs/laptop.yaml --run-dir $$run && \
+	 cat $$run/tasks/couple/summary.txt && echo "run directory: $$run (orch status $$run; orch report $$run)"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,194 @@
+"""Train, save, load and run FNO surrogates on NumPy arrays of fields.
+
+Data: inputs `x` and targets `y` are (n, N, N) float arrays. Inputs are normalised by
+one mean and standard deviation, targets point by point (the solution's scale varies
+over the domain), both from the training set; the statistics travel with the model.
+The loss is the relative L2 error per sample, averaged over the batch (as in the FNO
+paper), computed on de-normalised predictions.
+
+Everything that touches torch imports it inside the function. `pick_device()` takes
+CUDA when torch sees a GPU (on a gpu pool the worker is pinned to one) and the CPU
+otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orchestrator.library.surrogates.fno import build_fno, parameter_count, require_torch
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    learning_rate: float = 1e-3
+    batch_size: int = 16
+    weight_decay: float = 1e-4
+    seed: int = 0
+    modes: int = 12
+    width: int = 32
+    layers: int = 4
+    padding: int = 8
+    hidden: int = 0  # projection width; 0: 4 * width
+    dropout: float = 0.0
+    threads: int = 0  # torch CPU threads; 0: leave torch's default
+
+
+@dataclass
+class TrainResult:
+    state: dict[str, Any]  # what save() writes: weights, model config, normaliser
+    history: list[float] = field(default_factory=list)  # training loss per epoch
+    val_history: list[float] = field(default_factory=list)  # held-out loss per epoch
+    seconds: float = 0.0
+    device: str = "cpu"
+    parameters: int = 0
+
+
+def pick_device(prefer: str = "auto") -> Any:
+    """cuda when available (or asked for), else cpu."""
+    torch = require_torch()
+    if prefer == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def set_threads(threads: int) -> None:
+    if threads > 0:
+        require_torch().set_num_threads(int(threads))
+
+
+def lr_factor(step: int, total: int) -> float:
+    """Learning-rate multiplier: linear warm-up over the first 5% of the steps, then a
+    cosine decay to zero at the last step."""
+    warm = max(1, total // 20)
+    if step < warm:
+        return (step + 1) / warm
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+
+def normaliser(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    return {"x_mean": float(x.mean()), "x_std": float(x.std() or 1.0),
+            "y_mean": y.mean(axis=0).astype(np.float32),
+            "y_std": (y.std(axis=0) + 1e-6 * float(np.abs(y).max() or 1.0)).astype(np.float32)}
+
+
+def relative_l2(pred: Any, target: Any) -> Any:
+    """Per-sample ||pred - target|| / ||target|| (torch tensors, batch first)."""
+    diff = (pred - target).flatten(1).norm(dim=1)
+    return diff / target.flatten(1).norm(dim=1).clamp_min(1e-12)
+
+
+class _Wrapped:
+    """A model with its normaliser: NumPy fields in, NumPy fields out."""
+
+    def __init__(self, model: Any, norm: dict[str, Any], device: Any):
+        torch = require_torch()
+        self.model, self.device = model.to(device), device
+        self.x_mean, self.x_std = norm["x_mean"], norm["x_std"]
+        self.y_mean = torch.as_tensor(np.asarray(norm["y_mean"]), device=device)
+        self.y_std = torch.as_tensor(np.asarray(norm["y_std"]), device=device)
+
+    def encode(self, x: Any) -> Any:
+        return ((x - self.x_mean) / self.x_std).unsqueeze(1)
+
+    def decode(self, out: Any) -> Any:
+        return out.squeeze(1) * self.y_std + self.y_mean
+
+    def __call__(self, x: Any) -> Any:
+        return self.decode(self.model(self.encode(x)))
+
+
+def train_fno(x: np.ndarray, y: np.ndarray, config: TrainConfig,
+              x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+              device: Any = None, log: Any = None) -> TrainResult:
+    """Fit one FNO to (x, y); returns the state to save and the loss history."""
+    torch = require_torch()
+    set_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = device or pick_device()
+    norm = normaliser(x, y)
+    model = build_fno(in_channels=1, out_channels=1, modes=config.modes, width=config.width,
+                      layers=config.layers, padding=config.padding, dropout=config.dropout,
+                      hidden=config.hidden or None)
+    net = _Wrapped(model, norm, device)
+    xt = torch.as_tensor(x, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(y, dtype=torch.float32, device=device)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                            weight_decay=config.weight_decay)
+    steps = config.epochs * -(-len(x) // config.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, steps))
+    gen = torch.Generator(device="cpu").manual_seed(config.seed)
+    result = TrainResult(state={}, device=str(device), parameters=parameter_count(model))
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        model.train()
+        total = 0.0
+        for idx in torch.randperm(len(x), generator=gen).split(config.batch_size):
+            idx = idx.to(device)
+            loss = relative_l2(net(xt[idx]), yt[idx]).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        result.history.append(total / len(x))
+        if x_val is not None and y_val is not None and len(x_val):
+            result.val_history.append(float(np.mean(evaluate_errors(net, x_val, y_val))))
+        if log is not None:
+            log(epoch, result)
+    result.seconds = time.perf_counter() - start
+    result.state = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "config": model.config, "normaliser": norm}
+    return result
+
+
+def save(state: dict[str, Any], path: str | Path) -> None:
+    torch = require_torch()
+    norm = state["normaliser"]
+    out = dict(state, normaliser={"x_mean": norm["x_mean"], "x_std": norm["x_std"],
+                                  "y_mean": torch.as_tensor(np.asarray(norm["y_mean"])),
+                                  "y_std": torch.as_tensor(np.asarray(norm["y_std"]))})
+    torch.save(out, str(path))
+
+
+def load(path: str | Path, device: Any = None) -> _Wrapped:
+    """A saved member, ready for `predict` (weights only: no pickled code is run)."""
+    torch = require_torch()
+    device = device or pick_device()
+    state = torch.load(str(path), map_location=device, weights_only=True)
+    model = build_fno(**state["config"])
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    norm = dict(state["normaliser"])
+    norm["y_mean"], norm["y_std"] = norm["y_mean"].cpu().numpy(), norm["y_std"].cpu().numpy()
+    return _Wrapped(model, norm, device)
+
+
+def predict(members: list[Any], x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Predictions of every member: (n, members, N, N) float64."""
+    torch = require_torch()
+    out = np.empty((len(x), len(members), *x.shape[1:]))
+    with torch.inference_mode():
+        for m, net in enumerate(members):
+            xt = torch.as_tensor(x, dtype=torch.float32, device=net.device)
+            for s in range(0, len(x), batch_size):
+                out[s:s + batch_size, m] = net(xt[s:s + batch_size]).cpu().numpy()
+    return out
+
+
+def evaluate_errors(net: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Relative L2 error of one model on each sample."""
+    torch = require_torch()
+    was_training = net.model.training
+    net.model.eval()
+    with torch.inference_mode():
+        pred = net(torch.as_tensor(x, dtype=torch.float32, device=net.device))
+        err = relative_l2(pred, torch.as_tensor(y, dtype=torch.float32, device=net.device))
+    net.model.train(was_training)
+    return err.cpu().numpy()

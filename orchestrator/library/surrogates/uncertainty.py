@@ -1,0 +1,85 @@
+"""Ensemble uncertainty and the trust decision of the surrogate-with-fallback pattern.
+
+An ensemble of independently initialised and shuffled members predicts every query;
+their disagreement (`spread`: the L2 norm of the member standard deviation relative to
+the norm of the mean) is a cheap error indicator, but not an error estimate: members
+share their training data and architecture, so they err together and the spread is
+usually smaller than the error. `calibrate` therefore scales it on held-out samples,
+where the true error is known, so that `factor * spread` bounds the error of a chosen
+fraction (`coverage`) of them. `route` then accepts a prediction only when its
+estimated error is within the threshold; everything else goes to the solver.
+
+NumPy only (predictions arrive as arrays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def relative_l2(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Per-sample ||pred - ref|| / ||ref|| over the trailing (N, N) dimensions."""
+    n = len(ref)
+    diff = np.linalg.norm((pred - ref).reshape(n, -1), axis=1)
+    norm = np.linalg.norm(ref.reshape(n, -1), axis=1)
+    return diff / np.where(norm > 0, norm, 1.0)
+
+
+def ensemble_stats(preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, spread) of member predictions shaped (n, members, N, N): the ensemble
+    mean (n, N, N) and the relative spread (n,). One member has spread 0."""
+    mean = preds.mean(axis=1)
+    if preds.shape[1] < 2:
+        return mean, np.zeros(len(preds))
+    n = len(preds)
+    std = np.linalg.norm(preds.std(axis=1, ddof=1).reshape(n, -1), axis=1)
+    norm = np.linalg.norm(mean.reshape(n, -1), axis=1)
+    return mean, std / np.where(norm > 0, norm, 1.0)
+
+
+def calibrate(spread: np.ndarray, error: np.ndarray, coverage: float = 0.9) -> float:
+    """The factor c with c * spread >= error on a `coverage` fraction of the samples
+    (the `coverage` quantile of error / spread); 1.0 when there is nothing to fit."""
+    if not 0 < coverage <= 1:
+        raise ValueError(f"coverage must be in (0, 1], got {coverage}")
+    ok = spread > 0
+    if not ok.any():
+        return 1.0
+    return float(np.quantile(error[ok] / spread[ok], coverage))
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's rank correlation (None for fewer than 3 samples or constant input)."""
+    if len(a) < 3:
+        return None
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    if ra.std() == 0 or rb.std() == 0:
+        return None
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+@dataclass(frozen=True)
+class Routing:
+    estimate: np.ndarray  # estimated relative error of each query
+    accepted: np.ndarray  # bool: the surrogate's answer is used
+    threshold: float
+
+    @property
+    def routed(self) -> np.ndarray:
+        """Indices of the queries sent to the solver."""
+        return np.flatnonzero(~self.accepted)
+
+    def to_json(self) -> dict[str, object]:
+        acc = self.estimate[self.accepted]
+        return {"threshold": self.threshold, "queries": len(self.estimate),
+                "accepted": int(self.accepted.sum()), "routed": int((~self.accepted).sum()),
+                "estimate_max_accepted": float(acc.max()) if acc.size else None}
+
+
+def route(spread: np.ndarray, factor: float, threshold: float) -> Routing:
+    """Accept a query when factor * spread <= threshold (a non-finite spread never is)."""
+    estimate = factor * np.asarray(spread, dtype=float)
+    accepted = np.isfinite(estimate) & (estimate <= threshold)
+    return Routing(estimate, accepted, float(threshold))
