@@ -19,23 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from needs import in_ci, require  # noqa: F401 (re-exported for the tests here)
 
 USABLE_NODE_STATES = {"idle", "mix", "alloc"}
 TERMINAL_JOB_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL",
                        "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true"
-
-
-def require(problem: str | None) -> None:
-    """Skip the test for `problem`, or fail it when CI=true; nothing when `problem` is None."""
-    if problem is None:
-        return
-    if in_ci():
-        pytest.fail(f"{problem} (CI=true: cluster tests must run, not skip)", pytrace=False)
-    pytest.skip(problem)
 
 
 def host() -> str:

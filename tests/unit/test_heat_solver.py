@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import require as _require
 
 from orchestrator.library import mpi
 from orchestrator.library.solvers import heat
@@ -165,17 +166,6 @@ def test_compare_stage_agrees_and_disagrees(stages, tmp_path):
 # ---------------------------------------------------------------- distributed (MPI)
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true"
-
-
-def _require(problem: str | None) -> None:
-    """Skip for `problem`, or fail when CI=true (CI must run MPI tests for real)."""
-    if problem is None:
-        return
-    if _in_ci():
-        pytest.fail(f"{problem} (CI=true: MPI tests must run, not skip)", pytrace=False)
-    pytest.skip(problem)
 
 
 @functools.cache

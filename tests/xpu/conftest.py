@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from needs import in_ci, require  # noqa: F401 (re-exported for the tests here)
 
 from orchestrator.library import sycl_env
 
@@ -30,17 +31,6 @@ START_TIMEOUT = 120.0
 CALL_TIMEOUT = 300.0
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true"
-
-
-def require(problem: str | None) -> None:
-    """Skip the test for `problem`, or fail it when CI=true; nothing when `problem` is None."""
-    if problem is None:
-        return
-    if in_ci():
-        pytest.fail(f"{problem} (CI=true: xpu tests must run, not skip)", pytrace=False)
-    pytest.skip(problem)
 
 
 class SyclChild:
