@@ -157,6 +157,18 @@ class _Builder:
         self.errors: list[Diagnostic] = []
 
     def build(self, node: yaml.Node) -> Any:
+        memo: dict[int, int] = {}
+        if _expanded_size(node, memo, set()) > MAX_NODES:
+            where = node.start_mark
+            if isinstance(node, yaml.MappingNode):  # point at the entry that blows up
+                total = 1
+                for _, value in node.value:
+                    total += 1 + _expanded_size(value, memo, set())
+                    if total > MAX_NODES:
+                        where = value.start_mark
+                        break
+            _fail(self.name, where.line + 1, where.column + 1,
+                  f"document expands to more than {MAX_NODES} nodes (alias bomb?)")
         value = self._node(node)
         if self.errors:
             raise SpecError(self.errors)
@@ -258,6 +270,32 @@ class _Builder:
             self.errors.append(Diagnostic(self._loc(node.start_mark), "",
                                           f"number too large ({len(text)} digits)"))
             return None
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
+    """How many nodes the document has once every alias is expanded, counted on the
+    composed graph (each distinct node once), so a billion laughs costs microseconds.
+    Recursive aliases count as 1 here; the builder reports them."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active or len(active) > MAX_DEPTH:
+        return 1
+    active.add(key)
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            total += _expanded_size(k, memo, active) + _expanded_size(v, memo, active)
+            if total > MAX_NODES:
+                break
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            total += _expanded_size(item, memo, active)
+            if total > MAX_NODES:
+                break
+    active.discard(key)
+    memo[key] = total
+    return total
 
 
 def resolve_plain(text: str) -> Any:
