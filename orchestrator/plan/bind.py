@@ -10,7 +10,7 @@ from orchestrator.errors import DiagnosticSink, Loc
 from orchestrator.site.models import Pool, Site
 from orchestrator.spec.models import Resources
 from orchestrator.spec.suggest import did_you_mean
-from orchestrator.units import format_memory, format_walltime, parse_memory
+from orchestrator.units import format_memory, format_walltime, parse_memory, parse_walltime
 
 Locator = Callable[..., Loc | None]
 
@@ -163,11 +163,5 @@ def effective_resources(res: Resources, pool: Pool, fallback: bool) -> dict[str,
         "nodes": res.nodes,
         "memory": format_memory(res.memory_bytes) if res.memory is not None else None,
         "walltime": format_walltime(wall) if wall is not None else None,
-        "estimated_walltime": format_walltime(wall or _task_wall(pool)),
+        "estimated_walltime": format_walltime(wall or parse_walltime(pool.task_walltime)),
     }
-
-
-def _task_wall(pool: Pool) -> int:
-    from orchestrator.units import parse_walltime
-
-    return parse_walltime(pool.task_walltime)

@@ -41,13 +41,6 @@ class LoadedSpec:
         """Source position of a key path such as ('stages', 'train', 'resources', 'gpus')."""
         return locate(self.raw, path, key=key, exact=exact)
 
-    def locate_first(self, *paths: tuple) -> Loc | None:
-        """Position of the first of `paths` the user wrote, else of the last one's container."""
-        for path in paths:
-            loc = self.locate(*path, exact=True)
-            if loc is not None:
-                return loc
-        return self.locate(*paths[-1]) if paths else None
 
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:

@@ -38,6 +38,14 @@ def _bootstrap_init(site: Site, pool: Pool) -> str:
     return worker_init(site, pool, python_bin())
 
 
+def _heartbeats(site: Site) -> dict[str, int]:
+    """A lost block (scancel, walltime, node failure) is noticed within ~20 s and its tasks
+    are retried on another block."""
+    if site.scheduler == "local":
+        return {"heartbeat_period": 2, "heartbeat_threshold": 10}
+    return {"heartbeat_period": 5, "heartbeat_threshold": 20}
+
+
 def make_executor(site: Site, name: str, run_dir: Path) -> HighThroughputExecutor:
     pool = site.pools[name]
     accel = accelerators(pool)
@@ -46,10 +54,7 @@ def make_executor(site: Site, name: str, run_dir: Path) -> HighThroughputExecuto
         max_workers_per_node=workers_per_node(pool) if not accel else len(accel),
         available_accelerators=accel,
         worker_logdir_root=str(run_dir / "parsl" / "workers"),
-        # a lost block (scancel, walltime, node failure) is noticed within ~20 s and its
-        # tasks are retried on another block
-        heartbeat_period=2 if site.scheduler == "local" else 5,
-        heartbeat_threshold=10 if site.scheduler == "local" else 20,
+        **_heartbeats(site),
         poll_period=10,
     )
     if site.scheduler == "local":
@@ -57,8 +62,16 @@ def make_executor(site: Site, name: str, run_dir: Path) -> HighThroughputExecuto
                                  worker_init=_bootstrap_init(site, pool))
         return HighThroughputExecutor(address="127.0.0.1", loopback_address="127.0.0.1",
                                       provider=provider, cores_per_worker=1, **common)
-    provider = SlurmProvider(
-        partition=None,  # every option comes from slurm_directives (one source with `orch plan`)
+    provider = _slurm_provider(site, name, _bootstrap_init(site, pool))
+    return HighThroughputExecutor(provider=provider, cores_per_worker=1, **common)
+
+
+def _slurm_provider(site: Site, name: str, init: str, **extra) -> SlurmProvider:
+    """A pool's blocks as Slurm jobs; every #SBATCH option comes from slurm_directives,
+    the one source `orch plan --scripts` also uses."""
+    pool = site.pools[name]
+    return SlurmProvider(
+        partition=None,
         scheduler_options="\n".join(slurm_directives(site, name)),
         exclusive=False,
         nodes_per_block=pool.nodes_per_block,
@@ -66,10 +79,10 @@ def make_executor(site: Site, name: str, run_dir: Path) -> HighThroughputExecuto
         min_blocks=pool.min_blocks,
         max_blocks=pool.max_blocks,
         walltime=format_walltime(parse_walltime(pool.walltime)),
-        worker_init=_bootstrap_init(site, pool),
+        worker_init=init,
         cmd_timeout=site.slurm.cmd_timeout,
+        **extra,
     )
-    return HighThroughputExecutor(provider=provider, cores_per_worker=1, **common)
 
 
 MPI_SUFFIX = ".mpi"
@@ -95,18 +108,12 @@ def make_mpi_executor(site: Site, name: str, run_dir: Path) -> MPIExecutor:
                                  launcher=SimpleLauncher(), worker_init=init)
         address = {"address": "127.0.0.1", "loopback_address": "127.0.0.1"}
     else:
-        provider = SlurmProvider(
-            partition=None, scheduler_options="\n".join(slurm_directives(site, name)),
-            exclusive=False, nodes_per_block=pool.nodes_per_block, init_blocks=pool.init_blocks,
-            min_blocks=pool.min_blocks, max_blocks=pool.max_blocks,
-            walltime=format_walltime(parse_walltime(pool.walltime)), worker_init=init,
-            cmd_timeout=site.slurm.cmd_timeout, launcher=SimpleLauncher())
+        provider = _slurm_provider(site, name, init, launcher=SimpleLauncher())
         address = {}
     launcher = site.mpi.launcher if site.mpi.launcher in ("mpiexec", "srun") else "mpiexec"
     return MPIExecutor(label=f"{name}{MPI_SUFFIX}", provider=provider, mpi_launcher=launcher,
                        max_workers_per_block=pool.nodes_per_block, encrypted=True,
-                       heartbeat_period=5,
-                       heartbeat_threshold=30, poll_period=10,
+                       **_heartbeats(site), poll_period=10,
                        worker_logdir_root=str(run_dir / "parsl" / "workers"), **address)
 
 

@@ -162,13 +162,7 @@ def _run_bash(command: str, task_dir: Path, env: dict[str, str] | None = None) -
 
 
 def _shell(payload: dict[str, Any], task_dir: Path) -> Any:
-    command = payload["target"]
-    proc = subprocess.run(["/bin/bash", "-c", command], cwd=task_dir, stdin=subprocess.DEVNULL,
-                          check=False)
-    if proc.returncode != 0:
-        raise TaskFailure(f"shell command exited with {proc.returncode}; "
-                          f"see {task_dir / 'stderr'}")
-    return {"exit_code": 0}
+    return _run_bash(payload["target"], task_dir)
 
 
 @contextlib.contextmanager
