@@ -42,7 +42,6 @@ class LoadedSpec:
         return locate(self.raw, path, key=key, exact=exact)
 
 
-
 def parse_sets(items: list[str] | None) -> dict[str, str]:
     """`--set k=v` items as a dict (later ones win)."""
     out: dict[str, str] = {}
