@@ -82,6 +82,38 @@ def lj(dtype: str, n: int, backend: str, shift: bool = False) -> dict[str, Any]:
             "energy": res.energy, "ref_energy": ref_e}
 
 
+def lj_table(cutoff: float, points: int = 4001):
+    """The shifted LJ potential (epsilon 1.2, sigma 0.9) tabulated from r = 0.5."""
+    from orchestrator.library.kernels import PairTable
+
+    r = np.linspace(0.5, cutoff, points)
+    s6 = (0.9 / r) ** 6
+    sc6 = (0.9 / cutoff) ** 6
+    energy = 4 * 1.2 * (s6 * s6 - s6) - 4 * 1.2 * (sc6 * sc6 - sc6)
+    force = 24 * 1.2 * (2 * s6 * s6 - s6) / r ** 2
+    return PairTable(0.5, float(r[1] - r[0]), energy, force)
+
+
+def pair_table(dtype: str, n: int, backend: str) -> dict[str, Any]:
+    """A tabulated LJ potential on `backend` against the float64 NumPy table reference, and
+    the table reference against the analytic LJ kernel (interpolation error)."""
+    from orchestrator.library.kernels import lj_numpy, table_forces, table_numpy
+
+    side = max(2, round(n ** (1 / 3)) + 1)
+    box = side / 0.8 ** (1 / 3)
+    pos = lattice(side, box, 0.1, dtype)[:n]
+    cutoff = min(2.5, box / 2)
+    table = lj_table(cutoff)
+    ref_f, ref_e = table_numpy(pos.astype(np.float64), box, cutoff, table)
+    res = table_forces(pos, box, cutoff, table, backend=backend)
+    lj_f, lj_e = lj_numpy(pos.astype(np.float64), box, cutoff, 1.2, 0.9, True)
+    return {"backend": res.backend.to_json(), "dtype": str(res.forces.dtype),
+            "shape": list(res.forces.shape), "force_rel_err": _rel_err(res.forces, ref_f),
+            "energy_rel_err": abs(res.energy - ref_e) / max(abs(ref_e), 1e-300),
+            "energy": res.energy, "interp_force_rel_err": _rel_err(ref_f, lj_f),
+            "interp_energy_rel_err": abs(ref_e - lj_e) / max(abs(lj_e), 1e-300)}
+
+
 def devices() -> dict[str, Any]:
     from orchestrator.library.devices import discover, select_device
 

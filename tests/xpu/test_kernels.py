@@ -47,6 +47,26 @@ def test_lj_matches_reference(sycl, backend, dtype, n):
         assert out["energy"] == 0.0
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n", [1, 2, 97, 500])
+def test_pair_table_matches_reference(sycl, backend, dtype, n):
+    """Every backend against the NumPy table reference; the table itself (4001 points)
+    reproduces the analytic shifted LJ kernel to interpolation accuracy. float32 gets 5e-5:
+    the table position t = (r - r0) / dr reaches 4000, so its rounding moves a pair along
+    the table by ~2e-4 of a bin."""
+    tol = {"float64": 1e-12, "float32": 5e-5}[dtype]
+    out = sycl("pair_table", dtype=dtype, n=n, backend=backend)
+    assert out["backend"]["name"] == backend
+    assert out["dtype"] == dtype and out["shape"] == [n, 3]
+    assert out["force_rel_err"] <= tol, out
+    if n > 1:
+        assert out["energy_rel_err"] <= tol, out
+        assert out["interp_force_rel_err"] < 1e-4 and out["interp_energy_rel_err"] < 1e-4, out
+    else:
+        assert out["energy"] == 0.0
+
+
 def test_discovery_lists_the_opencl_cpu_device(sycl):
     out = sycl("devices")
     sycl_devices = out["inventory"]["sycl"]["devices"]

@@ -4,6 +4,7 @@ result says which one ran (`result.backend`).
 
 - `jacobi_sweeps` / `Jacobi`: the 2-D 5-point Jacobi / heat stencil (float32, float64).
 - `lj_forces`: Lennard-Jones pair forces and energy in a periodic cube.
+- `table_forces`: the same for a tabulated pair potential (`PairTable`), e.g. a learned one.
 
 Importing this package imports NumPy only: numba, dpctl and numba-dpex are loaded when a
 backend needs them. The SYCL backend needs the oneAPI environment
@@ -18,6 +19,12 @@ from orchestrator.library.kernels.backend import (
 )
 from orchestrator.library.kernels.jacobi import Jacobi, JacobiResult, jacobi_numpy, jacobi_sweeps
 from orchestrator.library.kernels.lj import LJResult, lj_forces, lj_numpy
+from orchestrator.library.kernels.pair_table import (
+    PairResult,
+    PairTable,
+    table_forces,
+    table_numpy,
+)
 
 __all__ = [
     "BACKENDS",
@@ -26,9 +33,13 @@ __all__ = [
     "Jacobi",
     "JacobiResult",
     "LJResult",
+    "PairResult",
+    "PairTable",
     "jacobi_numpy",
     "jacobi_sweeps",
     "lj_forces",
     "lj_numpy",
     "resolve_backend",
+    "table_forces",
+    "table_numpy",
 ]

@@ -81,3 +81,45 @@ def lj_forces(pos, box, inv_box, rc2, sig2, eps4, eps24, eshift, half, forces,
         forces[i, 1] = fy
         forces[i, 2] = fz
         epart[i] = e
+
+
+@numba.njit(**_JIT)
+def table_forces(pos, box, inv_box, rc2, r0, inv_dr, kmax, half, etab, ftab, forces,
+                 epart):  # pragma: no cover (compiled)
+    """Forces and per-particle energies (half of each pair's) of a linearly interpolated
+    tabulated pair potential (kernels.pair_table)."""
+    n = pos.shape[0]
+    zero = half - half
+    one = half + half
+    for i in numba.prange(n):
+        fx = zero
+        fy = zero
+        fz = zero
+        e = zero
+        xi = pos[i, 0]
+        yi = pos[i, 1]
+        zi = pos[i, 2]
+        for j in range(n):
+            if j == i:
+                continue
+            dx = xi - pos[j, 0]
+            dy = yi - pos[j, 1]
+            dz = zi - pos[j, 2]
+            dx -= box * math.floor(dx * inv_box + half)
+            dy -= box * math.floor(dy * inv_box + half)
+            dz -= box * math.floor(dz * inv_box + half)
+            r2 = dx * dx + dy * dy + dz * dz
+            if r2 < rc2:
+                t = max((math.sqrt(r2) - r0) * inv_dr, zero)
+                kf = min(math.floor(t), kmax)
+                w = t - kf
+                k = int(kf)
+                e += half * ((one - w) * etab[k] + w * etab[k + 1])
+                g = (one - w) * ftab[k] + w * ftab[k + 1]
+                fx += g * dx
+                fy += g * dy
+                fz += g * dz
+        forces[i, 0] = fx
+        forces[i, 1] = fy
+        forces[i, 2] = fz
+        epart[i] = e

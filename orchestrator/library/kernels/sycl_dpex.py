@@ -78,6 +78,49 @@ def _lj(item, pos, box, inv_box, rc2, sig2, eps4, eps24, eshift, half, forces,
     epart[i] = e
 
 
+@dpex.kernel
+def _table(item, pos, box, inv_box, rc2, r0, inv_dr, kmax, half, etab, ftab, forces,
+           epart):  # pragma: no cover (compiled)
+    i = item.get_id(0)
+    n = pos.shape[0]
+    zero = half - half
+    one = half + half
+    fx = zero
+    fy = zero
+    fz = zero
+    e = zero
+    xi = pos[i, 0]
+    yi = pos[i, 1]
+    zi = pos[i, 2]
+    for j in range(n):
+        if j != i:
+            dx = xi - pos[j, 0]
+            dy = yi - pos[j, 1]
+            dz = zi - pos[j, 2]
+            dx -= box * math.floor(dx * inv_box + half)
+            dy -= box * math.floor(dy * inv_box + half)
+            dz -= box * math.floor(dz * inv_box + half)
+            r2 = dx * dx + dy * dy + dz * dz
+            if r2 < rc2:
+                t = (math.sqrt(r2) - r0) * inv_dr
+                if t < zero:
+                    t = zero
+                kf = math.floor(t)
+                if kf > kmax:
+                    kf = kmax
+                w = t - kf
+                k = int(kf)
+                e += half * ((one - w) * etab[k] + w * etab[k + 1])
+                g = (one - w) * ftab[k] + w * ftab[k + 1]
+                fx += g * dx
+                fy += g * dy
+                fz += g * dz
+    forces[i, 0] = fx
+    forces[i, 1] = fy
+    forces[i, 2] = fz
+    epart[i] = e
+
+
 def _interior(shape: tuple[int, ...]) -> Any | None:
     """The index space of the interior points (None when there are none)."""
     n, m = shape[0] - 2, shape[1] - 2
@@ -146,4 +189,18 @@ def lj_forces(pos: np.ndarray, scalars: tuple, queue: dpctl.SyclQueue
     epart = dpt.zeros(n, dtype=pos.dtype, sycl_queue=queue)
     if n:
         dpex.call_kernel(_lj, dpex.Range(n), dpos, *scalars, forces, epart)
+    return dpt.asnumpy(forces), dpt.asnumpy(epart)
+
+
+def table_forces(pos: np.ndarray, scalars: tuple, etab: np.ndarray, ftab: np.ndarray,
+                 queue: dpctl.SyclQueue) -> tuple[np.ndarray, np.ndarray]:
+    """(forces, per-particle energies) of a tabulated pair potential on the device."""
+    n = pos.shape[0]
+    dpos = dpt.asarray(pos, sycl_queue=queue, copy=True)
+    de = dpt.asarray(etab, sycl_queue=queue, copy=True)
+    df = dpt.asarray(ftab, sycl_queue=queue, copy=True)
+    forces = dpt.zeros((n, 3), dtype=pos.dtype, sycl_queue=queue)
+    epart = dpt.zeros(n, dtype=pos.dtype, sycl_queue=queue)
+    if n:
+        dpex.call_kernel(_table, dpex.Range(n), dpos, *scalars, de, df, forces, epart)
     return dpt.asnumpy(forces), dpt.asnumpy(epart)
