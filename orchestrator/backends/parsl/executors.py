@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from parsl.executors import HighThroughputExecutor, MPIExecutor
+from parsl.jobs.error_handlers import windowed_error_handler
 from parsl.launchers import SimpleLauncher
 from parsl.providers import LocalProvider, SlurmProvider
 
@@ -46,6 +47,13 @@ def _heartbeats(site: Site) -> dict[str, int]:
     return {"heartbeat_period": 5, "heartbeat_threshold": 20}
 
 
+def _lost_blocks(executor, status) -> None:
+    """A block that died (a killed worker pool, a node failure) is replaced by the strategy;
+    only when the last 3 blocks all failed (a broken worker_init, say) do its tasks fail.
+    Parsl's default fails every task as soon as the blocks it started have all failed."""
+    windowed_error_handler(executor, status, threshold=3)
+
+
 def make_executor(site: Site, name: str, run_dir: Path) -> HighThroughputExecutor:
     pool = site.pools[name]
     accel = accelerators(pool)
@@ -54,11 +62,11 @@ def make_executor(site: Site, name: str, run_dir: Path) -> HighThroughputExecuto
         max_workers_per_node=workers_per_node(pool) if not accel else len(accel),
         available_accelerators=accel,
         worker_logdir_root=str(run_dir / "parsl" / "workers"),
-        **_heartbeats(site),
+        **_heartbeats(site), block_error_handler=_lost_blocks,
         poll_period=10,
     )
     if site.scheduler == "local":
-        provider = LocalProvider(init_blocks=1, min_blocks=0, max_blocks=1,
+        provider = LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1,
                                  worker_init=_bootstrap_init(site, pool))
         return HighThroughputExecutor(address="127.0.0.1", loopback_address="127.0.0.1",
                                       provider=provider, cores_per_worker=1, **common)
@@ -104,7 +112,7 @@ def make_mpi_executor(site: Site, name: str, run_dir: Path) -> MPIExecutor:
         nodefile.parent.mkdir(parents=True, exist_ok=True)
         nodefile.write_text("localhost\n")
         init += f'\nexport PBS_NODEFILE="{nodefile}"'
-        provider = LocalProvider(init_blocks=1, min_blocks=0, max_blocks=1,
+        provider = LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1,
                                  launcher=SimpleLauncher(), worker_init=init)
         address = {"address": "127.0.0.1", "loopback_address": "127.0.0.1"}
     else:
@@ -113,7 +121,7 @@ def make_mpi_executor(site: Site, name: str, run_dir: Path) -> MPIExecutor:
     launcher = site.mpi.launcher if site.mpi.launcher in ("mpiexec", "srun") else "mpiexec"
     return MPIExecutor(label=f"{name}{MPI_SUFFIX}", provider=provider, mpi_launcher=launcher,
                        max_workers_per_block=pool.nodes_per_block, encrypted=True,
-                       **_heartbeats(site), poll_period=10,
+                       **_heartbeats(site), block_error_handler=_lost_blocks, poll_period=10,
                        worker_logdir_root=str(run_dir / "parsl" / "workers"), **address)
 
 

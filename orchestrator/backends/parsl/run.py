@@ -77,7 +77,9 @@ class ParslRun:
             run_dir=str(self.rundir.parsl_dir),
             retries=int(RETRY_BUDGET),
             retry_handler=self._retry_cost,
-            strategy="simple" if self.site.scheduler == "slurm" else "none",
+            # "simple" everywhere: a block that dies (scancel, walltime, a killed worker
+            # pool on a laptop) is replaced while tasks are outstanding
+            strategy="simple",
             strategy_period=1 if self.site.scheduler == "slurm" else 0.5,
             usage_tracking=0,
             initialize_logging=True,
