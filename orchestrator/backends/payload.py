@@ -9,8 +9,8 @@ from typing import Any
 from orchestrator.plan.model import Plan, PlannedTask, StagePlan
 from orchestrator.spec.load import LoadedSpec
 from orchestrator.spec.params import render
-from orchestrator.state.keys import code_hash, task_key
-from orchestrator.state.rundir import RunDir
+from orchestrator.state.keys import canonical_stage, code_hash, task_key
+from orchestrator.state.rundir import RunDir, task_dirname
 
 
 def render_value(value: Any, point: dict[str, Any], quote: bool = False) -> Any:
@@ -32,7 +32,8 @@ def _unreachable(message: str, hint: str | None = None) -> None:
 
 @dataclass
 class TaskPayloads:
-    """Builds payloads for one run; caches per-stage code hashes."""
+    """Builds payloads for one run; caches per-stage code hashes and canonical definitions
+    (a payload is built per task, so per-stage work is done once)."""
 
     plan: Plan
     spec: LoadedSpec
@@ -41,6 +42,10 @@ class TaskPayloads:
     def __post_init__(self) -> None:
         self._code: dict[str, str] = {}
         self._defs: dict[str, dict[str, Any]] = {}
+        self._canon: dict[str, str] = {}
+        self._tasks_root = str(self.rundir.path / "tasks")
+        self._run_dir = str(self.rundir.path)
+        self._base_dir = str(self.spec.base_dir)
 
     def code_hash(self, stage: StagePlan) -> str:
         if stage.name not in self._code:
@@ -51,6 +56,11 @@ class TaskPayloads:
         if name not in self._defs:
             self._defs[name] = self.spec.workflow.stages[name].model_dump(mode="json")
         return self._defs[name]
+
+    def canonical_definition(self, name: str) -> str:
+        if name not in self._canon:
+            self._canon[name] = canonical_stage(self.stage_definition(name))
+        return self._canon[name]
 
     def task_id(self, task: PlannedTask, iteration: int | None) -> str:
         return task.id if iteration is None else f"{task.id}@{iteration}"
@@ -74,7 +84,7 @@ class TaskPayloads:
             # Parsl pins CUDA_VISIBLE_DEVICES/ZE_AFFINITY_MASK per worker; the SYCL selector is ours
             env["ONEAPI_DEVICE_SELECTOR"] = task.device_mask["ONEAPI_DEVICE_SELECTOR"]
         inputs = {"target": target, "args": args, "env": env, "point": point}
-        key = task_key(self.stage_definition(task.stage), inputs,
+        key = task_key(self.canonical_definition(task.stage), inputs,
                        [*upstream_keys, *(feedback_keys or [])], self.code_hash(stage), iteration)
         resources = definition.resources
         rank_env = {}
@@ -100,7 +110,7 @@ class TaskPayloads:
             "outputs": [render_value(o, point) for o in definition.outputs],
             "layout": layout,
             "key": key,
-            "task_dir": str(self.rundir.task_dir(task_id)),
-            "run_dir": str(self.rundir.path),
-            "base_dir": str(self.spec.base_dir),
+            "task_dir": f"{self._tasks_root}/{task_dirname(task_id)}",
+            "run_dir": self._run_dir,
+            "base_dir": self._base_dir,
         }

@@ -2,7 +2,7 @@
 
 Pure data, no HTML: resources used per stage, timeline lanes, metric series from
 returned values, lineage and DAG layers, package versions. Reads the journal,
-plan.json and task `result.json` files; never imports Parsl. docs/report.md
+plan.json and the workers' result files; never imports Parsl. docs/report.md
 explains every figure.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.state.journal import read_journal
+from orchestrator.state.results import results_by_task
 from orchestrator.state.rundir import task_dirname
 from orchestrator.state.states import SUCCESS_STATES, TaskState
 from orchestrator.state.status import LoopStatus, RunStatus, TaskStatus
@@ -25,7 +26,7 @@ from orchestrator.units import parse_walltime
 
 PACKAGES = ("orchestrator", "parsl", "numpy", "pydantic")
 PID_FILES_READ = 10_000
-"""At most this many result.json files are read for worker pids the journal lacks."""
+"""Worker pids the journal lacks are looked up in result files for at most this many tasks."""
 MAX_FIELDS = 8
 NOTE_EVENTS = ("sources_changed",)
 MAX_SERIES = 12
@@ -63,17 +64,22 @@ def journal_extras(journal: Path, notes: list[dict[str, Any]] | None = None
 
 def fill_pids_from_results(run_dir: Path, tasks: list[TaskStatus],
                            extras: dict[str, TaskExtra], limit: int = PID_FILES_READ) -> bool:
-    """Worker pids from `tasks/<id>/result.json` where the journal has none: all of them or,
-    beyond `limit` files, none (lanes are then packed per host). True if it read them."""
+    """Worker pids from the workers' result files (`results/*.jsonl`; `tasks/<id>/result.json`
+    in runs of earlier versions) where the journal has none: all of them or, beyond `limit`
+    tasks, none (lanes are then packed per host). True if it read them."""
     missing = [t for t in tasks if t.state in SUCCESS_STATES
                and (extras.get(t.id) is None or extras[t.id].pid is None)]
     if not missing or len(missing) > limit:
         return False
+    records = results_by_task(run_dir)
     for t in missing:
-        try:
-            rec = json.loads((run_dir / "tasks" / task_dirname(t.id) / "result.json").read_text())
-        except (OSError, ValueError):
-            continue
+        rec = records.get(t.id)
+        if rec is None:
+            try:
+                rec = json.loads((run_dir / "tasks" / task_dirname(t.id) / "result.json")
+                                 .read_text())
+            except (OSError, ValueError):
+                continue
         if isinstance(rec, dict) and isinstance(rec.get("pid"), int):
             extras.setdefault(t.id, TaskExtra()).pid = rec["pid"]
     return True

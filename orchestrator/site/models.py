@@ -61,6 +61,10 @@ class Pool(SiteModel):
     max_walltime: str | int | None = Field(None, description="Partition limit for one task.")
     task_walltime: str | int = Field("00:10:00", description="Task estimate when a stage gives none.")
     workers_per_node: int | None = Field(None, ge=1)
+    executor: Literal["htex", "threads"] = Field(
+        "htex", description="htex: worker processes (Parsl's HighThroughputExecutor). threads: "
+        "threads of the orch process itself (Parsl's ThreadPoolExecutor; local cpu pools only): "
+        "no worker start-up or serialisation, python stages one at a time.")
     worker_init: str = ""
     scheduler_options: list[str] = Field(default_factory=list, description="Extra #SBATCH lines.")
     charge_factor: float = Field(1.0, gt=0, description="Node-hour charge multiplier.")
@@ -97,6 +101,9 @@ class Pool(SiteModel):
             raise ValueError(f"a {self.device} pool needs accelerators_per_node >= 1")
         if self.device == "gpu" and self.backend not in (None, "cuda"):
             raise ValueError("gpu pools use the cuda backend (use device: xpu for SYCL)")
+        if self.executor == "threads" and self.device != "cpu":
+            raise ValueError("executor: threads runs tasks in the orch process: cpu pools only "
+                             "(devices are pinned per worker process)")
         if self.min_blocks > self.max_blocks or self.init_blocks > self.max_blocks:
             raise ValueError("min_blocks and init_blocks must not exceed max_blocks")
         if self.max_walltime is not None and parse_walltime(self.walltime) > parse_walltime(
@@ -141,6 +148,14 @@ class Site(SiteModel):
         description="Run stages of a device class the site lacks on its cpu pool instead.")
     env: dict[str, str] = Field(default_factory=dict, description="Exported for every worker.")
     pools: dict[str, Pool] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _threads_local(self) -> Site:
+        for name, pool in self.pools.items():
+            if pool.executor == "threads" and self.scheduler != "local":
+                raise ValueError(f"pool {name}: executor: threads runs tasks in the orch "
+                                 "process, so only on a local site (use htex with Slurm)")
+        return self
 
     @model_validator(mode="after")
     def _fallbacks(self) -> Site:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,25 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(data.encode()).hexdigest()
 
 
-def task_key(stage_def: dict[str, Any], inputs: dict[str, Any], upstream_keys: list[str],
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def task_key(stage_def: dict[str, Any] | str, inputs: dict[str, Any], upstream_keys: list[str],
              code_hash: str, iteration: int | None = None) -> str:
-    return digest({"stage": stage_def, "inputs": inputs, "upstream": upstream_keys,
-                   "code": code_hash, "iteration": iteration})[:32]
+    """`digest` of {code, inputs, iteration, stage, upstream}, composed from parts so that a
+    stage definition canonicalised once (`canonical_stage`) is not re-encoded per task; the
+    bytes hashed are exactly those of `digest` on the whole dict."""
+    stage = stage_def if isinstance(stage_def, str) else _canonical(stage_def)
+    text = (f'{{"code":{_canonical(code_hash)},"inputs":{_canonical(inputs)},'
+            f'"iteration":{_canonical(iteration)},"stage":{stage},'
+            f'"upstream":{_canonical(upstream_keys)}}}')
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def canonical_stage(stage_def: dict[str, Any]) -> str:
+    """A stage definition in the form `task_key` hashes; compute once per stage."""
+    return _canonical(stage_def)
 
 
 @lru_cache(maxsize=256)
@@ -60,6 +76,23 @@ def module_file(module: str, base_dir: Path) -> Path | None:
     return None
 
 
+_SKIP_DIRS = {"__pycache__", "node_modules", "site-packages"}
+
+
+def _sources(base_dir: Path) -> list[Path]:
+    """.py files under `base_dir`, without descending into run directories (they hold one
+    folder per task: walking them made start-up grow with every earlier run), hidden
+    folders or virtual environments."""
+    out = []
+    for root, dirs, files in os.walk(base_dir):
+        if root != str(base_dir) and ("run.json" in files or "pyvenv.cfg" in files):
+            dirs[:] = []
+            continue
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS]
+        out.extend(Path(root, f) for f in files if f.endswith(".py"))
+    return out
+
+
 def code_hash(target: str, kind: str, base_dir: Path) -> str:
     """Hash of the code a stage runs: for python stages the module's source file and,
     when it lives next to the spec, every .py file there (helpers it imports)."""
@@ -72,7 +105,7 @@ def code_hash(target: str, kind: str, base_dir: Path) -> str:
     files = [path]
     try:
         if path.resolve().is_relative_to(base_dir.resolve()):
-            files = sorted(p for p in base_dir.rglob("*.py") if "__pycache__" not in p.parts)
+            files = sorted(_sources(base_dir))
     except OSError:
         pass
     return digest([(str(p.relative_to(base_dir)) if p.is_relative_to(base_dir) else str(p),

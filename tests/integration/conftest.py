@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -27,11 +26,10 @@ def journal(run_dir: Path) -> list[dict]:
 
 
 def results(run_dir: Path) -> dict[str, object]:
-    out = {}
-    for f in (run_dir / "tasks").glob("*/result.json"):
-        rec = json.loads(f.read_text())
-        out[rec["task"]] = rec["result"]
-    return out
+    """What each task returned, from the workers' result files (journal or not)."""
+    from orchestrator.state.results import results_by_task
+
+    return {task: rec["result"] for task, rec in results_by_task(run_dir).items()}
 
 
 def live_engine_processes(marker: str) -> list[str]:

@@ -28,7 +28,8 @@ def test_hello_sweep_runs_and_fans_in(tmp_path):
     assert events[-1]["ev"] == "run_finished" and events[-1]["state"] == "succeeded"
     for name in ("run.json", "spec.json", "plan.json"):
         assert (run_dir / name).is_file()
-    assert (run_dir / "tasks" / "work[3]" / "result.json").is_file()
+    assert (run_dir / "tasks" / "work[3]").is_dir()
+    assert (run_dir / "results").is_dir()
     assert (run_dir / "parsl").is_dir()
     assert not wait_no_processes(str(run_dir))
 

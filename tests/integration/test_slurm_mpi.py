@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from orchestrator.state.results import results_by_task
+
 from .conftest import REPO, journal, orch, results, wait_no_processes
 
 pytestmark = pytest.mark.timeout(600)
@@ -32,8 +34,7 @@ def test_hello_sweep_on_slurm_leaves_no_jobs(tmp_path):
     assert res["gather"]["count"] == 4
     assert (run_dir / "slurm-jobs.json").is_file()
     assert not _queued_jobs(run_dir), "jobs of the run are still queued"
-    first = min(json.loads(f.read_text())["started"]
-                for f in (run_dir / "tasks").glob("*/result.json"))
+    first = min(r["started"] for r in results_by_task(run_dir).values())
     print(f"time from orch run to first task start on Slurm: {first - started:.1f}s")
     assert not wait_no_processes(str(run_dir))
 

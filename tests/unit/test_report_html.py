@@ -297,8 +297,9 @@ def test_lanes_by_pid_device_or_packing(tmp_path):
 def test_pids_from_result_files_when_the_journal_has_none(tmp_path):
     run = make_run(tmp_path / "r", [done("a", 1, T0, pid=None), finished("succeeded")],
                    plan_doc([{"name": "a", "tasks": 1}]))
-    (run / "tasks" / "a").mkdir()
-    (run / "tasks" / "a" / "result.json").write_text(json.dumps({"pid": 4242, "key": "k"}))
+    (run / "results").mkdir()
+    (run / "results" / "node1-4242.jsonl").write_text(
+        json.dumps({"task": "a", "pid": 4242, "key": "k"}) + "\n" + '{"task": "a", "pid')  # torn
     st = load_status(run)
     extras = mx.journal_extras(run / "journal.jsonl")
     mx.fill_pids_from_results(run, st.tasks, extras)

@@ -1,4 +1,5 @@
-"""Site pools become Parsl executors: HighThroughputExecutor with a Local or Slurm provider."""
+"""Site pools become Parsl executors: HighThroughputExecutor with a Local or Slurm provider,
+or a ThreadPoolExecutor for a local pool with `executor: threads`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from parsl.executors import HighThroughputExecutor, MPIExecutor
+from parsl.executors import HighThroughputExecutor, MPIExecutor, ThreadPoolExecutor
 from parsl.jobs.error_handlers import windowed_error_handler
 from parsl.launchers import SimpleLauncher
 from parsl.providers import LocalProvider, SlurmProvider
@@ -54,8 +55,11 @@ def _lost_blocks(executor, status) -> None:
     windowed_error_handler(executor, status, threshold=3)
 
 
-def make_executor(site: Site, name: str, run_dir: Path) -> HighThroughputExecutor:
+def make_executor(site: Site, name: str, run_dir: Path
+                  ) -> HighThroughputExecutor | ThreadPoolExecutor:
     pool = site.pools[name]
+    if pool.executor == "threads":
+        return ThreadPoolExecutor(label=name, max_threads=workers_per_node(pool))
     accel = accelerators(pool)
     common = dict(
         label=name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import heapq
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,12 +22,13 @@ from parsl.executors.high_throughput.errors import ManagerLost, WorkerLost
 from orchestrator.backends.parsl import reaper
 from orchestrator.backends.parsl.executors import executor_label, make_executors
 from orchestrator.backends.parsl.loops import ConditionError, evaluate
-from orchestrator.backends.parsl.worker import read_result, run_task
+from orchestrator.backends.parsl.worker import read_legacy_result, record_of, run_task
 from orchestrator.backends.payload import TaskPayloads
 from orchestrator.plan.model import Plan
 from orchestrator.site.models import Site
 from orchestrator.spec.load import LoadedSpec
 from orchestrator.state.journal import Journal
+from orchestrator.state.results import results_by_key
 from orchestrator.state.rundir import RunDir
 from orchestrator.state.states import TaskState
 
@@ -69,10 +71,16 @@ class ParslRun:
         self.lock = threading.Lock()
         self.apps: dict[str, Any] = {}
         self.dfk = None
+        self.config: Config | None = None
+        self._recovered: dict[str, dict[str, Any]] | None = None  # worker files, on resume
+        self.in_process = {name for name, pool in site.pools.items()
+                           if pool.executor == "threads"}
 
     # ---- engine ---------------------------------------------------------------------------
     def start(self) -> None:
-        config = Config(
+        """Prepare the engine; Parsl itself starts with the first task that must run, so a
+        resume with nothing left to do starts no executors."""
+        self.config = Config(
             executors=make_executors(self.plan, self.site, self.rundir.path),
             run_dir=str(self.rundir.parsl_dir),
             retries=int(RETRY_BUDGET),
@@ -84,7 +92,13 @@ class ParslRun:
             usage_tracking=0,
             initialize_logging=True,
         )
-        self.dfk = parsl.load(config)
+
+    def _engine(self) -> None:
+        if self.dfk is not None:
+            return
+        if self.config is None:
+            self.start()
+        self.dfk = parsl.load(self.config)
         for s in self.plan.stages.values():
             label = executor_label(s.binding.pool, s.resources["ranks"])
             if label not in self.apps:
@@ -122,6 +136,8 @@ class ParslRun:
         if isinstance(exc, ManagerLost | WorkerLost | BadStateException):
             return RETRY_BUDGET / INFRA_RETRIES
         payload = task_record["args"][0] if task_record.get("args") else {}
+        if isinstance(payload, str):
+            payload = json.loads(payload)
         allowed = self.retries.get(payload.get("task_id"), 0)
         if allowed <= 0:
             return RETRY_BUDGET + 1
@@ -228,10 +244,13 @@ class ParslRun:
         self.stage_ids[(name, iteration)] = ids_out
 
     def _submit(self, stage, payload: dict[str, Any], handles: list[Any]):
+        self._engine()
         ranks = stage.resources["ranks"]
         app = self.apps[executor_label(stage.binding.pool, ranks)]
-        if ranks <= 1:
-            return app(payload, inputs=list(handles))
+        if ranks <= 1 and stage.binding.pool in self.in_process:
+            return app({**payload, "in_process": True}, inputs=list(handles))
+        if ranks <= 1:  # JSON: Parsl pickles a str far faster than a dict (pure-Python dill)
+            return app(json.dumps(payload, separators=(",", ":")), inputs=list(handles))
         spec = {"num_nodes": stage.resources["nodes"], "num_ranks": ranks,
                 "ranks_per_node": stage.binding.ranks_per_node}
         if self.site.mpi.args:
@@ -241,7 +260,10 @@ class ParslRun:
     def _cached(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         record = self.done_records.get(payload["key"])
         if record is None and self.resuming:  # finished while the driver was dying?
-            record = read_result(self.rundir.task_dir(payload["task_id"]), payload["key"])
+            if self._recovered is None:
+                self._recovered = results_by_key(self.rundir.path)
+            record = self._recovered.get(payload["key"]) or read_legacy_result(
+                self.rundir.task_dir(payload["task_id"]), payload["key"])
         if record is None:
             return None
         task_dir = self.rundir.task_dir(payload["task_id"])
@@ -253,7 +275,7 @@ class ParslRun:
         tid = meta["task"]
         failures = int(getattr(fut, "task_record", {}).get("fail_count", 0) or 0)
         try:
-            record = fut.result()
+            record = record_of(fut.result())
         except DependencyError as exc:
             self._finish(tid, TaskState.DEP_FAILED, meta, None, _dep_message(exc))
         except BaseException as exc:
@@ -332,7 +354,7 @@ class ParslRun:
             return handle.get("result")
         while True:
             try:
-                return handle.result(timeout=0.25)["result"]
+                return record_of(handle.result(timeout=0.25))["result"]
             except cf.TimeoutError:
                 self.progress.refresh()
                 self.track_jobs()

@@ -1,11 +1,13 @@
 """What runs on a Parsl worker for every task (python and shell stages alike).
 
-It runs in the task's own directory with its stdout/stderr captured to files
-(at the file-descriptor level, so C libraries and subprocesses are captured
-too), passes upstream results to the callable, checks declared outputs, and
-writes `result.json` atomically before returning: a task whose result file
-exists with the right key is never run twice, even if the driver died before
-journaling it. This module must not import Parsl.
+It runs in the task's own directory with its stdout/stderr captured (at the
+file-descriptor level, so C libraries and subprocesses are captured too),
+passes upstream results to the callable, checks declared outputs, and appends
+the task's record to its worker's results file (`state/results.py`) before
+returning it as one JSON string: a task whose record is there with the right
+key is never run twice, even if the driver died before journaling it. Tasks
+of an `executor: threads` pool run inside the driver process instead
+(`in_process`): see `_run_in_process`. This module must not import Parsl.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-RESULT_FILE = "result.json"
+from orchestrator.state.results import append_result
+
+LEGACY_RESULT_FILE = "result.json"  # written per task by earlier versions; still read on resume
 PINNING_VARS = ("CUDA_VISIBLE_DEVICES", "ZE_AFFINITY_MASK", "ONEAPI_DEVICE_SELECTOR",
                 "ROCR_VISIBLE_DEVICES")
 
@@ -33,22 +38,30 @@ class TaskFailure(RuntimeError):
     """A task failed; the message says why and where its logs are."""
 
 
-def run_task(payload: dict[str, Any], inputs: list[Any] = (),
-             parsl_resource_specification: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run one task described by `payload`; `inputs` are upstream records. Multi-rank tasks
-    arrive with a resource specification and run under Parsl's MPI launcher prefix."""
-    task_dir = Path(payload["task_dir"])
-    task_dir.mkdir(parents=True, exist_ok=True)
+def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
+             parsl_resource_specification: dict[str, Any] | None = None) -> str:
+    """Run one task described by `payload` (a dict, or its JSON: cheaper to ship than a
+    dict through Parsl's pure-Python pickler); `inputs` are upstream records. Returns the
+    task's record as JSON. Multi-rank tasks arrive with a resource specification and run
+    under Parsl's MPI launcher prefix."""
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    task_dir = payload["task_dir"]
+    _make_dir(task_dir)
     started = time.time()
-    upstream, feedback = _unpack(payload.get("layout", []), list(inputs))
-    with _task_env(payload.get("env", {})), _in_dir(task_dir), _captured(task_dir, payload):
-        if payload.get("ranks", 1) > 1:
-            value = _mpi(payload, upstream, feedback, task_dir)
-        elif payload["kind"] == "python":
-            value = call_target(payload, upstream, feedback, task_dir)
-        else:
-            value = _shell(payload, task_dir)
-    missing = [o for o in payload.get("outputs", []) if not (task_dir / o).exists()]
+    upstream, feedback = _unpack(payload.get("layout", ()), inputs)
+    if payload.get("in_process"):
+        value = _run_in_process(payload, upstream, feedback, task_dir)
+    else:
+        with _task_env(payload.get("env")), _in_dir(task_dir), _captured(task_dir, payload):
+            if payload.get("ranks", 1) > 1:
+                value = _mpi(payload, upstream, feedback, Path(task_dir))
+            elif payload["kind"] == "python":
+                value = call_target(payload, upstream, feedback, task_dir)
+            else:
+                value = _shell(payload, Path(task_dir))
+    outputs = payload.get("outputs")
+    missing = [o for o in outputs if not os.path.exists(os.path.join(task_dir, o))] if outputs else []
     if missing:
         raise TaskFailure(f"declared outputs missing: {', '.join(missing)} (in {task_dir})")
     record = {
@@ -57,12 +70,34 @@ def run_task(payload: dict[str, Any], inputs: list[Any] = (),
         "result": value,
         "started": started,
         "ended": time.time(),
-        "host": socket.gethostname(),
+        "host": _HOST,
         "pid": os.getpid(),
         "devices": {k: os.environ[k] for k in PINNING_VARS if k in os.environ},
     }
-    _write_result(task_dir, record)
-    return record
+    try:
+        line = json.dumps(record, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise TaskFailure(f"{payload['target']} returned a value that is not JSON "
+                          f"(dicts, lists, numbers, strings): {exc}") from None
+    append_result(payload["run_dir"], line)
+    return line
+
+
+_HOST = socket.gethostname()
+
+
+def record_of(value: dict[str, Any] | str) -> dict[str, Any]:
+    """A task's record from what `run_task` returned (JSON) or a journaled record (dict)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _make_dir(path: str) -> None:
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
 
 
 def _unpack(layout: list[list], inputs: list[Any]) -> tuple[dict, dict]:
@@ -74,24 +109,17 @@ def _unpack(layout: list[list], inputs: list[Any]) -> tuple[dict, dict]:
         records = inputs[pos:pos + count]
         pos += count
         target = feedback if role == "feedback" else needs
-        target.setdefault(stage, []).extend(r["result"] for r in records)
+        target.setdefault(stage, []).extend(record_of(r)["result"] for r in records)
     return needs, feedback
 
 
 def call_target(payload: dict[str, Any], upstream: dict[str, list[Any]],
                 feedback: dict[str, list[Any]], task_dir: Path) -> Any:
     """Import and call a python stage's function with its args and what it asks for."""
-    module_name, func_name = payload["target"].split(":", 1)
-    base = payload.get("base_dir")
-    if base and base not in sys.path:
-        sys.path.insert(0, base)
-    try:
-        module = importlib.import_module(module_name)
-        func = getattr(module, func_name)
-    except (ImportError, AttributeError) as exc:
-        raise TaskFailure(f"cannot load {payload['target']}: {exc}") from None
+    func, accepts = _load(payload["target"], payload.get("base_dir"))
     kwargs = dict(payload.get("args", {}))
-    accepts = _accepted(func)
+    if not accepts:
+        return _call(func, kwargs)
     extras = {
         "results": upstream,
         "feedback": feedback if payload.get("iteration") else None,
@@ -106,17 +134,35 @@ def call_target(payload: dict[str, Any], upstream: dict[str, list[Any]],
     for name, value in extras.items():
         if name in accepts and name not in kwargs:
             kwargs[name] = value
+    return _call(func, kwargs)
+
+
+def _call(func: Any, kwargs: dict[str, Any]) -> Any:
     try:
-        value = func(**kwargs)
+        return func(**kwargs)
     except Exception:
         traceback.print_exc()
         raise
+
+
+_loaded: dict[tuple[str, str | None], tuple[Any, set[str]]] = {}
+
+
+def _load(target: str, base: str | None) -> tuple[Any, set[str]]:
+    """The stage's function and which of results/feedback/context it takes, looked up once
+    per worker process (import and signature cost more than a no-op task)."""
+    hit = _loaded.get((target, base))
+    if hit is not None:
+        return hit
+    module_name, func_name = target.split(":", 1)
+    if base and base not in sys.path:
+        sys.path.insert(0, base)
     try:
-        json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise TaskFailure(f"{payload['target']} returned a value that is not JSON "
-                          f"(dicts, lists, numbers, strings): {exc}") from None
-    return value
+        func = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as exc:
+        raise TaskFailure(f"cannot load {target}: {exc}") from None
+    hit = _loaded[(target, base)] = (func, _accepted(func))
+    return hit
 
 
 def _accepted(func: Any) -> set[str]:
@@ -126,7 +172,7 @@ def _accepted(func: Any) -> set[str]:
         return set()
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return {"results", "feedback", "context"}
-    return {p.name for p in params}
+    return {p.name for p in params} & {"results", "feedback", "context"}
 
 
 def _mpi(payload: dict[str, Any], upstream: dict, feedback: dict, task_dir: Path) -> Any:
@@ -166,7 +212,10 @@ def _shell(payload: dict[str, Any], task_dir: Path) -> Any:
 
 
 @contextlib.contextmanager
-def _task_env(env: dict[str, str]):
+def _task_env(env: dict[str, str] | None):
+    if not env:
+        yield
+        return
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -180,7 +229,7 @@ def _task_env(env: dict[str, str]):
 
 
 @contextlib.contextmanager
-def _in_dir(path: Path):
+def _in_dir(path: str):
     old = os.getcwd()
     os.chdir(path)
     try:
@@ -189,8 +238,12 @@ def _in_dir(path: Path):
         os.chdir(old)
 
 
+def _header(payload: dict[str, Any]) -> str:
+    return f"--- {payload['task_id']} attempt at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n"
+
+
 @contextlib.contextmanager
-def _captured(task_dir: Path, payload: dict[str, Any]):
+def _captured(task_dir: str, payload: dict[str, Any]):
     """Send fds 1 and 2 to memory while the task runs, then append what was written to the
     task's stdout/stderr files. Silent tasks create no files (file creation is the main
     per-task cost on shared filesystems); retries append with an attempt header."""
@@ -209,9 +262,9 @@ def _captured(task_dir: Path, payload: dict[str, Any]):
         os.dup2(saved[1], 2)
         for fd in saved:
             os.close(fd)
-        header = f"--- {payload['task_id']} attempt at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n"
+        header = _header(payload)
         for fd, name in zip(buffers, ("stdout", "stderr"), strict=True):
-            _spill(fd, task_dir / name, header)
+            _spill(fd, os.path.join(task_dir, name), header)
 
 
 def _scratch_fd(name: str) -> int:
@@ -222,7 +275,7 @@ def _scratch_fd(name: str) -> int:
     return os.dup(tempfile.TemporaryFile().fileno())
 
 
-def _spill(fd: int, path: Path, header: str) -> None:
+def _spill(fd: int, path: str, header: str) -> None:
     try:
         size = os.lseek(fd, 0, os.SEEK_END)
         if size:
@@ -235,20 +288,91 @@ def _spill(fd: int, path: Path, header: str) -> None:
         os.close(fd)
 
 
-def _write_result(task_dir: Path, record: dict[str, Any]) -> None:
-    """Atomic rename, deliberately without fsync: after a power loss the file may be
-    missing or empty, which only means the task runs again (it is a recovery hint; the
-    journal is the durable record)."""
-    tmp = task_dir / f".{RESULT_FILE}.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, task_dir / RESULT_FILE)
+# ---- in the driver process (executor: threads) -------------------------------------------
+_ONE_AT_A_TIME = threading.Lock()
 
 
-def read_result(task_dir: Path, key: str) -> dict[str, Any] | None:
-    """A finished task's record if it exists and matches `key`."""
+def _run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
+                    task_dir: str) -> Any:
+    """A task of a `threads` pool, run by a thread of the driver. The working directory and
+    the environment belong to the whole process, so python stages run one at a time; their
+    Python-level output (sys.stdout/sys.stderr) is captured per thread, output written to
+    fds 1/2 by C code is not. Shell stages get their cwd, environment and output files
+    through the subprocess and run concurrently."""
+    if payload["kind"] == "shell":
+        env = {**os.environ, **payload["env"]} if payload.get("env") else None
+        buffers = [_scratch_fd("stdout"), _scratch_fd("stderr")]
+        try:
+            proc = subprocess.run(["/bin/bash", "-c", payload["target"]], cwd=task_dir,
+                                  stdin=subprocess.DEVNULL, stdout=buffers[0],
+                                  stderr=buffers[1], check=False, env=env)
+        finally:
+            header = _header(payload)
+            for fd, name in zip(buffers, ("stdout", "stderr"), strict=True):
+                _spill(fd, os.path.join(task_dir, name), header)
+        if proc.returncode != 0:
+            raise TaskFailure(f"command exited with {proc.returncode}; "
+                              f"see {os.path.join(task_dir, 'stderr')}")
+        return {"exit_code": 0}
+    _ThreadStreams.install()
+    with _ONE_AT_A_TIME, _task_env(payload.get("env")), _in_dir(task_dir), \
+            _ThreadStreams.capture(task_dir, payload):
+        return call_target(payload, upstream, feedback, task_dir)
+
+
+class _ThreadStreams:
+    """sys.stdout/sys.stderr replacements that send a task thread's writes to its buffer and
+    every other thread's (the driver's progress display) to the real stream."""
+
+    _local = threading.local()
+    _installed = False
+
+    def __init__(self, real: Any, index: int):
+        self._real = real
+        self._index = index
+
+    def write(self, text: str) -> int:
+        buffers = getattr(self._local, "buffers", None)
+        if buffers is None:
+            return self._real.write(text)
+        buffers[self._index].append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if getattr(self._local, "buffers", None) is None:
+            self._real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    @classmethod
+    def install(cls) -> None:
+        with _ONE_AT_A_TIME:
+            if not cls._installed:
+                sys.stdout = cls(sys.stdout, 0)
+                sys.stderr = cls(sys.stderr, 1)
+                cls._installed = True
+
+    @classmethod
+    @contextlib.contextmanager
+    def capture(cls, task_dir: str, payload: dict[str, Any]):
+        cls._local.buffers = ([], [])
+        try:
+            yield
+        finally:
+            buffers, cls._local.buffers = cls._local.buffers, None
+            header = _header(payload)
+            for parts, name in zip(buffers, ("stdout", "stderr"), strict=True):
+                if parts:
+                    with open(os.path.join(task_dir, name), "a") as out:
+                        out.write(header + "".join(parts))
+
+
+def read_legacy_result(task_dir: Path, key: str) -> dict[str, Any] | None:
+    """A record from the `result.json` of a task run by an earlier version, if its key
+    matches (runs started before per-worker result files can still be resumed)."""
     try:
-        record = json.loads((task_dir / RESULT_FILE).read_text())
+        record = json.loads((task_dir / LEGACY_RESULT_FILE).read_text())
     except (OSError, ValueError):
         return None
     if isinstance(record, dict) and record.get("key") == key:
