@@ -1,0 +1,106 @@
+"""Scenario 4, worker chaos: kill -9 HTEX workers every few seconds and the worker pool
+(manager) once during a run on the laptop site; every task still ends with exactly one
+result.
+
+Regression: killing the laptop's only worker pool used to fail every outstanding task with
+TooManyJobFailuresError (Parsl's default block error handler, strategy 'none'); the block is
+now replaced."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from .conftest import (
+    WF,
+    count_events,
+    final_results,
+    journal,
+    kill9,
+    ledger_counts,
+    managers,
+    start_run,
+    wait_for,
+    wait_no_processes,
+    workers,
+)
+
+
+def _chaos(tmp_path, rng, figure, *, n: int, period: float, manager_after: int):
+    run_dir = tmp_path / "run"
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    t0 = time.monotonic()
+    proc = start_run(WF / "chaos.yaml", "--set", f"n={n}", "--set", "seconds=0.1",
+                     "--set", f"ledger={ledger}", "--run-dir", run_dir)
+    killed_workers = 0
+    killed_managers = 0
+    try:
+        wait_for(lambda: workers(run_dir), 90, "the first HTEX workers")
+        next_kill = time.monotonic() + period
+        done_at_kill = -1
+        while proc.poll() is None:
+            time.sleep(0.05)
+            if time.monotonic() < next_kill:
+                continue
+            done = count_events(run_dir, "task_done")
+            if done >= n - 2:
+                continue  # the run is ending: a kill now proves nothing
+            if done == done_at_kill:
+                continue  # chaos slower than recovery: a task finished since the last kill
+            next_kill = time.monotonic() + period * rng.uniform(0.7, 1.3)
+            done_at_kill = done
+            if not killed_managers and done >= manager_after:
+                pids = managers(run_dir)
+                if pids and kill9(pids[0]):
+                    killed_managers += 1
+                continue
+            pids = workers(run_dir)
+            if pids and kill9(rng.choice(pids)):
+                killed_workers += 1
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    seconds = time.monotonic() - t0
+    assert proc.returncode == 0, err[-3000:]
+    events = journal(run_dir)
+    done = Counter(e["task"] for e in events if e["ev"] == "task_done")
+    expected = {"prep", "total", *(f"work[{i}]" for i in range(n))}
+    assert set(done) == expected, sorted(expected ^ set(done))[:10]
+    dup = {t: c for t, c in done.items() if c > 1}
+    assert not dup, f"tasks journaled done more than once: {dup}"
+    results = final_results(run_dir)
+    work = [results[f"work[{i}]"] for i in range(n)]
+    assert [r["i"] for r in work] == list(range(n))
+    assert results["total"] == {"n": n, "sum": sum(i * i for i in range(n)),
+                                "order": list(range(n))}
+    ends = ledger_counts(ledger, "end")
+    starts = ledger_counts(ledger, "start")
+    assert set(ends) == set(range(n)), "a task never ran to completion"
+    reruns = sum(starts.values()) - n
+    twice = sorted(i for i, c in ends.items() if c > 1)
+    assert killed_workers >= 2 and killed_managers == 1, (killed_workers, killed_managers)
+    assert not wait_no_processes(str(run_dir)), "processes left after the run"
+    return figure(
+        f"{len(done)}/{n + 2} results, 0 duplicates, {killed_workers} workers and "
+        f"{killed_managers} worker pool killed, {reruns} task attempts re-run "
+        f"({len(twice)} completed twice: their pool was killed before the result got back), "
+        f"{seconds:.0f}s",
+        tasks=n + 2, results=len(done), duplicates=0, workers_killed=killed_workers,
+        managers_killed=killed_managers, attempts_rerun=reruns, completed_twice=twice,
+        seconds=round(seconds, 1))
+
+
+@pytest.mark.timeout(300)
+def test_worker_chaos_small(tmp_path, rng, figure):
+    _chaos(tmp_path, rng, figure, n=60, period=2.5, manager_after=15)
+
+
+@pytest.mark.slow_reliability
+@pytest.mark.timeout(600)
+def test_worker_chaos_200_tasks(tmp_path, rng, figure):
+    _chaos(tmp_path, rng, figure, n=200, period=3.0, manager_after=80)
