@@ -1,7 +1,8 @@
 """The run journal: an append-only JSON-lines file of task events, fsync'd in groups.
 
 It is the truth for `status`, `report` and `--resume`. One writer (the driver)
-appends; a background thread writes and fsyncs batches (group commit), so the
+appends; a background thread writes and fsyncs batches (group commit) at most
+every `interval` seconds (20 ms) unless someone is waiting in `flush()`, so the
 cost of durability does not grow with the task rate. Each record is one line
 ending in a newline and carrying a CRC32 of its body: a torn or corrupted last
 record is ignored by readers and cut off by the next writer, so the journal
@@ -94,9 +95,10 @@ def _repair_tail(path: Path) -> None:
 class Journal:
     """Appends records; `flush()` returns once everything appended is on disk."""
 
-    def __init__(self, path: Path, fsync: bool = True):
+    def __init__(self, path: Path, fsync: bool = True, interval: float = 0.02):
         self.path = Path(path)
         self.fsync = fsync
+        self.interval = interval
         _repair_tail(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._pending: list[bytes] = []
@@ -104,6 +106,7 @@ class Journal:
         self._written = 0
         self._queued = 0
         self._closed = False
+        self._urgent = 0  # flush() callers waiting: write now
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._writer, name="orch-journal", daemon=True)
         self._thread.start()
@@ -118,13 +121,19 @@ class Journal:
                 raise RuntimeError("journal is closed")
             self._pending.append(data)
             self._queued += 1
-            self._cond.notify_all()
+            if len(self._pending) == 1:  # the writer sleeps until the first record only
+                self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> None:
         with self._cond:
             target = self._queued
-            self._cond.wait_for(lambda: self._written >= target or self._error is not None,
-                                timeout)
+            self._urgent += 1
+            self._cond.notify_all()
+            try:
+                self._cond.wait_for(lambda: self._written >= target or self._error is not None,
+                                    timeout)
+            finally:
+                self._urgent -= 1
             if self._error:
                 raise RuntimeError(f"journal write failed: {self._error}")
 
@@ -141,6 +150,8 @@ class Journal:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._pending or self._closed)
+                if self.interval > 0:  # let a group gather (flush and close cut it short)
+                    self._cond.wait_for(lambda: self._closed or self._urgent, self.interval)
                 batch, self._pending = self._pending, []
                 closing = self._closed
             if batch:

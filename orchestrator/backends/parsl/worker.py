@@ -347,6 +347,8 @@ class _ThreadStreams:
 
     @classmethod
     def install(cls) -> None:
+        if cls._installed:
+            return
         with _ONE_AT_A_TIME:
             if not cls._installed:
                 sys.stdout = cls(sys.stdout, 0)
@@ -361,11 +363,10 @@ class _ThreadStreams:
             yield
         finally:
             buffers, cls._local.buffers = cls._local.buffers, None
-            header = _header(payload)
             for parts, name in zip(buffers, ("stdout", "stderr"), strict=True):
                 if parts:
                     with open(os.path.join(task_dir, name), "a") as out:
-                        out.write(header + "".join(parts))
+                        out.write(_header(payload) + "".join(parts))
 
 
 def read_legacy_result(task_dir: Path, key: str) -> dict[str, Any] | None:
