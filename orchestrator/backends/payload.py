@@ -41,6 +41,7 @@ class TaskPayloads:
 
     def __post_init__(self) -> None:
         self._code: dict[str, str] = {}
+        self._memo: dict[Any, str] = {}
         self._defs: dict[str, dict[str, Any]] = {}
         self._canon: dict[str, str] = {}
         self._tasks_root = str(self.rundir.path / "tasks")
@@ -49,7 +50,8 @@ class TaskPayloads:
 
     def code_hash(self, stage: StagePlan) -> str:
         if stage.name not in self._code:
-            self._code[stage.name] = code_hash(stage.target, stage.kind, self.spec.base_dir)
+            self._code[stage.name] = code_hash(stage.target, stage.kind, self.spec.base_dir,
+                                               self._memo)
         return self._code[stage.name]
 
     def stage_definition(self, name: str) -> dict[str, Any]:

@@ -93,20 +93,35 @@ def _sources(base_dir: Path) -> list[Path]:
     return out
 
 
-def code_hash(target: str, kind: str, base_dir: Path) -> str:
+def code_hash(target: str, kind: str, base_dir: Path,
+              memo: dict[Any, str] | None = None) -> str:
     """Hash of the code a stage runs: for python stages the module's source file and,
-    when it lives next to the spec, every .py file there (helpers it imports)."""
+    when it lives next to the spec, every .py file there (helpers it imports). `memo`
+    (one per run) keeps the folder's hash, the same for every stage whose module is there."""
     if kind != "python":
         return digest({"shell": target})
     module = target.split(":", 1)[0]
     path = module_file(module, base_dir)
     if path is None:
         return digest({"unresolved": target})
-    files = [path]
     try:
-        if path.resolve().is_relative_to(base_dir.resolve()):
-            files = sorted(_sources(base_dir))
+        inside = path.resolve().is_relative_to(base_dir.resolve())
     except OSError:
-        pass
+        inside = False
+    if not inside:
+        return _files_digest([path], base_dir)
+    if memo is not None and ("dir", base_dir) in memo:
+        return memo[("dir", base_dir)]
+    try:
+        files = sorted(_sources(base_dir))
+    except OSError:
+        files = [path]
+    value = _files_digest(files, base_dir)
+    if memo is not None:
+        memo[("dir", base_dir)] = value
+    return value
+
+
+def _files_digest(files: list[Path], base_dir: Path) -> str:
     return digest([(str(p.relative_to(base_dir)) if p.is_relative_to(base_dir) else str(p),
                     file_hash(p)) for p in files])

@@ -286,7 +286,9 @@ class ParslRun:
         finally:
             with self.lock:
                 self.outstanding -= 1
-            self.changed.set()
+                last = self.outstanding <= 0
+            if last:  # waking the driver per task costs the callback thread the GIL
+                self.changed.set()
 
     def _finish(self, tid: str, state: TaskState, meta: dict[str, Any],
                 record: dict[str, Any] | None, error: str | None = None,
@@ -367,7 +369,7 @@ class ParslRun:
             with self.lock:
                 if self.outstanding <= 0:
                     break
-            self.changed.wait(timeout=0.25)
+            self.changed.wait(timeout=0.25)  # set when the last task finishes
             self.changed.clear()
             self.progress.refresh()
             self.track_jobs()
