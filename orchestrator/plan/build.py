@@ -20,8 +20,10 @@ from orchestrator.plan.expand import ExpandError, derived_seed, expand
 from orchestrator.plan.graph import topo_order
 from orchestrator.plan.model import Binding, LoopPlan, Plan, PlannedTask, StagePlan
 from orchestrator.site.load import LoadedSite
+from orchestrator.spec.checks import path_problem
 from orchestrator.spec.load import LoadedSpec
 from orchestrator.spec.models import Stage
+from orchestrator.spec.params import render
 
 
 def build_plan(spec: LoadedSpec, site: LoadedSite) -> Plan:
@@ -50,6 +52,21 @@ def build_plan(spec: LoadedSpec, site: LoadedSite) -> Plan:
                 tuple(warnings))
 
 
+def _check_swept_outputs(spec: LoadedSpec, name: str, outputs: list[str], points: list,
+                         sink: DiagnosticSink) -> None:
+    """Outputs that interpolate sweep values must stay in the task directory at every point
+    (the spec checks can only see the template)."""
+    for i, out in enumerate(outputs):
+        if "${" not in out:
+            continue
+        for k, point in enumerate(points):
+            problem = path_problem(str(render(out, "sweep", point, False, lambda *a: None)))
+            if problem:
+                sink.error(spec.locate("stages", name, "outputs", i),
+                           f"stages.{name}.outputs[{i}]", f"{problem} (sweep point {k})")
+                break
+
+
 def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
                 loop: str | None, sink: DiagnosticSink) -> StagePlan | None:
     res = stage.resources
@@ -69,6 +86,8 @@ def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
     except ExpandError as exc:
         sink.error(spec.locate("stages", name, "sweep", *exc.path), f"stages.{name}.sweep", str(exc))
         return None
+    if points and any("${" in o for o in stage.outputs):
+        _check_swept_outputs(spec, name, stage.outputs, points, sink)
     if len(sink.items) > before:
         return None
     masks = device_masks(res, pool, rpn, fallback)
