@@ -72,7 +72,7 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
         "ended": time.time(),
         "host": _HOST,
         "pid": os.getpid(),
-        "devices": {k: os.environ[k] for k in PINNING_VARS if k in os.environ},
+        "devices": _pinning(),
     }
     try:
         line = json.dumps(record, separators=(",", ":"))
@@ -84,6 +84,16 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
 
 
 _HOST = socket.gethostname()
+_PINNED: dict[int, dict[str, str]] = {}
+
+
+def _pinning() -> dict[str, str]:
+    """The device variables Parsl pinned this worker to (set once, when the worker started);
+    read once per process."""
+    pid = os.getpid()
+    if pid not in _PINNED:
+        _PINNED[pid] = {k: os.environ[k] for k in PINNING_VARS if k in os.environ}
+    return dict(_PINNED[pid])
 
 
 def record_of(value: dict[str, Any] | str) -> dict[str, Any]:

@@ -1,0 +1,204 @@
+"""Every benchmark, one table: each figure with its target beside it, met or missed.
+
+Runs each benchmark script of this folder as its own process (one at a time: the
+machine may have two cores), keeps its JSON line, and prints the table, then
+all JSON lines (`--json FILE` also writes them to a file). `--skip NAME` leaves
+benchmarks out (the surrogate one trains a model: minutes); `--quick` runs
+smaller sizes with fewer repeats to try the pipeline, not to quote.
+
+    python benchmarks/summary.py [--skip surrogate] [--quick] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# name -> (script args, quick args)
+BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
+    "plan_scale": ([], ["--sizes", "10000", "100000", "--repeats", "1"]),
+    "run_overhead": ([], ["--tasks", "1000", "--repeats", "1"]),
+    "throughput": ([], ["--tasks", "1000", "--repeats", "1"]),
+    "chain_latency": ([], ["--hops", "50", "--repeats", "1"]),
+    "resume": ([], ["--tasks", "1000", "--repeats", "1"]),
+    "kernels": ([], ["--n", "1000", "--repeats", "3"]),
+    "halo_exchange": ([], ["--exchanges", "200", "--repeats", "3"]),
+    "surrogate": ([], []),
+}
+
+
+def run(name: str, quick: bool) -> tuple[dict | None, float, str]:
+    args = BENCHMARKS[name][1 if quick else 0]
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, str(HERE / f"{name}.py"), *args], capture_output=True,
+                         text=True)
+    dt = time.perf_counter() - t0
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return None, dt, (out.stderr or out.stdout)[-800:]
+    return json.loads(lines[-1]), dt, ""
+
+
+Row = tuple[str, str, str, bool | None]  # figure, value, target, met
+
+
+def _get(d: dict, *path: str):
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def _row(label: str, value, fmt: str, target: str, ok: Callable[[float], bool]) -> Row:
+    if value is None:
+        return (label, "n/a", target, None)
+    return (label, fmt.format(value), target, bool(ok(value)))
+
+
+def rows_plan_scale(r: dict) -> list[Row]:
+    sizes = sorted(int(k) for k in r if k.isdigit())
+    out = [_row(f"plan {n:,} tasks: orch / naive time", _get(r, str(n), "ratio"), "{:.2f}x",
+                "<= 3x", lambda v: v <= 3) for n in sizes]
+    out += [(f"plan {n:,} tasks: orch time, peak RSS",
+             f"{r[str(n)]['orch_s']:.2f} s, {r[str(n)]['orch_peak_mb']} MB", "< 2 GB",
+             r[str(n)]["orch_peak_mb"] < 2048) for n in sizes]
+    if "growth" in r:
+        out.append(_row(f"plan growth {sizes[0]:,} -> {sizes[-1]:,} (1 = linear)", r["growth"],
+                        "{:.2f}", "<= 1.2 (near-linear)", lambda v: v <= 1.2))
+    return out
+
+
+def rows_run_overhead(r: dict) -> list[Row]:
+    out = []
+    for kind in ("htex", "threads"):
+        k = r.get(kind)
+        if k:
+            out.append((f"{r['tasks']:,} no-op tasks, {kind}: orch / Parsl wall time",
+                        f"{k['ratio']:.3f}x ({k['orch_s']} s vs {k['parsl_s']} s)", "<= 1.05x",
+                        k["ratio"] <= 1.05))
+    k = r.get("htex")
+    if k:
+        out.append((f"journal + cache on / off ({r['tasks']:,} tasks, htex; off = raw Parsl)",
+                    f"{k['ratio']:.3f}x", "<= 1.15x", k["ratio"] <= 1.15))
+    return out
+
+
+def rows_throughput(r: dict) -> list[Row]:
+    out = []
+    for kind in ("htex", "threads"):
+        k = r.get(kind)
+        if k:
+            out.append((f"throughput {r['tasks']:,} tasks, {kind}: orch / parsl-perf",
+                        f"{k['ratio']:.3f}x ({k['orch_tasks_per_s']} vs "
+                        f"{k['parsl_perf_tasks_per_s']} tasks/s)", ">= 0.9x", k["ratio"] >= 0.9))
+    return out
+
+
+def rows_chain(r: dict) -> list[Row]:
+    out = []
+    for kind in ("htex", "threads"):
+        k = r.get(kind)
+        if k:
+            out.append((f"chain of {r['hops']}, {kind}: per hop orch / Parsl",
+                        f"{k['ratio']:.3f}x ({k['orch_ms_per_hop']} vs {k['parsl_ms_per_hop']} ms)",
+                        "<= 1.1x", k["ratio"] <= 1.1))
+            out.append((f"chain of {r['hops']}, {kind}: orch per hop", f"{k['orch_ms_per_hop']} ms",
+                        "<= 5 ms", k["orch_ms_per_hop"] <= 5))
+    return out
+
+
+def rows_resume(r: dict) -> list[Row]:
+    return [(f"resume of a complete {r['tasks']:,}-task run / the run",
+             f"{r['ratio']:.3f} ({r['resume_s']} s vs {r['run_s']} s)", "<= 0.1",
+             r["ratio"] <= 0.1)]
+
+
+def rows_kernels(r: dict) -> list[Row]:
+    out = []
+    for tool in ("numba", "sycl"):
+        out.append(_row(f"Jacobi {tool}: stencil / copy kernel rate",
+                        _get(r, tool, "ratio_to_copy"), "{:.3f}", ">= 0.8", lambda v: v >= 0.8))
+    if "sycl_launch_overhead_us" in r:
+        out.append(("SYCL launch overhead after JIT", f"{r['sycl_launch_overhead_us']} us", "-",
+                    None))
+    return out
+
+
+def rows_halo(r: dict) -> list[Row]:
+    out = [(f"halo exchange width {h['width']}: library / raw Sendrecv",
+            f"{h['ratio']:.3f}x ({h['library_us']} vs {h['raw_us']} us)", "<= 1.1x",
+            h["ratio"] <= 1.1) for h in r.get("halo", [])]
+    j = r.get("jacobi") or {}
+    many = [k for k in j if k.startswith("ms_per_iteration_") and not k.endswith("_1")]
+    if many and "ms_per_iteration_1" in j:
+        out.append((f"Jacobi {j.get('grid')}^2: ms/iteration 1 rank vs "
+                    f"{many[0].rsplit('_', 1)[1]}", f"{j['ms_per_iteration_1']} vs {j[many[0]]}",
+                    "-", None))
+    return out
+
+
+def rows_surrogate(r: dict) -> list[Row]:
+    return [
+        _row("surrogate: relative L2 error (ensemble mean)", _get(r, "error", "ensemble_mean"),
+             "{:.2%}", "<= 5%", lambda v: v <= 0.05),
+        _row("surrogate: Jacobi / ensemble time per sample",
+             _get(r, "ratios", "jacobi_over_ensemble"), "{:.1f}x", ">= 10x", lambda v: v >= 10),
+    ]
+
+
+ROWS = {"plan_scale": rows_plan_scale, "run_overhead": rows_run_overhead,
+        "throughput": rows_throughput, "chain_latency": rows_chain, "resume": rows_resume,
+        "kernels": rows_kernels, "halo_exchange": rows_halo, "surrogate": rows_surrogate}
+
+
+def table(rows: list[Row]) -> str:
+    cells = [("figure", "value", "target", "")] + [
+        (f, v, t, {True: "met", False: "MISSED", None: ""}[m]) for f, v, t, m in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(4)]
+    lines = [" | ".join(c[i].ljust(widths[i]) for i in range(4)).rstrip() for c in cells]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip", nargs="*", default=[], choices=list(BENCHMARKS))
+    ap.add_argument("--only", nargs="*", choices=list(BENCHMARKS))
+    ap.add_argument("--quick", action="store_true", help="small sizes, 1 repeat (smoke test)")
+    ap.add_argument("--json", type=Path, help="also write the JSON lines here")
+    args = ap.parse_args()
+    names = [n for n in (args.only or BENCHMARKS) if n not in args.skip]
+    rows: list[Row] = []
+    records = []
+    for name in names:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        record, seconds, error = run(name, args.quick)
+        print(f"  {name}: {seconds:.0f} s" + (f" FAILED: {error}" if error else ""),
+              file=sys.stderr, flush=True)
+        if record is None:
+            rows.append((name, "failed", "-", False))
+            continue
+        records.append(record)
+        rows.extend(ROWS[name](record))
+    print(f"benchmarks {time.strftime('%Y-%m-%d %H:%M %Z')}"
+          f"{' (quick: sizes too small to quote)' if args.quick else ''}")
+    print(table(rows))
+    missed = [r[0] for r in rows if r[3] is False]
+    print(f"{sum(r[3] is True for r in rows)} met, {len(missed)} missed")
+    for record in records:
+        print(json.dumps(record))
+    if args.json:
+        args.json.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
