@@ -11,7 +11,7 @@ help:
 	@echo "make demo   - create $(VENV), install, and run the heat-surrogate workflow (solver -> FNO) on this machine"
 	@echo "make test   - create $(VENV), install, lint and run every test"
 	@echo "make lint   - ruff"
-	@echo "make bench  - planning-scale benchmark"
+	@echo "make bench  - every benchmark (~15 min), one table of figures vs targets (SURROGATE=1 adds the surrogate one)"
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh "$(VENV)"
@@ -38,10 +38,9 @@ test: $(STAMP) lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) benchmarks/plan_scale.py
-	$(PY) benchmarks/run_overhead.py
-	$(PY) benchmarks/kernels.py
-	$(PY) benchmarks/halo_exchange.py
+	bash scripts/install-mpi.sh $(VENV)
+	bash scripts/install-xpu.sh $(VENV)
+	$(PY) benchmarks/summary.py $(if $(SURROGATE),,--skip surrogate) --json bench-results.jsonl
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runs
