@@ -40,7 +40,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	bash scripts/install-mpi.sh $(VENV)
 	bash scripts/install-xpu.sh $(VENV)
-	$(PY) benchmarks/summary.py $(if $(SURROGATE),,--skip surrogate) --json bench-results.jsonl
+	$(PY) benchmarks/summary.py $(if $(SURROGATE),,--skip surrogate)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runs
