@@ -6,7 +6,8 @@ runs/<workflow>-<timestamp>/
   spec.json         the resolved spec (after templates and params)
   plan.json         the plan, as `orch plan --format json` prints it
   journal.jsonl     task events (the truth for status and resume)
-  tasks/<task-id>/  cwd of the task: stdout, stderr, result.json, declared outputs
+  tasks/<task-id>/  cwd of the task: stdout, stderr, declared outputs
+  results/          per-worker result lines (state/results.py), read by --resume
   parsl/            Parsl's own run files and logs
 ```
 """
