@@ -193,13 +193,20 @@ def substitute(node: Any, scope: str, values: dict[str, Any], path: tuple,
             elif sink is not None:
                 sink.error(loc, dotted(path), msg, hint)
 
-        return render(node, scope, values, quote, report, keep_escapes=scope != "sweep")
+        # args, shell, env and outputs are rendered again per sweep point: they keep their
+        # `$${` escapes, and a value put in now must stay data then (a `${...}` in a --set
+        # value is text, not a reference); every other string is final now
+        again = scope != "sweep" and len(path) >= 3 and path[0] == "stages" and path[2] in (
+            "args", "shell", "env", "outputs")
+        return render(node, scope, values, quote, report, keep_escapes=again,
+                      escape_values=again)
     return node
 
 
 def render(text: str, scope: str, values: dict[str, Any], quote: bool, report,
-           keep_escapes: bool = False) -> Any:
-    """Substitute one string. `report(message, hint)` receives unknown names."""
+           keep_escapes: bool = False, escape_values: bool = False) -> Any:
+    """Substitute one string. `report(message, hint)` receives unknown names. With
+    `escape_values`, `${` in substituted values is escaped (`$${`) for a later render."""
     whole = _REF.match(text[2:-1]) if text.startswith("${") and text.endswith("}") \
         and text.count("${") == 1 else None
     if whole and whole.group(1) == scope and not quote:
@@ -208,7 +215,9 @@ def render(text: str, scope: str, values: dict[str, Any], quote: bool, report,
             report(None)
             return text
         if name in values:
-            return values[name]
+            value = values[name]
+            return value.replace("${", "$${") if escape_values and isinstance(value, str) \
+                else value
         report(f"unknown {_noun(scope)} {name!r}", did_you_mean(name, values) or _avail(values))
         return text
 
@@ -230,6 +239,8 @@ def render(text: str, scope: str, values: dict[str, Any], quote: bool, report,
             report(f"unknown {_noun(scope)} {name!r}", did_you_mean(name, values) or _avail(values))
             return m.group(0)
         value = as_text(values[name])
+        if escape_values:
+            value = value.replace("${", "$${")
         return shlex.quote(value) if quote else value
 
     return PLACEHOLDER.sub(repl, text)
