@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from typing import Any
 def digest(obj: Any) -> str:
     data = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(data.encode()).hexdigest()
+
+
+_HEX = re.compile(r"[0-9a-f]*")
 
 
 def _canonical(obj: Any) -> str:
@@ -32,9 +36,13 @@ def task_key(stage_def: dict[str, Any] | str, inputs: dict[str, Any], upstream_k
     stage definition canonicalised once (`canonical_stage`) is not re-encoded per task; the
     bytes hashed are exactly those of `digest` on the whole dict."""
     stage = stage_def if isinstance(stage_def, str) else _canonical(stage_def)
-    text = (f'{{"code":{_canonical(code_hash)},"inputs":{_canonical(inputs)},'
-            f'"iteration":{_canonical(iteration)},"stage":{stage},'
-            f'"upstream":{_canonical(upstream_keys)}}}')
+    hexes = all(_HEX.fullmatch(k) for k in (code_hash, *upstream_keys))
+    code = f'"{code_hash}"' if hexes else _canonical(code_hash)  # hex needs no escaping
+    upstream = ("[" + ",".join(f'"{k}"' for k in upstream_keys) + "]" if hexes
+                else _canonical(upstream_keys))
+    it = "null" if iteration is None else _canonical(iteration)
+    text = (f'{{"code":{code},"inputs":{_canonical(inputs)},"iteration":{it},'
+            f'"stage":{stage},"upstream":{upstream}}}')
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
