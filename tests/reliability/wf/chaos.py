@@ -31,3 +31,11 @@ def total(results=None):
     work = results["work"]
     return {"n": len(work), "sum": sum(r["square"] for r in work),
             "order": [r["i"] for r in work]}
+
+
+def boom():
+    raise RuntimeError("this stage fails on purpose")
+
+
+def after(results=None):
+    return {"n": len(results["boom"])}
