@@ -5,11 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-core
 
-.PHONY: help venv demo test test-unit lint plan-demo bench clean
+.PHONY: help venv demo test test-unit test-reliability lint plan-demo bench clean
 
 help:
 	@echo "make demo   - create $(VENV), install, and run the heat-surrogate workflow (solver -> FNO) on this machine"
 	@echo "make test   - create $(VENV), install, lint and run every test"
+	@echo "make test-reliability - the long reliability scenarios (chaos, 10k-example fuzzing, Slurm faults; ~25 min)"
 	@echo "make lint   - ruff"
 	@echo "make bench  - every benchmark (~15 min), one table of figures vs targets (SURROGATE=1 adds the surrogate one)"
 
@@ -36,6 +37,15 @@ test: $(STAMP) lint
 	@if [ "$$(id -u)" = 0 ]; then bash scripts/local-slurm.sh up; \
 	 else echo "not root: the local Slurm cluster is not started (slurm tests skip outside CI)"; fi
 	$(PY) -m pytest -q
+
+# The slow_reliability tests (tests/reliability; `make test` runs the small version of each
+# scenario). Figures: the summary at the end and $(RELIABILITY_FIGURES).
+RELIABILITY_FIGURES ?= $(or $(TMPDIR),/tmp)/reliability-figures-slow.json
+test-reliability: $(STAMP)
+	@if [ "$$(id -u)" = 0 ]; then bash scripts/local-slurm.sh up; \
+	 else echo "not root: the local Slurm cluster is not started (slurm tests skip outside CI)"; fi
+	RELIABILITY_SLOW=1 RELIABILITY_FIGURES=$(RELIABILITY_FIGURES) \
+	 $(PY) -m pytest -q -m slow_reliability tests/reliability
 
 bench: $(STAMP)
 	bash scripts/install-mpi.sh $(VENV)
