@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.state.journal import Journal, read_journal
 
-LAST = 6  # records whose every byte is a cut point
+LAST = 6  # records whose every byte is a cut point (RELIABILITY_SLOW: 40)
 
 
 def _write(path, n: int) -> list[bytes]:
@@ -30,7 +30,8 @@ def _tasks(path) -> list[str]:
     return [r["task"] for r in read_journal(path)]
 
 
-def test_every_cut_in_the_last_records_loses_only_the_torn_one(tmp_path, figure):
+@pytest.mark.parametrize("last", [LAST, pytest.param(40, marks=pytest.mark.slow_reliability)])
+def test_every_cut_in_the_last_records_loses_only_the_torn_one(tmp_path, figure, last):
     path = tmp_path / "journal.jsonl"
     n = 40
     lines = _write(path, n)
@@ -38,7 +39,7 @@ def test_every_cut_in_the_last_records_loses_only_the_torn_one(tmp_path, figure)
     starts = [0]
     for ln in lines:
         starts.append(starts[-1] + len(ln))
-    first_cut = starts[n - LAST]
+    first_cut = starts[n - last]
     cuts = 0
     for cut in range(first_cut, len(data) + 1):
         path.write_bytes(data[:cut])
@@ -50,18 +51,18 @@ def test_every_cut_in_the_last_records_loses_only_the_torn_one(tmp_path, figure)
             j.append("task_done", task="next")
         assert _tasks(path) == [*(f"t{i}" for i in range(whole)), "next"], cut
         cuts += 1
-    figure(f"{cuts} cut points across the last {LAST} of {n} records: every load succeeded, "
+    figure(f"{cuts} cut points across the last {last} of {n} records: every load succeeded, "
            f"lost at most the torn record, and the next writer appended cleanly",
-           cuts=cuts, records=n, last_records=LAST)
+           cuts=cuts, records=n, last_records=last)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_random_garbage_tails(tmp_path, figure, seed):
+@pytest.mark.parametrize("seed,trials", [(0, 300), (1, 300), (2, 300), pytest.param(
+    3, 5000, marks=pytest.mark.slow_reliability)])
+def test_random_garbage_tails(tmp_path, figure, seed, trials):
     rnd = random.Random(seed)
     path = tmp_path / "journal.jsonl"
     n = 20
     lines = _write(path, n)
-    trials = 300
     for _ in range(trials):
         keep = rnd.randint(n - LAST, n)
         body = b"".join(lines[:keep])
