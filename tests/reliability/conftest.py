@@ -84,12 +84,13 @@ class Child:
     stderr: str
     seconds: float
     max_rss_mb: float
+    cpu_s: float = 0.0
 
 
 def run_limited(argv: list[str], *, cwd: Path | None = None, timeout: float = 60,
                 mem_limit: int = 2 << 30, env: dict[str, str] | None = None) -> Child:
-    """Run a child under an address-space limit; return its exit code, output, wall time and
-    peak RSS (from wait4's rusage: this child only)."""
+    """Run a child under an address-space limit; return its exit code, output, wall time, CPU
+    time and peak RSS (from wait4's rusage: this child only)."""
 
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (mem_limit, mem_limit))
@@ -113,7 +114,8 @@ def run_limited(argv: list[str], *, cwd: Path | None = None, timeout: float = 60
         out.seek(0)
         err.seek(0)
         return Child(proc.returncode, out.read().decode(errors="replace"),
-                     err.read().decode(errors="replace"), seconds, usage.ru_maxrss / 1024)
+                     err.read().decode(errors="replace"), seconds, usage.ru_maxrss / 1024,
+                     usage.ru_utime + usage.ru_stime)
 
 
 def orch_argv(*args: str | Path) -> list[str]:
