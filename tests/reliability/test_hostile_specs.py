@@ -218,16 +218,30 @@ def test_hostile_documents_are_located_errors_within_limits(hostile_dir, baselin
         cpu = time.process_time() - t0
         assert cpu < 1.0, f"{name}: {cpu:.2f}s of CPU in-process"
         _, where, extra_s, rss = _check(tmp, f"h{i}.yaml", data, baseline)
+        # the same document as a site config (`orch validate ok.yaml --site FILE`)
+        _, site_where, site_s, site_rss = _check(tmp, f"ok-{i}.yaml", (HEAD + OK_STAGES).encode(),
+                                                 baseline, site=_site_file(tmp, i, data))
+        assert site_where.startswith(f"site-{i}.yaml:"), site_where
+        extra_s, rss = max(extra_s, site_s), max(rss, site_rss)
         rows.append({"case": name, "size_mb": round(len(data) / 1e6, 2), "where": where,
                      "cli_extra_s": round(extra_s, 3), "load_cpu_s": round(cpu, 3),
                      "peak_rss_mb": round(rss)})
     assert _no_markers(tmp) == []
     worst = max(rows, key=lambda r: r["cli_extra_s"])
     figure(f"{len(rows)} hostile documents (alias bombs, 10 MB string and keys, 100k-deep "
-           f"nesting, duplicate keys, NUL, 4 kinds of non-UTF-8): every one a located error, "
+           f"nesting, duplicate keys, NUL, 4 kinds of non-UTF-8), each as a spec and as a site "
+           f"config: every one a located error, "
            f"exit 1; slowest {worst['case']!r} {worst['cli_extra_s']:.2f}s CPU over start-up, "
            f"in-process <= {max(r['load_cpu_s'] for r in rows):.2f}s CPU, peak RSS <= "
            f"{max(r['peak_rss_mb'] for r in rows)} MB", rows=rows)
+
+
+def _site_file(tmp: Path, i: int, data: bytes) -> str:
+    """The hostile document turned into a site config (same hostile bytes, site header)."""
+    site = data.replace(b"apiVersion: orchestrator/v1\nname: hostile\n",
+                        b"apiVersion: orchestrator/v1\nkind: site\nname: hostile\n", 1)
+    (tmp / f"site-{i}.yaml").write_bytes(site)
+    return f"site-{i}.yaml"
 
 
 def load_spec_bytes(tmp: Path, name: str, data: bytes):
