@@ -35,9 +35,13 @@ stages:
   sh:
     shell: "echo shell-${sweep.i}; pwd > here.txt"
     sweep: {values: {i: [0, 1]}}
+  envy:
+    python: steps:envy
+    env: {ORCH_X: "${sweep.i}"}
+    sweep: {values: {i: [5, 6]}}
   gather:
     python: steps:gather
-    needs: [py, sh]
+    needs: [py, sh, envy]
 """
 
 STEPS = """\
@@ -51,8 +55,12 @@ def where(i, context):
     return {"i": i, "cwd": os.getcwd(), "task_dir": context["task_dir"]}
 
 
+def envy():
+    return {"x": os.environ["ORCH_X"], "cwd": os.getcwd()}
+
+
 def gather(results):
-    return {"n": len(results["py"]) + len(results["sh"])}
+    return {"n": sum(len(v) for v in results.values()), "x": os.environ.get("ORCH_X")}
 """
 
 
@@ -64,9 +72,11 @@ def test_threads_pool_runs_tasks_in_their_directories_and_resumes(tmp_path):
     p = orch("run", str(tmp_path / "wf.yaml"), "--site", str(tmp_path / "site.yaml"),
              "--run-dir", str(run_dir), "--format", "json")
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["counts"] == {"done": 7}
+    assert json.loads(p.stdout)["counts"] == {"done": 9}
     res = results(run_dir)
-    assert res["gather"] == {"n": 6}
+    assert res["gather"] == {"n": 8, "x": None}  # a stage's env stays with the stage
+    for i, x in enumerate(("5", "6")):
+        assert res[f"envy[{i}]"] == {"x": x, "cwd": str(run_dir / "tasks" / f"envy[{i}]")}
     for i in range(4):
         task_dir = run_dir / "tasks" / f"py[{i}]"
         assert res[f"py[{i}]"]["cwd"] == res[f"py[{i}]"]["task_dir"] == str(task_dir)
@@ -80,5 +90,5 @@ def test_threads_pool_runs_tasks_in_their_directories_and_resumes(tmp_path):
     assert "out-0" not in p.stdout
     p2 = orch("run", "--resume", str(run_dir), "--format", "json")
     assert p2.returncode == 0, p2.stderr
-    assert json.loads(p2.stdout)["counts"] == {"cached": 7}
-    assert [e["ev"] for e in journal(run_dir)].count("task_done") == 7
+    assert json.loads(p2.stdout)["counts"] == {"cached": 9}
+    assert [e["ev"] for e in journal(run_dir)].count("task_done") == 9

@@ -299,16 +299,74 @@ def _spill(fd: int, path: str, header: str) -> None:
 
 
 # ---- in the driver process (executor: threads) -------------------------------------------
-_ONE_AT_A_TIME = threading.Lock()
+_ONE_AT_A_TIME = threading.Lock()  # installs the stream proxies once
+
+
+class _Shared:
+    """Readers-writer lock: tasks that only need their own cwd share it; a task that sets
+    environment variables (process-wide) or cannot have its own cwd runs alone."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextlib.contextmanager
+    def shared(self):
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self):
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer and not self._readers)
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+_PROCESS = _Shared()
+_fs = threading.local()
+_CLONE_FS = 0x200
+
+
+def _own_cwd() -> bool:
+    """Give the calling thread its own working directory (Linux `unshare(CLONE_FS)`), once
+    per thread: its chdir then moves neither the driver nor the other task threads."""
+    own = getattr(_fs, "own", None)
+    if own is None:
+        own = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                own = ctypes.CDLL(None, use_errno=True).unshare(_CLONE_FS) == 0
+            except (OSError, AttributeError):
+                own = False
+        _fs.own = own
+    return own
 
 
 def _run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
                     task_dir: str) -> Any:
-    """A task of a `threads` pool, run by a thread of the driver. The working directory and
-    the environment belong to the whole process, so python stages run one at a time; their
-    Python-level output (sys.stdout/sys.stderr) is captured per thread, output written to
-    fds 1/2 by C code is not. Shell stages get their cwd, environment and output files
-    through the subprocess and run concurrently."""
+    """A task of a `threads` pool, run by a thread of the driver. Each task thread gets its
+    own working directory where Linux allows (`_own_cwd`), so python stages run
+    concurrently, each in its task directory; a stage with `env` (the environment belongs to
+    the whole process) runs alone, and so does every python stage where a thread cannot
+    have its own cwd. Python-level output (sys.stdout/sys.stderr) is captured per thread;
+    what C code writes to fds 1/2 is not. Shell stages get their cwd, environment and output
+    files through the subprocess."""
     if payload["kind"] == "shell":
         env = {**os.environ, **payload["env"]} if payload.get("env") else None
         buffers = [_scratch_fd("stdout"), _scratch_fd("stderr")]
@@ -325,7 +383,11 @@ def _run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
                               f"see {os.path.join(task_dir, 'stderr')}")
         return {"exit_code": 0}
     _ThreadStreams.install()
-    with _ONE_AT_A_TIME, _task_env(payload.get("env")), _in_dir(task_dir), \
+    if _own_cwd() and not payload.get("env"):
+        with _PROCESS.shared(), _ThreadStreams.capture(task_dir, payload):
+            os.chdir(task_dir)  # this thread's own cwd: nothing to restore
+            return call_target(payload, upstream, feedback, task_dir)
+    with _PROCESS.alone(), _task_env(payload.get("env")), _in_dir(task_dir), \
             _ThreadStreams.capture(task_dir, payload):
         return call_target(payload, upstream, feedback, task_dir)
 
