@@ -1,0 +1,35 @@
+"""label[shard]: exact LJ energies and forces of this shard's share of the selection."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from lj_al import system
+
+LABELS = "labels.npz"
+
+
+def label(shard: int, n_shards: int, cutoff: float,
+          results: dict[str, list[Any]] | None = None,
+          context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+    start = time.perf_counter()
+    sel = ((results or {}).get("select") or [None])[0]
+    if sel is None:
+        raise RuntimeError("label needs select's result")
+    with np.load(sel["selected_file"]) as data:
+        positions = data["positions"][int(shard)::int(n_shards)]
+        boxes = data["box"][int(shard)::int(n_shards)]
+    files = list(sel["data_files"])
+    backend = None
+    if len(positions):
+        energy, forces, backend = system.label_frames(positions, boxes, float(cutoff))
+        path = system.task_dir(context) / LABELS
+        system.save_frames(path, positions=positions, box=boxes, energy=energy,
+                           forces=forces)
+        files.append(str(path))
+    return {"shard": int(shard), "labelled": len(positions), "data_files": files,
+            "history": sel["history"], "backend": backend,
+            "seconds": time.perf_counter() - start}
