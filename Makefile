@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-core
 help:
 	@echo "make demo   - create $(VENV), install, and run the heat-surrogate workflow (solver -> FNO) on this machine"
 	@echo "make test   - create $(VENV), install, lint and run every test"
-	@echo "make test-reliability - the long reliability scenarios (chaos, 10k-example fuzzing, Slurm faults; ~25 min)"
+	@echo "make test-reliability - the long reliability scenarios (chaos, 10k-example fuzzing, Slurm faults; ~16 min)"
 	@echo "make lint   - ruff"
 	@echo "make bench  - every benchmark (~15 min), one table of figures vs targets (SURROGATE=1 adds the surrogate one)"
 
