@@ -28,7 +28,7 @@ def test_error(models: list[str], test_set: str, cutoff: float) -> dict[str, flo
     with np.load(test_set) as data:
         pos, box, ref = data["positions"], data["box"], data["forces"]
     errors = [table_forces(p, float(b), cutoff, mean).forces - f
-              for p, b, f in zip(pos, box, ref)]
+              for p, b, f in zip(pos, box, ref, strict=True)]
     rmse = potential.rms(np.array(errors))
     scale = potential.rms(ref)
     return {"test_force_rmse": rmse, "test_force_rms": scale,

@@ -51,7 +51,7 @@ def label_frames(positions: np.ndarray, boxes: np.ndarray, cutoff: float,
     energy = np.zeros(len(positions))
     forces = np.zeros_like(positions, dtype=np.float64)
     used = "none"
-    for m, (pos, box) in enumerate(zip(positions, boxes)):
+    for m, (pos, box) in enumerate(zip(positions, boxes, strict=True)):
         energy[m], forces[m], used = reference(pos, float(box), cutoff, backend)
     return energy, forces, used
 

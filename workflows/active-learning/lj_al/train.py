@@ -69,7 +69,7 @@ def train_member(member: int, cutoff: float, epochs: int = 1500, seed: int = 0,
     (out / HISTORY).write_text(json.dumps({"loss": res.loss}))
     return {"member": int(member), "table": str(out / TABLE), "model": str(out / MODEL),
             "data_files": files, "test_set": init["test_set"], "n_atoms": init["n_atoms"],
-            "history": history_so_far(feedback), "n_frames": int(len(data["energy"])),
+            "history": history_so_far(feedback), "n_frames": len(data["energy"]),
             "train_force_rmse": res.force_rmse, "train_energy_rmse": res.energy_rmse,
             "final_loss": res.loss[-1] if res.loss else None, "steps": len(res.loss),
             "seconds": res.seconds, "parameters": res.parameters,
