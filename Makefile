@@ -5,10 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-core
 
-.PHONY: help venv demo test test-unit test-reliability lint plan-demo bench clean
+.PHONY: help venv demo demo-active-learning test test-unit test-reliability lint plan-demo bench clean
 
 help:
 	@echo "make demo   - create $(VENV), install, and run the heat-surrogate workflow (solver -> FNO) on this machine"
+	@echo "make demo-active-learning - the DP-GEN-style loop (NN potentials, MD on the SYCL CPU device) here"
 	@echo "make test   - create $(VENV), install, lint and run every test"
 	@echo "make test-reliability - the long reliability scenarios (chaos, 10k-example fuzzing, Slurm faults; ~16 min)"
 	@echo "make lint   - ruff"
@@ -25,6 +26,13 @@ demo: $(STAMP)
 	@run=runs/heat-surrogate-demo-$$(date +%Y%m%d-%H%M%S); \
 	 $(VENV)/bin/orch run workflows/heat-surrogate/workflow.yaml --site site-configs/laptop.yaml --run-dir $$run && \
 	 cat $$run/tasks/couple/summary.txt && echo "run directory: $$run (orch status $$run; orch report $$run)"
+
+demo-active-learning: $(STAMP)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
+	bash scripts/install-xpu.sh $(VENV)
+	@run=runs/active-learning-demo-$$(date +%Y%m%d-%H%M%S); \
+	 $(VENV)/bin/orch run workflows/active-learning/workflow.yaml --site site-configs/laptop.yaml --run-dir $$run && \
+	 cat $$run/tasks/report/summary.txt && echo "run directory: $$run (orch status $$run; orch report $$run)"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
