@@ -107,6 +107,7 @@ def _finish(proc, timeout: float = 600) -> str:
     return err
 
 
+@pytest.mark.slow_reliability  # the default run has tests/integration's scancel test
 def test_scancel_a_block(tmp_path, figure):
     n = 12
     t0 = time.monotonic()
