@@ -8,6 +8,7 @@ now replaced."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 
@@ -104,3 +105,37 @@ def test_worker_chaos_small(tmp_path, rng, figure):
 @pytest.mark.timeout(600)
 def test_worker_chaos_200_tasks(tmp_path, rng, figure):
     _chaos(tmp_path, rng, figure, n=200, period=3.0, manager_after=80)
+
+
+@pytest.mark.timeout(300)
+def test_a_pool_that_cannot_start_fails_its_tasks_not_hangs(tmp_path, figure):
+    """The other side of replacing dead blocks: a worker pool that can never start (a broken
+    worker_init) fails the run after 3 blocks instead of retrying forever."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from .conftest import REPO
+
+    site = yaml.safe_load((REPO / "site-configs" / "laptop.yaml").read_text())
+    site["pools"]["cpu"]["worker_init"] = "echo broken environment >&2; exit 7"
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(site, sort_keys=False))
+    run_dir = tmp_path / "run"
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(WF / "chaos.yaml"),
+                        "--site", str(tmp_path / "site.yaml"), "--set", "n=4",
+                        "--run-dir", str(run_dir), "--format", "json"],
+                       capture_output=True, text=True, timeout=240)
+    seconds = time.monotonic() - t0
+    assert p.returncode == 3, (p.returncode, p.stderr[-2000:])
+    out = json.loads(p.stdout)
+    assert [f["task"] for f in out["failed"]] == ["prep"]
+    assert "TooManyJobFailuresError" in out["failed"][0]["error"]
+    assert out["counts"] == {"failed": 1, "dep_failed": 5}
+    blocks = len(list((run_dir / "parsl").glob("*/submit_scripts/parsl.cpu.block-*.sh")))
+    assert blocks == 3, blocks
+    assert not wait_no_processes(str(run_dir))
+    figure(f"a pool whose worker_init fails: run failed (exit 3) after {blocks} blocks in "
+           f"{seconds:.0f}s, error TooManyJobFailuresError, nothing left running",
+           blocks=blocks, seconds=round(seconds, 1))
