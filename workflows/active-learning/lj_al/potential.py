@@ -6,17 +6,18 @@ and forces, and exported as a table for the kernel layer.
     phi(r) += 4 (CORE / r)^12, shifted to zero at rc: a fixed short-range repulsion
 
 with rbf a fixed Gaussian radial basis (as SchNet-style models expand distances). The
-repulsive prior plays the part of DeePMD's ZBL baseline: 3.5 times softer than the
-reference's r^-12 wall (4 epsilon at r = 0.9, where LJ is 6.6), it keeps a young
-model's MD from letting atoms pass through each other where no data has been yet;
-the network learns the rest (the attraction, and the wall's missing strength).
+repulsive prior plays the part of DeePMD's ZBL baseline: about half the reference's
+r^-12 wall (2.16 r^-12 against 4 r^-12), it keeps a young model's MD from letting atoms
+pass through each other where no data has been yet (without it, most walkers of the
+first iterations collapsed); the network learns the rest (the attraction and the
+wall's missing half).
 
 The MLP is evaluated on an even grid of r (the same grid the MD kernel interpolates), so
 training sees exactly the potential that MD will run: a frame's energy and forces are
 linear in the grid values, E = A_E e and F = A_F g (e = phi on the grid, g = -phi'/r),
 with A_E, A_F fixed sparse matrices built once from the frames' pair distances. One
-training step is one network pass over the grid plus two K x K products (the normal equations of the
-least-squares loss), however many frames and pairs.
+training step is one network pass over the grid plus two K x K products (the normal
+equations of the least-squares loss), however many frames and pairs.
 
 The reference is pairwise too, so this model class can represent it; what it cannot know
 is the potential where no data has been: members then extrapolate differently, which
@@ -39,7 +40,7 @@ from orchestrator.library.kernels import PairTable
 R0 = 0.5          # the table starts here: below any distance MD at these temperatures reaches
 BASIS_FROM = 0.8  # first centre of the radial basis
 CORE = 0.95       # the prior is 4 (CORE / r)^12
-FORCE_SCALE = 300.0 # force components beyond this weigh less in the loss
+FORCE_SCALE = 300.0  # force components beyond this weigh less in the loss
 POINTS = 1024     # grid points from R0 to the cutoff (dr ~ 0.002)
 
 
