@@ -40,6 +40,7 @@ def test_format_walltime(seconds, text):
     ("512MB", 512 * 10**6), ("4GiB", 4 * 2**30), ("16G", 16 * 2**30), ("1.5GiB", 3 * 2**29),
     ("4gib", 4 * 2**30), ("100", 100), ("100B", 100), ("2K", 2048), ("1TB", 10**12),
     ("1 GiB", 2**30), (1024, 1024), (0, 0),
+    ("64Gi", 64 * 2**30), ("2ki", 2048),  # the regex accepted these; they raised KeyError
 ])
 def test_parse_memory(value, nbytes):
     assert parse_memory(value) == nbytes
