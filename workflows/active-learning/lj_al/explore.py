@@ -43,6 +43,7 @@ def run_md(temperature: float, density: float, n_atoms: int, md_steps: int, dt: 
             "max_deviation": max(finite) if finite else None,
             "stopped_at": traj.stopped_at, "stop_reason": traj.stop_reason, "steps": traj.steps, "seconds": traj.seconds,
             "backend": traj.backend, "models": [m["table"] for m in members],
+            "model_files": {str(m["member"]): m["model"] for m in members},
             "data_files": first["data_files"], "test_set": first["test_set"],
             "history": first["history"], "n_train_frames": first["n_frames"],
             "train_force_rmse": float(np.mean([m["train_force_rmse"] for m in members]))}

@@ -31,5 +31,5 @@ def label(shard: int, n_shards: int, cutoff: float,
                            forces=forces)
         files.append(str(path))
     return {"shard": int(shard), "labelled": len(positions), "data_files": files,
-            "history": sel["history"], "backend": backend,
+            "history": sel["history"], "model_files": sel["model_files"], "backend": backend,
             "seconds": time.perf_counter() - start}

@@ -163,9 +163,11 @@ class _Tables:
 
 def fit(positions: np.ndarray, boxes: np.ndarray, energy: np.ndarray, forces: np.ndarray,
         cutoff: float, epochs: int = 1500, seed: int = 0, width: int = 32, depth: int = 2,
-        energy_weight: float = 1.0, threads: int = 1, log: Any = None) -> FitResult:
+        energy_weight: float = 1.0, threads: int = 1, log: Any = None,
+        init_state: dict[str, Any] | None = None) -> FitResult:
     """Fit phi to the frames' energies and forces: full batch, L-BFGS with a strong-Wolfe
-    line search (`epochs` iterations), the loss normalised by the targets' variances."""
+    line search (`epochs` iterations), the loss normalised by the targets' variances.
+    `init_state` (a previous fit's `state`) starts from those weights instead of `seed`."""
     import torch
 
     start = time.perf_counter()
@@ -175,6 +177,8 @@ def fit(positions: np.ndarray, boxes: np.ndarray, energy: np.ndarray, forces: np
     g = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v
          for k, v in gram(positions, boxes, energy, forces, cutoff).items()}
     net = build_net(torch, cutoff, width, depth)
+    if init_state is not None:
+        net.load_state_dict(init_state["net"])
     tables = _Tables(torch, net, cutoff)
 
     def parts(create_graph: bool = True) -> tuple[Any, Any]:

@@ -76,5 +76,6 @@ def select(trust_lo: float, trust_hi: float, max_select: int, cutoff: float = 2.
           f"{entry['candidates']} candidates, {entry['failed']} failed; selected "
           f"{len(chosen)}; test force RMSE {errors['test_force_rmse']:.4f}", flush=True)
     return {**entry, "selected_file": str(out), "models": first["models"],
+            "model_files": first["model_files"],
             "data_files": first["data_files"], "test_set": first["test_set"],
             "history": [*first["history"], entry], "seconds": time.perf_counter() - start}
