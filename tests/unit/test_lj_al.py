@@ -84,3 +84,19 @@ def test_mean_table_gives_the_mean_force():
     fb, _ = table_numpy(pos[0], box[0], cutoff, b)
     fm, _ = table_numpy(pos[0], box[0], cutoff, potential.mean_table([a, b]))
     assert np.allclose(fm, (fa + fb) / 2)
+
+
+def test_label_writes_its_declared_output_when_nothing_was_selected(tmp_path):
+    """A converged iteration may select nothing: label still writes labels.npz (empty) and
+    adds no data file."""
+    from lj_al import label
+
+    sel_file = tmp_path / "selected.npz"
+    system.save_frames(sel_file, positions=np.zeros((0, 32, 3)), box=np.zeros(0))
+    sel = {"selected_file": str(sel_file), "data_files": ["init.npz"], "history": [],
+           "model_files": {}}
+    out = label.label(0, 2, 1.6, results={"select": [sel]},
+                      context={"task_dir": str(tmp_path)})
+    assert out["labelled"] == 0 and out["data_files"] == ["init.npz"]
+    with np.load(tmp_path / "labels.npz") as data:
+        assert data["positions"].shape == (0, 32, 3) and data["energy"].shape == (0,)

@@ -24,12 +24,13 @@ def label(shard: int, n_shards: int, cutoff: float,
         boxes = data["box"][int(shard)::int(n_shards)]
     files = list(sel["data_files"])
     backend = None
+    path = system.task_dir(context) / LABELS
     if len(positions):
         energy, forces, backend = system.label_frames(positions, boxes, float(cutoff))
-        path = system.task_dir(context) / LABELS
-        system.save_frames(path, positions=positions, box=boxes, energy=energy,
-                           forces=forces)
         files.append(str(path))
+    else:  # nothing selected for this shard: an empty file (the declared output)
+        energy, forces = np.zeros(0), np.zeros_like(positions, dtype=np.float64)
+    system.save_frames(path, positions=positions, box=boxes, energy=energy, forces=forces)
     return {"shard": int(shard), "labelled": len(positions), "data_files": files,
             "history": sel["history"], "model_files": sel["model_files"], "backend": backend,
             "seconds": time.perf_counter() - start}
