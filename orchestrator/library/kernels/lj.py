@@ -31,7 +31,7 @@ class LJResult:
     backend: Backend
 
 
-def _check(pos: Any, box: float, cutoff: float) -> np.ndarray:
+def check_positions(pos: Any, box: float, cutoff: float) -> np.ndarray:
     pos = np.ascontiguousarray(pos)
     if pos.ndim != 2 or pos.shape[1] != 3:
         raise ValueError(f"positions must have shape (N, 3), got {pos.shape}")
@@ -81,7 +81,7 @@ def _numpy(pos: np.ndarray, scalars: tuple) -> tuple[np.ndarray, np.ndarray]:
 def lj_numpy(pos: Any, box: float, cutoff: float, epsilon: float = 1.0, sigma: float = 1.0,
              shift: bool = False) -> tuple[np.ndarray, float]:
     """The NumPy reference: (forces, energy), computed in the dtype of `pos`."""
-    pos = _check(pos, box, cutoff)
+    pos = check_positions(pos, box, cutoff)
     forces, epart = _numpy(pos, lj_scalars(pos.dtype, box, cutoff, epsilon, sigma, shift))
     return forces, float(epart.sum(dtype=np.float64))
 
@@ -90,7 +90,7 @@ def lj_forces(pos: Any, box: float, cutoff: float, epsilon: float = 1.0, sigma: 
               shift: bool = False, backend: str = "auto", device: Any = None) -> LJResult:
     """Lennard-Jones forces and energy of N particles at `pos` (N, 3) in a periodic cube of
     side `box`, on `backend` ("auto": SYCL, else numba, else NumPy)."""
-    pos = _check(pos, box, cutoff)
+    pos = check_positions(pos, box, cutoff)
     chosen = resolve_backend(backend, device, fp64=pos.dtype == np.float64)
     scalars = lj_scalars(pos.dtype, box, cutoff, epsilon, sigma, shift)
     if chosen.name == "sycl":

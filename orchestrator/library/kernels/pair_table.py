@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.library.kernels.backend import Backend, resolve_backend
-from orchestrator.library.kernels.lj import DTYPES
+from orchestrator.library.kernels.lj import check_positions
 
 _BLOCK_PAIRS = 1 << 21
 
@@ -65,14 +65,7 @@ def _scalars(dtype: np.dtype, box: float, cutoff: float, table: PairTable) -> tu
 
 
 def _check(pos: Any, box: float, cutoff: float, table: PairTable) -> np.ndarray:
-    pos = np.ascontiguousarray(pos)
-    if pos.ndim != 2 or pos.shape[1] != 3:
-        raise ValueError(f"positions must have shape (N, 3), got {pos.shape}")
-    if pos.dtype.type not in DTYPES:
-        raise TypeError(f"positions must be float32 or float64, got {pos.dtype}")
-    if not 0 < cutoff <= box / 2:
-        raise ValueError(f"the minimum image convention needs 0 < cutoff <= box/2 "
-                         f"(cutoff {cutoff}, box {box})")
+    pos = check_positions(pos, box, cutoff)
     if table.r_max < cutoff - 1e-9 * cutoff:
         raise ValueError(f"the table ends at r = {table.r_max:.6g} before the cutoff {cutoff}")
     return pos
