@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -155,6 +156,14 @@ def _mutated(original: str, data) -> str:
 # ---------------------------------------------------------------- checks
 
 
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _yaml_lines(text: str) -> int:
+    """Lines as PyYAML's marks count them: CR LF, CR, LF, NEL, LS and PS each end one."""
+    return len(_LINE_BREAK.findall(text)) + 1
+
+
 def _check_located(exc: UserError, files: dict[str, int]) -> int:
     """Every diagnostic names an input file and a line/column inside it."""
     assert exc.diagnostics, f"{type(exc).__name__} without diagnostics: {exc}"
@@ -213,7 +222,7 @@ def _fuzz_specs(fuzz_root: Path, n: int, figure) -> None:
             build_plan(spec, load_site(data.draw(st.sampled_from(SITES))))
             stats["ok"] += 1
         except UserError as exc:
-            files = {"fuzz.yaml": text.count("\n") + 1}
+            files = {"fuzz.yaml": _yaml_lines(text)}
             stats["diagnostics"] += _check_located(exc, files)
             stats["errors"] += 1
 
@@ -236,7 +245,7 @@ def _fuzz_sites(fuzz_root: Path, n: int, figure) -> None:
             build_plan(spec, load_site(path))
             stats["ok"] += 1
         except UserError as exc:
-            stats["diagnostics"] += _check_located(exc, {"site.yaml": text.count("\n") + 1})
+            stats["diagnostics"] += _check_located(exc, {"site.yaml": _yaml_lines(text)})
             stats["errors"] += 1
 
     _run(n, body)
@@ -306,7 +315,7 @@ def _fuzz_generated(fuzz_root: Path, n: int, figure) -> None:
             build_plan(load_spec(path), load_site(data.draw(st.sampled_from(SITES))))
             stats["ok"] += 1
         except UserError as exc:
-            stats["diagnostics"] += _check_located(exc, {"generated.yaml": text.count("\n") + 1})
+            stats["diagnostics"] += _check_located(exc, {"generated.yaml": _yaml_lines(text)})
             stats["errors"] += 1
 
     _run(n, body)
