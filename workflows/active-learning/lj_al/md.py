@@ -48,6 +48,27 @@ class Trajectory:
     stop_reason: str | None = None
 
 
+def _ou_coefficients(friction: float, dt: float, temperature: float) -> tuple[float, float]:
+    """Velocity decay and noise amplitude of the exact Ornstein-Uhlenbeck (O) step."""
+    c1 = math.exp(-friction * dt)
+    return c1, math.sqrt((1 - c1 * c1) * temperature)
+
+
+def _baoab(x: np.ndarray, v: np.ndarray, f: np.ndarray, forces, box: float, dt: float,
+           c1: float, c2: float, rng: np.random.Generator) -> np.ndarray:
+    """One BAOAB step, x and v in place (positions wrapped into the box); returns the
+    forces at the new positions."""
+    v += 0.5 * dt * f
+    x += 0.5 * dt * v
+    v *= c1
+    v += c2 * rng.standard_normal(v.shape)
+    x += 0.5 * dt * v
+    x %= box
+    f = forces(x)
+    v += 0.5 * dt * f
+    return f
+
+
 def model_deviation(pos: np.ndarray, box: float, cutoff: float, members: list[PairTable],
                     backend: str = "auto") -> float:
     forces = np.stack([table_forces(pos, box, cutoff, t, backend).forces for t in members])
@@ -65,21 +86,15 @@ def langevin(pos: np.ndarray, box: float, cutoff: float, mean: PairTable,
     x = np.array(pos, dtype=np.float64)
     v = rng.normal(0.0, math.sqrt(temperature), (n, 3))
     v -= v.mean(axis=0)
-    c1 = math.exp(-friction * dt)
-    c2 = math.sqrt((1 - c1 * c1) * temperature)
+    c1, c2 = _ou_coefficients(friction, dt, temperature)
     traj = Trajectory()
     start = time.perf_counter()
     res = table_forces(x, box, cutoff, mean, backend)
     f = res.forces
     traj.backend = str(res.backend)
     for step in range(1, steps + 1):
-        v += 0.5 * dt * f
-        x += 0.5 * dt * v
-        v = c1 * v + c2 * rng.standard_normal((n, 3))
-        x += 0.5 * dt * v
-        x %= box
-        f = table_forces(x, box, cutoff, mean, backend).forces
-        v += 0.5 * dt * f
+        f = _baoab(x, v, f, lambda y: table_forces(y, box, cutoff, mean, backend).forces,
+                   box, dt, c1, c2, rng)
         traj.steps = step
         kept = step % frame_every == 0
         if not np.isfinite(f).all() or np.abs(f).max() > MAX_FORCE:
@@ -110,19 +125,13 @@ def langevin_reference(n_atoms: int, density: float, temperature: float, cutoff:
     rng = np.random.default_rng(seed)
     x, box = fcc(n_atoms, density)
     v = rng.normal(0.0, math.sqrt(temperature), x.shape)
-    c1 = math.exp(-friction * dt)
-    c2 = math.sqrt((1 - c1 * c1) * temperature)
+    c1, c2 = _ou_coefficients(friction, dt, temperature)
     keep = set(np.linspace(steps // 2, steps, frames).astype(int).tolist())
     out = []
     f = lj_forces(x, box, cutoff, shift=True).forces
     for step in range(1, steps + 1):
-        v += 0.5 * dt * f
-        x += 0.5 * dt * v
-        v = c1 * v + c2 * rng.standard_normal(x.shape)
-        x += 0.5 * dt * v
-        x %= box
-        f = lj_forces(x, box, cutoff, shift=True).forces
-        v += 0.5 * dt * f
+        f = _baoab(x, v, f, lambda y: lj_forces(y, box, cutoff, shift=True).forces,
+                   box, dt, c1, c2, rng)
         if step in keep:
             out.append(x.copy())
     return out, box
