@@ -58,6 +58,18 @@ def _wait_no_jobs(run_dir: Path, timeout: float = 60) -> set[str]:
     return left
 
 
+def _stop_ctld() -> float:
+    """SIGTERM slurmctld and wait until it is gone; returns when (monotonic)."""
+    import os
+    import signal
+
+    pid = _ctld_pid()
+    assert pid, "slurmctld is not running"
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: _ctld_pid() is None, 60, "slurmctld to stop")
+    return time.monotonic()
+
+
 def _site(tmp_path: Path, **pool) -> Path:
     """local-slurm with the cpu pool changed (e.g. walltime)."""
     import yaml
@@ -202,7 +214,6 @@ def _ctld_up() -> None:
 @pytest.mark.slow_reliability
 def test_slurmctld_down_for_60s_mid_run(tmp_path, figure):
     import os
-    import signal
 
     if os.geteuid() != 0:
         pytest.skip("stopping slurmctld needs root")
@@ -213,11 +224,7 @@ def test_slurmctld_down_for_60s_mid_run(tmp_path, figure):
         wait_for(lambda: count_events(run_dir, "task_done") >= 4 or proc.poll() is not None,
                  240, "4 tasks done on Slurm")
         assert proc.poll() is None
-        pid = _ctld_pid()
-        assert pid, "slurmctld is not running"
-        os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: _ctld_pid() is None, 60, "slurmctld to stop")
-        down_at = time.monotonic()
+        down_at = _stop_ctld()
         done_before = count_events(run_dir, "task_done")
         time.sleep(60)
         done_during = count_events(run_dir, "task_done") - done_before
@@ -239,7 +246,6 @@ def test_run_ends_while_slurmctld_is_down(tmp_path, figure):
     """The run finishes (and shuts down, cancelling its block) while slurmctld is down: it
     still exits promptly, and once slurmctld is back no job of the run is left."""
     import os
-    import signal
 
     if os.geteuid() != 0:
         pytest.skip("stopping slurmctld needs root")
@@ -249,11 +255,7 @@ def test_run_ends_while_slurmctld_is_down(tmp_path, figure):
         wait_for(lambda: count_events(run_dir, "task_done") >= 3 or proc.poll() is not None,
                  240, "3 tasks done on Slurm")
         assert proc.poll() is None
-        pid = _ctld_pid()
-        assert pid, "slurmctld is not running"
-        os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: _ctld_pid() is None, 60, "slurmctld to stop")
-        down_at = time.monotonic()
+        down_at = _stop_ctld()
         _finish(proc, timeout=300)
         exit_s = time.monotonic() - down_at
         assert _ctld_pid() is None, "slurmctld came back by itself?"
