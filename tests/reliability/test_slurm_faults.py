@@ -171,12 +171,16 @@ def test_driver_kill9_on_slurm_leaves_no_job(tmp_path, figure):
 
 @pytest.mark.slow_reliability
 def test_walltime_kills_the_block_mid_run(tmp_path, figure):
-    """A pool whose blocks get 1 minute (Slurm's smallest walltime) and a run of ~2 minutes:
-    the block dies by TIMEOUT mid-run, a new one takes over."""
-    n = 40
+    """A pool whose blocks get 1 minute (Slurm's smallest walltime) and ~150 s of work: the
+    block dies by TIMEOUT mid-run, a new one takes over.
+
+    slurmctld enforces time limits on its 30 s background pass, then allows KillWait (5 s):
+    a block can live up to ~95 s, so the work must outlast that by a margin on a fast
+    machine (40 tasks, ~80 s of work, fitted in one block on a CI run)."""
+    n = 100
     site = _site(tmp_path, walltime="00:01:00", task_walltime="00:00:30")
     t0 = time.monotonic()
-    proc, run_dir, ledger = _start(tmp_path, site, n, 2.0)  # 2-6 s tasks, 2 workers: ~160 s
+    proc, run_dir, ledger = _start(tmp_path, site, n, 1.5)  # 1.5-4.5 s tasks, 2 workers: ~150 s
     _finish(proc, timeout=800)
     blocks, reruns = _check_complete(run_dir, ledger, n)
     log = "".join(f.read_text(errors="replace") for f in (run_dir / "parsl").glob("*/parsl.log"))
