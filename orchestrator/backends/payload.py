@@ -40,7 +40,7 @@ class TaskPayloads:
     rundir: RunDir
 
     def __post_init__(self) -> None:
-        self._code: dict[str, str] = {}
+        self._code: dict[tuple[str, str], str] = {}
         self._memo: dict[Any, str] = {}
         self._defs: dict[str, dict[str, Any]] = {}
         self._canon: dict[str, str] = {}
@@ -49,10 +49,13 @@ class TaskPayloads:
         self._base_dir = str(self.spec.base_dir)
 
     def code_hash(self, stage: StagePlan) -> str:
-        if stage.name not in self._code:
-            self._code[stage.name] = code_hash(stage.target, stage.kind, self.spec.base_dir,
-                                               self._memo)
-        return self._code[stage.name]
+        """Per target, not per stage: many stages run one function (a chain of 200 stages
+        hashed the same file 200 times, with its stat and realpath calls)."""
+        where = (stage.target, stage.kind)
+        if where not in self._code:
+            self._code[where] = code_hash(stage.target, stage.kind, self.spec.base_dir,
+                                          self._memo)
+        return self._code[where]
 
     def stage_definition(self, name: str) -> dict[str, Any]:
         if name not in self._defs:

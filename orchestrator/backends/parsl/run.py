@@ -20,6 +20,7 @@ from parsl.executors.errors import BadStateException
 from parsl.executors.high_throughput.errors import ManagerLost, WorkerLost
 
 from orchestrator.backends.parsl import reaper
+from orchestrator.backends.parsl.completions import Completer
 from orchestrator.backends.parsl.executors import executor_label, make_executors
 from orchestrator.backends.parsl.loops import ConditionError, evaluate
 from orchestrator.backends.parsl.worker import read_legacy_result, record_of, run_task
@@ -75,6 +76,7 @@ class ParslRun:
         self._recovered: dict[str, dict[str, Any]] | None = None  # worker files, on resume
         self.in_process = {name for name, pool in site.pools.items()
                            if pool.executor == "threads"}
+        self.completer: Completer | None = None  # started with Parsl
 
     # ---- engine ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -99,6 +101,7 @@ class ParslRun:
         if self.config is None:
             self.start()
         self.dfk = parsl.load(self.config)
+        self.completer = Completer(self._complete)
         for s in self.plan.stages.values():
             label = executor_label(s.binding.pool, s.resources["ranks"])
             if label not in self.apps:
@@ -128,6 +131,8 @@ class ParslRun:
             finally:
                 parsl.clear()
                 self.dfk = None
+                if self.completer is not None:  # what Parsl's cleanup completed too
+                    self.completer.stop()
                 reaper.cancel_jobs(self.rundir.path, wait=15.0)
 
     def _retry_cost(self, exc: Exception, task_record: Any) -> float:
@@ -272,6 +277,12 @@ class ParslRun:
         return record
 
     def _on_done(self, fut: cf.Future, meta: dict[str, Any]) -> None:
+        """Parsl's callback: hand the completion to the completer thread. Parsl calls the
+        callbacks of a future in order and ours came first, so journaling here would delay
+        the launch of every task waiting on this one (the chain latency)."""
+        self.completer.put(fut, meta)
+
+    def _complete(self, fut: cf.Future, meta: dict[str, Any]) -> None:
         tid = meta["task"]
         failures = int(getattr(fut, "task_record", {}).get("fail_count", 0) or 0)
         try:
@@ -330,6 +341,8 @@ class ParslRun:
             ids = self.stage_ids[(loop.until["stage"], k)]
             try:
                 results = [self._result_of(i) for i in ids]
+                if self.completer is not None:  # the decision is journaled after its inputs
+                    self.completer.sync()
                 value, met = evaluate(loop.until, results)
             except (ConditionError, _TaskDidNotFinish) as exc:
                 info["reason"] = "failed"
@@ -369,6 +382,8 @@ class ParslRun:
             with self.lock:
                 if self.outstanding <= 0:
                     break
+            if self.completer is not None and self.completer.error is not None:
+                raise RuntimeError("recording task completions failed") from self.completer.error
             self.changed.wait(timeout=0.25)  # set when the last task finishes
             self.changed.clear()
             self.progress.refresh()
