@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from orchestrator.state.states import TaskState
@@ -38,7 +39,7 @@ class Progress:
         self.plain_every = plain_every
         self._last_plain = 0.0
         self._live = None
-        self._done_times: list[float] = []
+        self._done_times: deque[float] = deque(maxlen=200)  # the ETA's window; bounded
         self.notes: list[str] = []
 
     # counters (called from Parsl callback threads)
@@ -112,7 +113,7 @@ class Progress:
         t = self.totals()
         remaining = t.pending + t.active
         with self.lock:
-            times = self._done_times[-200:]
+            times = list(self._done_times)
         if remaining <= 0 or len(times) < 2:
             return None
         rate = (len(times) - 1) / max(1e-6, times[-1] - times[0])
