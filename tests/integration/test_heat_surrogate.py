@@ -2,8 +2,9 @@
 an FNO ensemble, held-out evaluation and the coupled solve with its trust check.
 
 One run (about a minute on two cores) with a trust threshold so low that every query
-must go to the solver, plus a second couple from the same models with a generous
-threshold (by `--resume` with a changed threshold: only couple reruns).
+must go to the solver, then two more couples from the same models by `--resume` (only
+couple reruns): a generous threshold without the residual check (everything accepted),
+and with it (the shifted inputs go to the solver because of their residual).
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def test_heat_surrogate_small_run(tmp_path):
     assert "break-even N*" in summary and f"{queries} routed to the solver" in summary
 
     # the same models with a generous threshold: resume reruns couple only
-    p = orch("run", str(WORKFLOW), "--site", "laptop", *_sets(trust_threshold=10.0),
+    p = orch("run", str(WORKFLOW), "--site", "laptop",
+             *_sets(trust_threshold=10.0, residual_margin=0),
              "--resume", str(run_dir), "-q", timeout=200)
     assert p.returncode == 0, p.stdout + p.stderr
     submitted = [e["task"] for e in journal(run_dir) if e["ev"] == "task_submitted"]
@@ -102,3 +104,17 @@ def test_heat_surrogate_small_run(tmp_path):
     estimate = np.load(run_dir / "tasks" / "couple" / "coupled.npz")["estimate"]
     split = same["queries"]
     assert estimate[split:].mean() > 1.5 * estimate[:split].mean()
+    assert co["residual_limit"] is None and co["routed_by_residual"] == 0
+
+    # the residual check on (the default margin), the spread still trusting everything:
+    # predictions for the shifted inputs violate the equations more than any held-out one
+    p = orch("run", str(WORKFLOW), "--site", "laptop", *_sets(trust_threshold=10.0),
+             "--resume", str(run_dir), "-q", timeout=200)
+    assert p.returncode == 0, p.stdout + p.stderr
+    co = results(run_dir)["couple"]
+    assert co["residual_limit"] == pytest.approx(1.25 * ev["residual"]["max"])
+    assert co["routed_by_residual"] == co["routed"]
+    assert co["shifted"]["routed"] == SMALL["shifted_queries"], co["shifted"]
+    assert co["in_distribution"]["routed"] <= 1, co["in_distribution"]
+    residual = np.load(run_dir / "tasks" / "couple" / "coupled.npz")["residual"]
+    assert residual[split:].min() > residual[:split].max(), residual

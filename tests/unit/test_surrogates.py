@@ -136,6 +136,23 @@ def test_ensemble_stats_calibration_and_routing():
     assert not unc.route(np.array([np.nan]), 1.0, 1.0).accepted[0]
 
 
+def test_the_residual_check_routes_what_the_spread_trusts():
+    spread = np.full(6, 0.01)
+    residual = np.array([0.4, 0.5, 0.6, 1.2, np.nan, 0.3])
+    limit = unc.residual_limit(np.array([0.3, 0.5, 0.56]), margin=1.25)
+    assert limit == pytest.approx(0.7)
+    r = unc.route(spread, 2.0, 0.05, residual, limit)
+    assert list(r.routed) == [3, 4]  # over the limit, and a residual that is not a number
+    assert r.routed_by_residual == 2
+    assert r.to_json()["residual_limit"] == pytest.approx(0.7)
+    # routed by the spread already: not counted again
+    r = unc.route(np.array([0.01, 1.0]), 2.0, 0.05, np.array([0.1, 9.0]), limit)
+    assert list(r.routed) == [1] and r.routed_by_residual == 0
+    # margin 0 turns the check off
+    assert unc.residual_limit(np.array([0.3]), 0) is None
+    assert unc.route(spread, 2.0, 0.05, residual, None).accepted.all()
+
+
 # ---------------------------------------------------------------- FNO (torch)
 
 

@@ -9,6 +9,12 @@ where the true error is known, so that `factor * spread` bounds the error of a c
 fraction (`coverage`) of them. `route` then accepts a prediction only when its
 estimated error is within the threshold; everything else goes to the solver.
 
+The spread cannot see what all members get wrong alike, such as inputs unlike the
+training data. Where the problem has a cheap residual (how far a prediction is from
+satisfying the equations: one operator application), `route` can also demand that it
+stays within what the held-out predictions showed (`residual_limit`): a physics check
+that does not depend on the members disagreeing.
+
 NumPy only (predictions arrive as arrays).
 """
 
@@ -65,6 +71,8 @@ class Routing:
     estimate: np.ndarray  # estimated relative error of each query
     accepted: np.ndarray  # bool: the surrogate's answer is used
     threshold: float
+    routed_by_residual: int = 0  # trusted by the spread, sent to the solver by the residual
+    residual_limit: float | None = None
 
     @property
     def routed(self) -> np.ndarray:
@@ -75,11 +83,30 @@ class Routing:
         acc = self.estimate[self.accepted]
         return {"threshold": self.threshold, "queries": len(self.estimate),
                 "accepted": int(self.accepted.sum()), "routed": int((~self.accepted).sum()),
-                "estimate_max_accepted": float(acc.max()) if acc.size else None}
+                "estimate_max_accepted": float(acc.max()) if acc.size else None,
+                "residual_limit": self.residual_limit,
+                "routed_by_residual": self.routed_by_residual}
 
 
-def route(spread: np.ndarray, factor: float, threshold: float) -> Routing:
-    """Accept a query when factor * spread <= threshold (a non-finite spread never is)."""
+def residual_limit(heldout: np.ndarray, margin: float) -> float | None:
+    """The largest residual `route` accepts: `margin` times the largest residual of the
+    held-out predictions (inputs like the training data); None (no residual check) when
+    margin is 0 or nothing was measured."""
+    heldout = np.asarray(heldout, dtype=float)
+    if margin <= 0 or not heldout.size or not np.isfinite(heldout).all():
+        return None
+    return float(margin * heldout.max())
+
+
+def route(spread: np.ndarray, factor: float, threshold: float,
+          residual: np.ndarray | None = None, limit: float | None = None) -> Routing:
+    """Accept a query when factor * spread <= threshold (a non-finite spread never is)
+    and, when a `limit` is given, its `residual` is within it."""
     estimate = factor * np.asarray(spread, dtype=float)
     accepted = np.isfinite(estimate) & (estimate <= threshold)
-    return Routing(estimate, accepted, float(threshold))
+    by_residual = 0
+    if limit is not None and residual is not None:
+        within = np.asarray(residual, dtype=float) <= limit  # NaN is never within
+        by_residual = int((accepted & ~within).sum())
+        accepted = accepted & within
+    return Routing(estimate, accepted, float(threshold), by_residual, limit)

@@ -67,6 +67,17 @@ def solver_times(raw: np.ndarray, kind: str, tolerance: float) -> dict[str, floa
     return out
 
 
+def residuals(raw: np.ndarray, u: np.ndarray, kind: str) -> np.ndarray:
+    """Relative residual ||f - A u|| / ||f|| of each predicted solution: how far it is
+    from satisfying the discrete equations (one operator application; the solver stops
+    at 1e-6, a good surrogate's answer sits near 0.4 on the default problem)."""
+    out = []
+    for field, sol in zip(raw, u, strict=True):
+        k, f = solver_mod.problem(field, kind)
+        out.append(solver_mod.relative_residual(sol, k, f))
+    return np.array(out)
+
+
 def break_even(fixed_seconds: float, solve: float, infer: float) -> float | None:
     """N* = (data + training seconds) / (solve - inference seconds per sample); None when
     the surrogate is not faster per sample (it never pays off)."""
@@ -85,6 +96,7 @@ def evaluate(tolerance: float = 1e-6, coverage: float = 0.9, threads: int = 0,
     preds, infer, latency = timed_predict(members, x)
     mean, spread = unc.ensemble_stats(preds)
     err = unc.relative_l2(mean, y)
+    res = residuals(raw, mean, info["kind"])
     member_err = [float(unc.relative_l2(preds[:, m], y).mean()) for m in range(preds.shape[1])]
     train_seconds = float(sum(r["seconds"] for r in results["train"]))
     local = solver_times(raw, info["kind"], float(tolerance))
@@ -106,6 +118,9 @@ def evaluate(tolerance: float = 1e-6, coverage: float = 0.9, threads: int = 0,
                    "rank_correlation_with_error": unc.rank_correlation(spread, err)},
         "calibration": {"coverage": coverage,
                         "factor": unc.calibrate(spread, err, coverage)},
+        "residual": {"mean": float(res.mean()), "p90": float(np.quantile(res, 0.9)),
+                     "max": float(res.max()),
+                     "rank_correlation_with_error": unc.rank_correlation(res, err)},
         "device": str(members[0].device), "train_device": results["train"][0]["device"],
     }
     (task_dir(context) / EVALUATION).write_text(json.dumps(out, indent=1))
@@ -140,11 +155,14 @@ def _group(err: np.ndarray, accepted: np.ndarray, surrogate_err: np.ndarray,
 def couple(n_queries: int, trust_threshold: float, grid: int, field: str = "lognormal",
            correlation_length: float = 0.1, contrast: float = 10.0, shifted_queries: int = 0,
            query_contrast: float = 30.0, solver: str = "cg", tolerance: float = 1e-6,
-           seed: int = 0, threads: int = 0, results: dict[str, list[Any]] | None = None,
+           residual_margin: float = 1.25, seed: int = 0, threads: int = 0,
+           results: dict[str, list[Any]] | None = None,
            context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
     """Answer n_queries fresh fields: the surrogate where factor * spread is within
-    trust_threshold, the solver elsewhere. Every accepted answer is then checked against
-    a solve (not counted in the coupled time) to report the error actually delivered."""
+    trust_threshold and its residual within residual_margin x the largest held-out
+    residual (0: no residual check), the solver elsewhere. Every accepted answer is then
+    checked against a solve (not counted in the coupled time) to report the error
+    actually delivered."""
     from orchestrator.library.surrogates import train as tr
 
     ev = one(results, "evaluate")
@@ -154,7 +172,9 @@ def couple(n_queries: int, trust_threshold: float, grid: int, field: str = "logn
     threshold = float(trust_threshold)
     start = time.perf_counter()
     mean, spread = unc.ensemble_stats(tr.predict(members, features(raw, field)))
-    routing = unc.route(spread, ev["calibration"]["factor"], threshold)
+    residual = residuals(raw, mean, field)
+    limit = unc.residual_limit(np.array([ev["residual"]["max"]]), float(residual_margin))
+    routing = unc.route(spread, ev["calibration"]["factor"], threshold, residual, limit)
     answers = mean.copy()
     for i in routing.routed:
         answers[i] = solver_mod.solve(raw[i], field, solver, float(tolerance)).u
@@ -175,7 +195,7 @@ def couple(n_queries: int, trust_threshold: float, grid: int, field: str = "logn
                         "solver_only": float(ev["seconds"]["solve"]) * len(raw)})
     out_dir = task_dir(context)
     np.savez(out_dir / COUPLED, answers=answers, accepted=routing.accepted,
-             estimate=routing.estimate, fields=raw)
+             estimate=routing.estimate, residual=residual, fields=raw)
     (out_dir / COUPLING).write_text(json.dumps(out, indent=1))
     text = summary(ev, out)
     (out_dir / SUMMARY).write_text(text)
@@ -216,8 +236,12 @@ def summary(ev: dict[str, Any], co: dict[str, Any]) -> str:
         ("trust check", f"estimate = {ev['calibration']['factor']:.2f} x spread "
                         f"(covers {ev['calibration']['coverage']:.0%} of held-out errors), "
                         f"threshold {co['threshold']:.2%}"),
+        ("residual check", "off" if co["residual_limit"] is None else
+         f"relative residual <= {co['residual_limit']:.3g} (held-out max "
+         f"{ev['residual']['max']:.3g})"),
         ("coupled", f"{co['accepted']} of {co['queries']} answered by the surrogate, "
-                    f"{co['routed']} routed to the solver"),
+                    f"{co['routed']} routed to the solver "
+                    f"({co['routed_by_residual']} by the residual check)"),
         ("  in-distribution", _routed(co["in_distribution"])),
         (f"  contrast {co['query_contrast']:g}", _routed(co["shifted"])),
         ("accepted error", "-" if co["accepted_error"]["mean"] is None else
