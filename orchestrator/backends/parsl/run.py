@@ -379,16 +379,24 @@ class ParslRun:
     def _wait_all(self) -> None:
         """Wait for every submitted task (a counter and an event: no per-future waiters)."""
         while True:
+            self._check_recording()
             with self.lock:
                 if self.outstanding <= 0:
                     break
-            if self.completer is not None and self.completer.error is not None:
-                raise RuntimeError("recording task completions failed") from self.completer.error
             self.changed.wait(timeout=0.25)  # set when the last task finishes
             self.changed.clear()
             self.progress.refresh()
             self.track_jobs()
+        if self.completer is not None:  # the last record counts as done before it is checked
+            self.completer.sync()
+        self._check_recording()
         self.journal.flush()
+
+    def _check_recording(self) -> None:
+        """A completion the journal did not take fails the run (exit 70): never `succeeded`
+        with a task missing from the journal."""
+        if self.completer is not None and self.completer.error is not None:
+            raise RuntimeError("recording task completions failed") from self.completer.error
 
 
 class _TaskDidNotFinish(RuntimeError):
