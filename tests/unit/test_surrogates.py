@@ -139,7 +139,7 @@ def test_ensemble_stats_calibration_and_routing():
 def test_the_residual_check_routes_what_the_spread_trusts():
     spread = np.full(6, 0.01)
     residual = np.array([0.4, 0.5, 0.6, 1.2, np.nan, 0.3])
-    limit = unc.residual_limit(np.array([0.3, 0.5, 0.56]), margin=1.25)
+    limit = unc.residual_limit(0.56, margin=1.25)
     assert limit == pytest.approx(0.7)
     r = unc.route(spread, 2.0, 0.05, residual, limit)
     assert list(r.routed) == [3, 4]  # over the limit, and a residual that is not a number
@@ -149,7 +149,7 @@ def test_the_residual_check_routes_what_the_spread_trusts():
     r = unc.route(np.array([0.01, 1.0]), 2.0, 0.05, np.array([0.1, 9.0]), limit)
     assert list(r.routed) == [1] and r.routed_by_residual == 0
     # margin 0 turns the check off
-    assert unc.residual_limit(np.array([0.3]), 0) is None
+    assert unc.residual_limit(0.3, 0) is None
     assert unc.route(spread, 2.0, 0.05, residual, None).accepted.all()
 
 

@@ -88,14 +88,11 @@ class Routing:
                 "routed_by_residual": self.routed_by_residual}
 
 
-def residual_limit(heldout: np.ndarray, margin: float) -> float | None:
+def residual_limit(heldout_max: float, margin: float) -> float | None:
     """The largest residual `route` accepts: `margin` times the largest residual of the
     held-out predictions (inputs like the training data); None (no residual check) when
-    margin is 0 or nothing was measured."""
-    heldout = np.asarray(heldout, dtype=float)
-    if margin <= 0 or not heldout.size or not np.isfinite(heldout).all():
-        return None
-    return float(margin * heldout.max())
+    margin is 0."""
+    return float(margin * heldout_max) if margin > 0 else None
 
 
 def route(spread: np.ndarray, factor: float, threshold: float,

@@ -173,7 +173,7 @@ def couple(n_queries: int, trust_threshold: float, grid: int, field: str = "logn
     start = time.perf_counter()
     mean, spread = unc.ensemble_stats(tr.predict(members, features(raw, field)))
     residual = residuals(raw, mean, field)
-    limit = unc.residual_limit(np.array([ev["residual"]["max"]]), float(residual_margin))
+    limit = unc.residual_limit(ev["residual"]["max"], float(residual_margin))
     routing = unc.route(spread, ev["calibration"]["factor"], threshold, residual, limit)
     answers = mean.copy()
     for i in routing.routed:
@@ -240,8 +240,9 @@ def summary(ev: dict[str, Any], co: dict[str, Any]) -> str:
          f"relative residual <= {co['residual_limit']:.3g} (held-out max "
          f"{ev['residual']['max']:.3g})"),
         ("coupled", f"{co['accepted']} of {co['queries']} answered by the surrogate, "
-                    f"{co['routed']} routed to the solver "
-                    f"({co['routed_by_residual']} by the residual check)"),
+                    f"{co['routed']} routed to the solver"
+                    + ("" if co["residual_limit"] is None else
+                       f" ({co['routed_by_residual']} by the residual check)")),
         ("  in-distribution", _routed(co["in_distribution"])),
         (f"  contrast {co['query_contrast']:g}", _routed(co["shifted"])),
         ("accepted error", "-" if co["accepted_error"]["mean"] is None else
