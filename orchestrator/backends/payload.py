@@ -11,6 +11,7 @@ from orchestrator.spec.load import LoadedSpec
 from orchestrator.spec.params import render
 from orchestrator.state.keys import canonical_stage, code_hash, task_key
 from orchestrator.state.rundir import RunDir, task_dirname
+from orchestrator.units import parse_memory
 
 
 def render_value(value: Any, point: dict[str, Any], quote: bool = False) -> Any:
@@ -67,6 +68,23 @@ class TaskPayloads:
             self._canon[name] = canonical_stage(self.stage_definition(name))
         return self._canon[name]
 
+    def placement(self, stage: StagePlan, task: PlannedTask) -> dict[str, Any] | None:
+        """What the worker claims on its node before the task starts (backends/placement.py):
+        the plan's cores, units, memory and mask; None for tasks spanning nodes."""
+        res = stage.resources
+        if res["nodes"] > 1:
+            return None
+        cores = res["cores"] if isinstance(res["cores"], int) else None
+        memory = parse_memory(res["memory"]) if res["memory"] else 0
+        return {
+            "cores": None if cores is None else cores * stage.binding.ranks_per_node,
+            "units": list(task.units),
+            "memory": memory * stage.binding.ranks_per_node,
+            "mask": task.device_mask,
+            "node_cores": stage.binding.node_cores,
+            "node_memory": stage.binding.node_memory,
+        }
+
     def task_id(self, task: PlannedTask, iteration: int | None) -> str:
         return task.id if iteration is None else f"{task.id}@{iteration}"
 
@@ -99,6 +117,7 @@ class TaskPayloads:
             if var:  # each rank takes its share of the task's units (mpi_entry)
                 rank_env = {"ORCH_RANK_UNITS": task.device_mask[var], "ORCH_RANK_UNITS_VAR": var}
         return {
+            "placement": self.placement(stage, task),
             "ranks": resources.ranks,
             "cores": resources.cores,
             "nodes": resources.nodes,

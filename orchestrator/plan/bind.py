@@ -26,7 +26,7 @@ def choose_pool(stage: str, res: Resources, site: Site, where: Locator,
                        f"site {site.name!r} has no pool {res.pool!r}",
                        did_you_mean(res.pool, site.pools) or "pools: " + ", ".join(site.pools))
             return None
-        if pool.device != res.device:
+        if res.device not in pool.devices:
             sink.error(where(*base, "pool"), f"stages.{stage}.resources.pool",
                        f"pool {res.pool!r} is a {pool.device} pool but the stage asks for "
                        f"device {res.device}")
@@ -65,7 +65,8 @@ def check_fit(stage: str, res: Resources, pool_name: str, pool: Pool, site: Site
                    f"site {site.name!r} has no MPI launcher (mpi.launcher: none)")
     cores = pool.cores_per_node if isinstance(pool.cores_per_node, int) else None
     oversubscribed = pool.oversubscribe and res.ranks > 1
-    if cores is not None and rpn * res.cores > cores and not oversubscribed:
+    if cores is not None and res.cores != "all" and rpn * res.cores > cores \
+            and not oversubscribed:
         plural = "core" if res.cores == 1 else "cores"
         what = f"{rpn} ranks x {res.cores} {plural}" if rpn > 1 else f"{res.cores} {plural}"
         sink.error(_first(where, (*base, "cores"), (*base, "ranks")), f"{path}.cores",
@@ -104,6 +105,8 @@ def slots_per_node(res: Resources, pool: Pool, rpn: int, fallback: bool) -> int:
     if res.nodes > 1:
         return 1
     limits = []
+    if res.cores == "all":
+        return 1
     cores = pool.cores_per_node if isinstance(pool.cores_per_node, int) else 1
     limits.append(cores // max(1, rpn * res.cores))
     units = 0 if fallback else res.accelerators * rpn
@@ -120,22 +123,50 @@ def unit_names(pool: Pool) -> list[str]:
     return [str(d) for d in range(pool.accelerators_per_node)]
 
 
-def device_masks(res: Resources, pool: Pool, rpn: int, fallback: bool) -> list[dict[str, str]]:
-    """The distinct masks tasks cycle through, one per slot on a node."""
+def node_units(pool: Pool) -> tuple[str, ...]:
+    """Every accelerator unit of a node, kind-qualified, over all the classes it serves."""
+    out: list[str] = []
+    for kind in pool.devices:
+        view = pool.for_class(kind)
+        if kind != "cpu":
+            out.extend(f"{kind}:{u}" for u in unit_names(view))
+    return tuple(out)
+
+
+def task_cores(res: Resources, pool: Pool) -> int | None:
+    """Cores one rank takes on a node; None for `cores: all` on a node of unknown size
+    (the run gives it every core it finds)."""
+    if res.cores != "all":
+        return res.cores
+    return pool.cores_per_node if isinstance(pool.cores_per_node, int) else None
+
+
+def device_slots(res: Resources, pool: Pool, rpn: int, fallback: bool
+                 ) -> list[tuple[dict[str, str], tuple[str, ...]]]:
+    """The distinct (mask, units) pairs tasks cycle through, one per slot on a node. Units
+    are kind-qualified ("gpu:0", "xpu:0.1"): the run holds them exclusively per task."""
     if fallback:
         if res.device == "gpu":
-            return [{"CUDA_VISIBLE_DEVICES": ""}]
-        return [{"ONEAPI_DEVICE_SELECTOR": "opencl:cpu"}]
+            return [({"CUDA_VISIBLE_DEVICES": ""}, ())]
+        return [({"ONEAPI_DEVICE_SELECTOR": "opencl:cpu"}, ())]
     if pool.device == "cpu":
-        return [{}]
+        return [({}, ())]
     per_task = res.accelerators * rpn
+    if per_task == 0:  # gpus: 0 on a gpu pool: the node's cores only, no device
+        return [(mask_env(pool, ""), ())]
     names = unit_names(pool)
-    slots = max(1, len(names) // max(1, per_task))
+    slots = max(1, len(names) // per_task)
     out = []
     for slot in range(slots):
-        chosen = ",".join(names[slot * per_task:(slot + 1) * per_task])
-        out.append(mask_env(pool, chosen))
+        chosen = names[slot * per_task:(slot + 1) * per_task]
+        out.append((mask_env(pool, ",".join(chosen)),
+                    tuple(f"{pool.device}:{u}" for u in chosen)))
     return out
+
+
+def device_masks(res: Resources, pool: Pool, rpn: int, fallback: bool) -> list[dict[str, str]]:
+    """The distinct masks tasks cycle through, one per slot on a node."""
+    return [mask for mask, _ in device_slots(res, pool, rpn, fallback)]
 
 
 def mask_env(pool: Pool, units: str) -> dict[str, str]:
@@ -156,7 +187,7 @@ def effective_resources(res: Resources, pool: Pool, fallback: bool) -> dict[str,
     wall = res.walltime_seconds
     return {
         "device": res.device,
-        "cores": res.cores,
+        "cores": res.cores if res.cores != "all" else (task_cores(res, pool) or "all"),
         "gpus": res.accelerators if res.device == "gpu" and not fallback else 0,
         "xpus": res.accelerators if res.device == "xpu" and not fallback else 0,
         "ranks": res.ranks,

@@ -11,8 +11,9 @@ from orchestrator.errors import DiagnosticSink, PlanError
 from orchestrator.plan.bind import (
     check_fit,
     choose_pool,
-    device_masks,
+    device_slots,
     effective_resources,
+    node_units,
     slots_per_node,
 )
 from orchestrator.plan.cost import stage_cost
@@ -24,6 +25,7 @@ from orchestrator.spec.checks import path_problem
 from orchestrator.spec.load import LoadedSpec
 from orchestrator.spec.models import Stage
 from orchestrator.spec.params import render
+from orchestrator.units import parse_memory
 
 
 def build_plan(spec: LoadedSpec, site: LoadedSite) -> Plan:
@@ -74,7 +76,9 @@ def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
     if chosen is None:
         return None
     pool_name, fallback = chosen
-    pool = site.site.pools[pool_name]
+    node_pool = site.site.pools[pool_name]
+    # the pool as this stage's device class sees it (a mixed pool has several)
+    pool = node_pool.for_class(site.site.fallbacks[res.device] if fallback else res.device)
     before = len(sink.items)
     rpn = check_fit(name, res, pool_name, pool, site.site, fallback, spec.locate, sink)
     sample = stage.sweep.sample if stage.sweep else None
@@ -90,16 +94,20 @@ def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
         _check_swept_outputs(spec, name, stage.outputs, points, sink)
     if len(sink.items) > before:
         return None
-    masks = device_masks(res, pool, rpn, fallback)
+    slots = device_slots(res, pool, rpn, fallback)
     if points is None:
-        tasks = [PlannedTask(name, name, None, None, masks[0])]
+        tasks = [PlannedTask(name, name, None, None, *slots[0])]
     else:
-        n_masks = len(masks)
-        tasks = [PlannedTask(f"{name}[{i}]", name, i, p, masks[i % n_masks])
+        n_slots = len(slots)
+        tasks = [PlannedTask(f"{name}[{i}]", name, i, p, *slots[i % n_slots])
                  for i, p in enumerate(points)]
     binding = Binding(pool_name, pool.device, res.device, fallback, rpn,
                       0 if fallback else res.accelerators * rpn,
-                      slots_per_node(res, pool, rpn, fallback))
+                      slots_per_node(res, pool, rpn, fallback),
+                      pool.cores_per_node if isinstance(pool.cores_per_node, int) else None,
+                      parse_memory(pool.memory_per_node)
+                      if pool.memory_per_node not in (None, "auto") else None,
+                      node_units(node_pool))
     sweep_vars: tuple[str, ...] = ()
     if stage.sweep is not None:
         sweep_vars = (*stage.sweep.values, *(sample.space if sample else {}))

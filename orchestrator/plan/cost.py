@@ -13,7 +13,7 @@ def stage_cost(res: Resources, pool: Pool, rpn: int, fallback: bool, tasks: int)
     seconds = res.walltime_seconds or parse_walltime(pool.task_walltime)
     hours = seconds / 3600
     cores = pool.cores_per_node if isinstance(pool.cores_per_node, int) else 1
-    shares = [rpn * res.cores / cores]
+    shares = [1.0 if res.cores == "all" else rpn * res.cores / cores]
     units = 0 if fallback else res.accelerators * rpn
     if units and pool.units_per_node:
         shares.append(units / pool.units_per_node)

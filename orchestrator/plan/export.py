@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from orchestrator.plan.model import Plan, StagePlan
+from orchestrator.plan.packing import pool_packing
 
 PLAN_FORMAT_VERSION = 1
 
@@ -51,6 +52,7 @@ def iter_json(plan: Plan, extra: dict[str, Any] | None = None) -> Iterator[str]:
         "params": plan.params,
         **(extra or {}),
         "stages": [stage_json(s) for s in plan.stages.values()],
+        "pools": pool_packing(plan),
         "loops": [
             {"name": lp.name, "stages": list(lp.stages), "max_iterations": lp.max_iterations,
              "until": lp.until, "feedback": [{"from": a, "to": b} for a, b in lp.feedback]}
@@ -69,7 +71,8 @@ def iter_json(plan: Plan, extra: dict[str, Any] | None = None) -> Iterator[str]:
                 needs_cache = plan.task_needs(t)
             item = {
                 "id": t.id, "stage": t.stage, "needs": needs_cache, "pool": stage.binding.pool,
-                "resources": resources, "device_mask": t.device_mask, "sweep": t.point,
+                "resources": resources, "device_mask": t.device_mask, "units": list(t.units),
+                "sweep": t.point,
                 "loop": stage.loop,
             }
             yield ("" if first else ",\n") + json.dumps(item)

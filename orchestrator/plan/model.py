@@ -21,6 +21,7 @@ class PlannedTask:
     index: int | None
     point: dict[str, Any] | None
     device_mask: dict[str, str]
+    units: tuple[str, ...] = ()  # accelerator units held exclusively while it runs
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Binding:
     ranks_per_node: int
     units_per_task: int  # pinned accelerator units per task (per node)
     slots_per_node: int  # tasks of this stage that fit on one node at once
+    node_cores: int | None = None  # the pool's cores per node (None: read on the node)
+    node_memory: int | None = None  # bytes per node (None: read on the node)
+    node_units: tuple[str, ...] = ()  # the node's accelerator units ("gpu:0", "xpu:1.0")
 
 
 @dataclass(frozen=True)

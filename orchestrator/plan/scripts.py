@@ -48,7 +48,11 @@ def slurm_directives(site: Site, pool_name: str) -> list[str]:
         lines.append(f"#SBATCH --qos={qos}")
     if pool.constraint:
         lines.append(f"#SBATCH --constraint={pool.constraint}")
-    gres = pool.gres or (f"gpu:{pool.accelerators_per_node}" if pool.device == "gpu" else None)
+    if isinstance(pool.cores_per_node, int) and not pool.exclusive:
+        # the block asks for the cores the plan packs tasks onto (one Parsl manager per node)
+        lines.append(f"#SBATCH --cpus-per-task={pool.cores_per_node}")
+    gres = pool.gres or (f"gpu:{pool.for_class('gpu').accelerators_per_node}"
+                         if "gpu" in pool.devices else None)
     if gres:
         lines.append(f"#SBATCH --gres={gres}")
     if pool.memory_per_node not in (None, "auto"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.plan.model import Plan, StagePlan
+from orchestrator.plan.packing import packing_lines
 from orchestrator.report.console import console
 
 TASKS_SHOWN_PER_STAGE = 4
@@ -78,6 +79,10 @@ def render_plan(plan: Plan, file=None) -> None:
                       markup=False)
         if s.seed is not None:
             con.print(f"  ({s.name}: {s.sampler} samples, seed {s.seed})", markup=False)
+    con.print("[bold]packing[/bold] (tasks of every shape share a pool's nodes, never over "
+              "its cores, units or memory; docs/placement.md)")
+    for line in packing_lines(plan):
+        con.print("  " + line, markup=False)
     con.print("[bold]graph[/bold]")
     for line in dag_lines(plan):
         con.print("  " + line, markup=False)

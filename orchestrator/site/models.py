@@ -34,6 +34,17 @@ class MPIOptions(SiteModel):
 Backend = Literal["cuda", "level_zero", "opencl", "none"]
 
 
+class DeviceShare(SiteModel):
+    """Another device class that a pool's nodes carry (a mixed pool): tasks of that class
+    run in the same allocation, packed with the pool's own tasks."""
+
+    accelerators_per_node: int = Field(0, ge=0, le=64)
+    tiles_per_accelerator: int = Field(1, ge=1, le=16)
+    pin: Literal["device", "tile"] | None = None
+    backend: Backend | None = None
+    selector: str | None = None
+
+
 class Pool(SiteModel):
     """Nodes of one device class, requested from the scheduler in blocks."""
 
@@ -70,6 +81,10 @@ class Pool(SiteModel):
     charge_factor: float = Field(1.0, gt=0, description="Node-hour charge multiplier.")
     oversubscribe: bool = Field(
         False, description="Allow more MPI ranks per node than cores (tests and laptops).")
+    also_devices: dict[Device, DeviceShare] = Field(
+        default_factory=dict,
+        description="Other device classes these nodes carry (a mixed pool): e.g. a gpu pool "
+        "whose nodes also run cpu tasks and XPU tiles, all packed in one allocation.")
 
     @field_validator("walltime", "max_walltime", "task_walltime")
     @classmethod
@@ -104,12 +119,34 @@ class Pool(SiteModel):
         if self.executor == "threads" and self.device != "cpu":
             raise ValueError("executor: threads runs tasks in the orch process: cpu pools only "
                              "(devices are pinned per worker process)")
+        if self.device in self.also_devices:
+            raise ValueError(f"also_devices repeats the pool's own device ({self.device})")
+        for kind, share in self.also_devices.items():
+            if (kind == "cpu") != (share.accelerators_per_node == 0):
+                raise ValueError(f"also_devices.{kind}: " + (
+                    "a cpu share has no accelerators_per_node" if kind == "cpu"
+                    else "needs accelerators_per_node >= 1"))
+            if kind == "gpu" and share.backend not in (None, "cuda"):
+                raise ValueError("also_devices.gpu uses the cuda backend")
         if self.min_blocks > self.max_blocks or self.init_blocks > self.max_blocks:
             raise ValueError("min_blocks and init_blocks must not exceed max_blocks")
         if self.max_walltime is not None and parse_walltime(self.walltime) > parse_walltime(
                 self.max_walltime):
             raise ValueError("the block walltime exceeds max_walltime")
         return self
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        """Every device class these nodes serve: the pool's own first."""
+        return (self.device, *self.also_devices)
+
+    def for_class(self, device: str) -> Pool:
+        """The pool as tasks of `device` see it: that class's accelerators and backend on the
+        same nodes (the pool itself for its own class)."""
+        if device == self.device or device not in self.also_devices:
+            return self
+        share = self.also_devices[device].model_dump()
+        return self.model_copy(update={**share, "device": device, "also_devices": {}})
 
     @property
     def accel_backend(self) -> str:
@@ -159,11 +196,13 @@ class Site(SiteModel):
 
     @model_validator(mode="after")
     def _fallbacks(self) -> Site:
-        devices = {p.device for p in self.pools.values()}
+        devices = {d for p in self.pools.values() for d in p.devices}
         for want, use in self.fallbacks.items():
             if use not in devices:
                 raise ValueError(f"fallback {want} -> {use}: the site has no {use} pool")
         return self
 
     def pools_for(self, device: str) -> list[str]:
-        return [n for n, p in self.pools.items() if p.device == device]
+        """Pools that serve `device`: those of that class first, then mixed pools."""
+        return ([n for n, p in self.pools.items() if p.device == device]
+                + [n for n, p in self.pools.items() if device in p.also_devices])

@@ -157,7 +157,8 @@ class Resources(SpecModel):
 
     device: Device = "cpu"
     pool: str | None = Field(None, description="Site pool to use; by default the first of `device`.")
-    cores: int = Field(1, ge=1, le=100_000, description="Cores per rank.")
+    cores: int | Literal["all"] = Field(
+        1, description="Cores per rank, or 'all': every core of the node (one rank).")
     gpus: int | None = Field(None, ge=0, le=1024)
     xpus: int | None = Field(None, ge=0, le=1024, description="XPU devices (or tiles on a tiled site).")
     ranks: int = Field(1, ge=1, le=1_000_000, description="MPI ranks; >1 runs the task under MPI.")
@@ -181,8 +182,22 @@ class Resources(SpecModel):
             parse_walltime(v)
         return v
 
+    @field_validator("cores", mode="before")
+    @classmethod
+    def _cores(cls, v: Any) -> Any:
+        """One message for both forms (a union would report one error per branch)."""
+        if v == "all":
+            return v
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100_000:
+            raise ValueError(f"expected a whole number of cores from 1 to 100000, or 'all'; "
+                             f"got {v!r}")
+        return v
+
     @model_validator(mode="after")
     def _device_counts(self) -> Resources:
+        if self.cores == "all" and self.ranks > 1:
+            raise ValueError("cores: all gives one task a whole node; with ranks > 1 give "
+                             "cores per rank")
         if self.gpus and self.device != "gpu":
             raise ValueError("'gpus' needs device: gpu")
         if self.xpus and self.device != "xpu":

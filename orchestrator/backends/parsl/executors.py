@@ -12,27 +12,47 @@ from parsl.jobs.error_handlers import windowed_error_handler
 from parsl.launchers import SimpleLauncher
 from parsl.providers import LocalProvider, SlurmProvider
 
-from orchestrator.plan.bind import unit_names
+from orchestrator.backends.admission import Admission
+from orchestrator.backends.parsl.gated import (
+    GatedHighThroughputExecutor,
+    GatedThreadPoolExecutor,
+    Starter,
+    _Gated,
+)
+from orchestrator.backends.placement import node_memory
 from orchestrator.plan.model import Plan
 from orchestrator.plan.scripts import python_bin, slurm_directives, worker_init
-from orchestrator.site.load import pool_cores
+from orchestrator.site.load import _cpu_count, pool_cores
 from orchestrator.site.models import Pool, Site
-from orchestrator.units import format_walltime, parse_walltime
+from orchestrator.units import format_walltime, parse_memory, parse_walltime
 
 
-def workers_per_node(pool: Pool) -> int:
+def workers_per_node(pool: Pool, shapes: list[tuple[int | None, int]] | None = None) -> int:
+    """Worker processes per node: as many tasks as the pool's smallest task shapes could run
+    side by side. Workers are only slots: which tasks actually run at once, and on which
+    cores and devices, is decided per task on the node (backends/placement.py), so a task
+    never takes more than the plan gave it. `shapes`: (cores, units) of the pool's stages."""
     if pool.workers_per_node:
         return pool.workers_per_node
-    if pool.device != "cpu":
-        return max(1, pool.units_per_node)
-    return max(1, pool_cores(pool))
+    cores = max(1, pool_cores(pool))
+    if not shapes:
+        return max(1, pool.units_per_node) if pool.device != "cpu" else cores
+    min_cores = min((c if c is not None else cores) for c, _ in shapes)
+    limit = cores // max(1, min_cores)
+    if all(u > 0 for _, u in shapes):
+        limit = min(limit, pool.units_per_node // min(u for _, u in shapes))
+    return max(1, limit)
 
 
-def accelerators(pool: Pool) -> list[str]:
-    """Units Parsl pins one per worker (CUDA_VISIBLE_DEVICES / ZE_AFFINITY_MASK)."""
-    if pool.device == "cpu" or pool.accel_backend not in ("cuda", "level_zero"):
-        return []
-    return unit_names(pool)
+def pool_shapes(plan: Plan, pool: str) -> list[tuple[int | None, int]]:
+    """(cores, accelerator units) per task of each single-rank stage bound to `pool`."""
+    out = []
+    for stage in plan.stages.values():
+        if stage.binding.pool == pool and stage.resources["ranks"] == 1:
+            cores = stage.resources["cores"]
+            out.append((cores if isinstance(cores, int) else None,
+                        stage.binding.units_per_task))
+    return out
 
 
 def _bootstrap_init(site: Site, pool: Pool) -> str:
@@ -55,16 +75,31 @@ def _lost_blocks(executor, status) -> None:
     windowed_error_handler(executor, status, threshold=3)
 
 
-def make_executor(site: Site, name: str, run_dir: Path
+def admissions(site: Site, pools: list[str]) -> dict[str, Admission]:
+    """The admission each pool's tasks go through: one for the whole machine on a local
+    site (its pools share it), one per pool on a cluster (each is its own allocation)."""
+    if site.scheduler == "local":
+        shared = Admission(1, _cpu_count(), node_memory())
+        return {name: shared for name in pools}
+    out = {}
+    for name in pools:
+        pool = site.pools[name]
+        memory = (parse_memory(pool.memory_per_node)
+                  if pool.memory_per_node not in (None, "auto") else None)
+        cores = pool.cores_per_node if isinstance(pool.cores_per_node, int) else None
+        out[name] = Admission(pool.max_blocks * pool.nodes_per_block, cores, memory)
+    return out
+
+
+def make_executor(site: Site, name: str, run_dir: Path,
+                  shapes: list[tuple[int | None, int]] | None = None
                   ) -> HighThroughputExecutor | ThreadPoolExecutor:
     pool = site.pools[name]
     if pool.executor == "threads":
-        return ThreadPoolExecutor(label=name, max_threads=workers_per_node(pool))
-    accel = accelerators(pool)
+        return GatedThreadPoolExecutor(label=name, max_threads=workers_per_node(pool, shapes))
     common = dict(
         label=name,
-        max_workers_per_node=workers_per_node(pool) if not accel else len(accel),
-        available_accelerators=accel,
+        max_workers_per_node=workers_per_node(pool, shapes),
         worker_logdir_root=str(run_dir / "parsl" / "workers"),
         **_heartbeats(site), block_error_handler=_lost_blocks,
         poll_period=10,
@@ -72,10 +107,10 @@ def make_executor(site: Site, name: str, run_dir: Path
     if site.scheduler == "local":
         provider = LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1,
                                  worker_init=_bootstrap_init(site, pool))
-        return HighThroughputExecutor(address="127.0.0.1", loopback_address="127.0.0.1",
-                                      provider=provider, cores_per_worker=1, **common)
+        return GatedHighThroughputExecutor(address="127.0.0.1", loopback_address="127.0.0.1",
+                                           provider=provider, cores_per_worker=1, **common)
     provider = _slurm_provider(site, name, _bootstrap_init(site, pool))
-    return HighThroughputExecutor(provider=provider, cores_per_worker=1, **common)
+    return GatedHighThroughputExecutor(provider=provider, cores_per_worker=1, **common)
 
 
 def _slurm_provider(site: Site, name: str, init: str, **extra) -> SlurmProvider:
@@ -129,8 +164,10 @@ def make_mpi_executor(site: Site, name: str, run_dir: Path) -> MPIExecutor:
                        worker_logdir_root=str(run_dir / "parsl" / "workers"), **address)
 
 
-def make_executors(plan: Plan, site: Site, run_dir: Path) -> list[HighThroughputExecutor]:
-    """One executor per pool the plan uses, plus an MPI-mode one where multi-rank stages run."""
+def make_executors(plan: Plan, site: Site, run_dir: Path, starter: Starter | None = None
+                   ) -> list[HighThroughputExecutor]:
+    """One executor per pool the plan uses, plus an MPI-mode one where multi-rank stages run.
+    With a `starter`, single-rank tasks start only when their node share is free."""
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     labels = sorted({executor_label(s.binding.pool, s.resources["ranks"])
                      for s in plan.stages.values()})
@@ -139,5 +176,10 @@ def make_executors(plan: Plan, site: Site, run_dir: Path) -> list[HighThroughput
         if label.endswith(MPI_SUFFIX):
             out.append(make_mpi_executor(site, label[: -len(MPI_SUFFIX)], run_dir))
         else:
-            out.append(make_executor(site, label, run_dir))
+            out.append(make_executor(site, label, run_dir, pool_shapes(plan, label)))
+    if starter is not None:
+        gates = admissions(site, [ex.label for ex in out if isinstance(ex, _Gated)])
+        for ex in out:
+            if isinstance(ex, _Gated):
+                ex.admission, ex.starter = gates[ex.label], starter
     return out

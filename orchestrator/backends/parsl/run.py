@@ -22,6 +22,7 @@ from parsl.executors.high_throughput.errors import ManagerLost, WorkerLost
 from orchestrator.backends.parsl import reaper
 from orchestrator.backends.parsl.completions import Completer
 from orchestrator.backends.parsl.executors import executor_label, make_executors
+from orchestrator.backends.parsl.gated import SHAPE_KEY, Starter
 from orchestrator.backends.parsl.loops import ConditionError, evaluate
 from orchestrator.backends.parsl.worker import read_legacy_result, record_of, run_task
 from orchestrator.backends.payload import TaskPayloads
@@ -77,13 +78,14 @@ class ParslRun:
         self.in_process = {name for name, pool in site.pools.items()
                            if pool.executor == "threads"}
         self.completer: Completer | None = None  # started with Parsl
+        self.starter = Starter()  # starts tasks whose node share was busy (gated.py)
 
     # ---- engine ---------------------------------------------------------------------------
     def start(self) -> None:
         """Prepare the engine; Parsl itself starts with the first task that must run, so a
         resume with nothing left to do starts no executors."""
         self.config = Config(
-            executors=make_executors(self.plan, self.site, self.rundir.path),
+            executors=make_executors(self.plan, self.site, self.rundir.path, self.starter),
             run_dir=str(self.rundir.parsl_dir),
             retries=int(RETRY_BUDGET),
             retry_handler=self._retry_cost,
@@ -101,6 +103,7 @@ class ParslRun:
         if self.config is None:
             self.start()
         self.dfk = parsl.load(self.config)
+        self.starter.lock = self.dfk.submitter_lock
         self.completer = Completer(self._complete)
         for s in self.plan.stages.values():
             label = executor_label(s.binding.pool, s.resources["ranks"])
@@ -133,6 +136,7 @@ class ParslRun:
                 self.dfk = None
                 if self.completer is not None:  # what Parsl's cleanup completed too
                     self.completer.stop()
+                self.starter.stop()
                 reaper.cancel_jobs(self.rundir.path, wait=15.0)
 
     def _retry_cost(self, exc: Exception, task_record: Any) -> float:
@@ -252,10 +256,15 @@ class ParslRun:
         self._engine()
         ranks = stage.resources["ranks"]
         app = self.apps[executor_label(stage.binding.pool, ranks)]
-        if ranks <= 1 and stage.binding.pool in self.in_process:
-            return app({**payload, "in_process": True}, inputs=list(handles))
-        if ranks <= 1:  # JSON: Parsl pickles a str far faster than a dict (pure-Python dill)
-            return app(json.dumps(payload, separators=(",", ":")), inputs=list(handles))
+        if ranks <= 1:
+            place = payload["placement"]
+            spec = {SHAPE_KEY: (place["cores"], place["units"], place["memory"])}
+            if stage.binding.pool in self.in_process:
+                return app({**payload, "in_process": True}, inputs=list(handles),
+                           parsl_resource_specification=spec)
+            # JSON: Parsl pickles a str far faster than a dict (pure-Python dill)
+            return app(json.dumps(payload, separators=(",", ":")), inputs=list(handles),
+                       parsl_resource_specification=spec)
         spec = {"num_nodes": stage.resources["nodes"], "num_ranks": ranks,
                 "ranks_per_node": stage.binding.ranks_per_node}
         if self.site.mpi.args:

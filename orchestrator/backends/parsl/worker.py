@@ -27,11 +27,21 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from orchestrator.backends.placement import (
+    Grant,
+    Ledger,
+    PlacementError,
+    Request,
+    ledger_path,
+    node_cpus,
+    placed,
+)
 from orchestrator.state.results import append_result
 
 LEGACY_RESULT_FILE = "result.json"  # written per task by earlier versions; still read on resume
 PINNING_VARS = ("CUDA_VISIBLE_DEVICES", "ZE_AFFINITY_MASK", "ONEAPI_DEVICE_SELECTOR",
                 "ROCR_VISIBLE_DEVICES")
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 class TaskFailure(RuntimeError):
@@ -50,16 +60,19 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
     _make_dir(task_dir)
     started = time.time()
     upstream, feedback = _unpack(payload.get("layout", ()), inputs)
-    if payload.get("in_process"):
-        value = _run_in_process(payload, upstream, feedback, task_dir)
-    else:
-        with _task_env(payload.get("env")), _in_dir(task_dir), _captured(task_dir, payload):
-            if payload.get("ranks", 1) > 1:
-                value = _mpi(payload, upstream, feedback, Path(task_dir))
-            elif payload["kind"] == "python":
-                value = call_target(payload, upstream, feedback, task_dir)
-            else:
-                value = _shell(payload, Path(task_dir))
+    with _placed(payload) as grant:
+        if payload.get("in_process"):
+            value = _run_in_process(payload, upstream, feedback, task_dir)
+        else:
+            with _task_env(_env_of(payload, grant)), _in_dir(task_dir), \
+                    _captured(task_dir, payload):
+                if payload.get("ranks", 1) > 1:
+                    value = _mpi(payload, upstream, feedback, Path(task_dir))
+                elif payload["kind"] == "python":
+                    value = call_target(payload, upstream, feedback, task_dir)
+                else:
+                    value = _shell(payload, Path(task_dir))
+        held_until = time.time()
     outputs = payload.get("outputs")
     missing = [o for o in outputs if not os.path.exists(os.path.join(task_dir, o))] if outputs else []
     if missing:
@@ -72,8 +85,12 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
         "ended": time.time(),
         "host": _HOST,
         "pid": os.getpid(),
-        "devices": _pinning(),
+        "devices": _pinning(payload),
     }
+    if grant is not None:
+        record["placement"] = {"cpus": list(grant.cpus), "units": list(grant.units),
+                               "memory": grant.memory, "waited": grant.waited,
+                               "held": [grant.since, held_until]}
     try:
         line = json.dumps(record, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -84,16 +101,54 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
 
 
 _HOST = socket.gethostname()
-_PINNED: dict[int, dict[str, str]] = {}
+_LEDGERS: dict[str, Ledger] = {}
 
 
-def _pinning() -> dict[str, str]:
-    """The device variables Parsl pinned this worker to (set once, when the worker started);
-    read once per process."""
-    pid = os.getpid()
-    if pid not in _PINNED:
-        _PINNED[pid] = {k: os.environ[k] for k in PINNING_VARS if k in os.environ}
-    return dict(_PINNED[pid])
+def _pinning(payload: dict[str, Any]) -> dict[str, str]:
+    """The device variables the task ran with: its plan's mask over what the worker had."""
+    mask = (payload.get("placement") or {}).get("mask") or {}
+    env = payload.get("env") or {}
+    return {k: mask.get(k, env.get(k, os.environ.get(k))) for k in PINNING_VARS
+            if k in mask or k in env or k in os.environ}
+
+
+def _ledger(run_dir: str, placement: dict[str, Any]) -> Ledger:
+    path = ledger_path(run_dir)
+    if path not in _LEDGERS:
+        _LEDGERS[path] = Ledger(path, node_cpus(placement.get("node_cores")),
+                                placement.get("node_memory"))
+    return _LEDGERS[path]
+
+
+@contextlib.contextmanager
+def _placed(payload: dict[str, Any]):
+    """Hold the task's cores, units and memory on this node while it runs (placement.py);
+    tasks spanning nodes are placed by their launcher."""
+    placement = payload.get("placement")
+    if not placement:
+        yield None
+        return
+    ledger = _ledger(payload["run_dir"], placement)
+    req = Request(payload["task_id"], placement["cores"], tuple(placement["units"]),
+                  placement.get("memory") or 0)
+    try:
+        with placed(ledger, req) as grant:
+            yield grant
+    except PlacementError as exc:
+        raise TaskFailure(str(exc)) from None
+
+
+def _env_of(payload: dict[str, Any], grant: Grant | None) -> dict[str, str]:
+    """The task's environment: its device mask (per task, not per worker), thread counts
+    that match its cores, then the stage's own `env`."""
+    env: dict[str, str] = {}
+    if grant is not None:
+        env.update((payload.get("placement") or {}).get("mask") or {})
+        threads = str(len(grant.cpus))
+        env.update((var, threads) for var in THREAD_VARS if var not in os.environ)
+        env["ORCH_TASK_CPUS"] = ",".join(map(str, grant.cpus))
+    env.update(payload.get("env") or {})
+    return env
 
 
 def record_of(value: dict[str, Any] | str) -> dict[str, Any]:

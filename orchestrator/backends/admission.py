@@ -1,0 +1,119 @@
+"""When a task may start: the driver's view of a pool's nodes (or, on a local site, of the
+machine that all its pools share), so that a task reaches a worker only when its cores,
+units and memory are free there.
+
+Parsl's executors start a task as soon as a worker is idle, whatever the task asks for.
+Gating at submission keeps every worker useful: a task that does not fit yet waits here,
+not inside a worker that smaller tasks could have used. The node ledger on the node itself
+(backends/placement.py) still decides the exact CPUs and is the last word; this admission
+is exact on a local site (one node) and, on multi-node pools, a first-fit over the pool's
+nodes that the ledger corrects.
+
+Policy (shared with the ledger; docs/placement.md): arrival order with backfill (a task
+that fits may pass one that does not), and once the oldest waiting task has waited
+`STARVATION_S`, nothing passes it any more.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.backends import placement
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a task takes of one node: cores (None: all), kind-qualified units, bytes."""
+
+    cores: int | None
+    units: tuple[str, ...] = ()
+    memory: int = 0
+
+
+@dataclass
+class _Node:
+    cores: int | None  # None: unknown (read on the node; not gated here)
+    memory: int | None
+    used_cores: int = 0
+    used_memory: int = 0
+    busy_units: set[str] = field(default_factory=set)
+    whole: int = 0  # tasks holding every core (`cores: all` where the count is unknown)
+    tasks: int = 0
+
+    def fits(self, s: Shape) -> bool:
+        if self.whole or (s.cores is None and self.tasks):
+            return False
+        if self.cores is not None and s.cores is not None and \
+                self.used_cores + s.cores > self.cores:
+            return False
+        if self.memory is not None and self.used_memory + s.memory > self.memory:
+            return False
+        return not self.busy_units.intersection(s.units)
+
+    def take(self, s: Shape, sign: int) -> None:
+        self.tasks += sign
+        self.used_cores += sign * (s.cores or 0)
+        self.used_memory += sign * s.memory
+        self.whole += sign * (s.cores is None)
+        if sign > 0:
+            self.busy_units.update(s.units)
+        else:
+            self.busy_units.difference_update(s.units)
+
+
+@dataclass
+class _Waiting:
+    shape: Shape
+    start: Any  # what the caller needs to start the task
+    since: float
+
+
+class Admission:
+    """The nodes of one scope and the tasks waiting for them: `offer` queues a task, `done`
+    gives a share back; both return what may start now."""
+
+    def __init__(self, nodes: int, cores: int | None, memory: int | None):
+        self.nodes = [_Node(cores, memory) for _ in range(max(1, nodes))]
+        self._empty = _Node(cores, memory)
+        self.lock = threading.Lock()
+        self.waiting: list[_Waiting] = []
+
+    def offer(self, shape: Shape, start: Any) -> list[tuple[int, _Waiting]]:
+        """Queue a task; return the tasks (this one or earlier ones) that may start now, each
+        with its node index (-1: it fits no node, and the node's ledger will fail it with
+        the reason). The caller starts them: `item.start`."""
+        with self.lock:
+            self.waiting.append(_Waiting(shape, start, time.monotonic()))
+            return self._admit()
+
+    def done(self, shape: Shape, node: int) -> list[tuple[int, _Waiting]]:
+        """Give a finished task's share back; return the tasks that may start now."""
+        with self.lock:
+            if node >= 0:
+                self.nodes[node].take(shape, -1)
+            return self._admit()
+
+    def _admit(self) -> list[tuple[int, _Waiting]]:
+        ready = []
+        now = time.monotonic()
+        for item in list(self.waiting):
+            if not self._empty.fits(item.shape):  # never fits: the node's ledger says why
+                self.waiting.remove(item)
+                ready.append((-1, item))
+                continue
+            node = next((i for i, n in enumerate(self.nodes) if n.fits(item.shape)), None)
+            if node is None:
+                if now - item.since > placement.STARVATION_S:
+                    break  # the oldest long waiter goes first: nothing passes it
+                continue
+            self.nodes[node].take(item.shape, +1)
+            self.waiting.remove(item)
+            ready.append((node, item))
+        return ready
+
+    @property
+    def queued(self) -> int:
+        return len(self.waiting)

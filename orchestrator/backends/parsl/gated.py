@@ -1,0 +1,91 @@
+"""Parsl executors that start a task only when its node share is free (admission.py).
+
+A thin layer over Parsl's own executors: `submit` offers the task to an `Admission`; a task
+that fits is submitted at once, in the DataFlowKernel's thread as usual, and one that does
+not is submitted later by a starter thread, as soon as a finished task frees its share. The
+future the DataFlowKernel holds completes when the real one does. A task's shape travels
+in its resource specification under `orch` and is removed before Parsl's executor sees it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from parsl.executors import HighThroughputExecutor, ThreadPoolExecutor
+
+from orchestrator.backends.admission import Admission, Shape
+
+SHAPE_KEY = "orch"
+
+
+class Starter:
+    """One thread per run that submits admitted tasks outside the DataFlowKernel's launch
+    path, holding its submitter lock as the DataFlowKernel does."""
+
+    def __init__(self) -> None:
+        self.lock: Any = threading.Lock()  # replaced by dfk.submitter_lock once loaded
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="orch-starter", daemon=True)
+        self._thread.start()
+
+    def put(self, ready: list) -> None:
+        for item in ready:
+            self._queue.put(item)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+    def _loop(self) -> None:
+        while (got := self._queue.get()) is not None:
+            node, item = got
+            with self.lock:
+                item.start(node)
+
+
+class _Gated:
+    """Mixin: route `submit` through the admission of this executor's scope."""
+
+    admission: Admission | None = None
+    starter: Starter | None = None
+
+    def submit(self, func, resource_specification, *args, **kwargs):
+        spec = dict(resource_specification or {})
+        raw = spec.pop(SHAPE_KEY, None)
+        if raw is None or self.admission is None or self.starter is None:
+            return super().submit(func, spec, *args, **kwargs)
+        shape = Shape(raw[0], tuple(raw[1]), raw[2])
+        outer: Future = Future()
+
+        def start(node: int) -> None:
+            try:
+                inner = super(_Gated, self).submit(func, spec, *args, **kwargs)
+            except BaseException as exc:
+                self.starter.put(self.admission.done(shape, node))
+                outer.set_exception(exc)
+                return
+            inner.add_done_callback(lambda f: self._finished(f, outer, shape, node))
+
+        ready = self.admission.offer(shape, start)
+        for node, item in ready:  # this thread holds the submitter lock: start inline
+            item.start(node)
+        return outer
+
+    def _finished(self, inner: Future, outer: Future, shape: Shape, node: int) -> None:
+        self.starter.put(self.admission.done(shape, node))
+        if inner.cancelled():
+            outer.cancel()
+        elif inner.exception() is not None:
+            outer.set_exception(inner.exception())
+        else:
+            outer.set_result(inner.result())
+
+
+class GatedHighThroughputExecutor(_Gated, HighThroughputExecutor):
+    """HighThroughputExecutor whose tasks start when their node share is free."""
+
+
+class GatedThreadPoolExecutor(_Gated, ThreadPoolExecutor):
+    """ThreadPoolExecutor (tasks in the driver) with the same admission."""

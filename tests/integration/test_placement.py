@@ -1,0 +1,46 @@
+"""What runs is what the plan shows (laptop site): each task is bound to exactly its planned
+cores and device variables, and tasks of different shapes (1, 2 and all cores; XPU tasks
+of another pool on the same machine; shell tasks) never share a CPU or a unit."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from placement_audit import audit
+
+from .conftest import orch
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_tasks_get_their_planned_cores_and_devices(wf, tmp_path):
+    run_dir = tmp_path / "run"
+    p = orch("run", str(wf / "placement.yaml"), "--site", "laptop", "--run-dir", str(run_dir))
+    assert p.returncode == 0, p.stderr
+    node = len(os.sched_getaffinity(0))
+    figures = audit(run_dir, node)
+    assert figures["tasks"] == 14 and figures["probes"] == 12, figures
+    assert figures["peak_cores"] <= node
+    if node >= 2:  # 1-core tasks of two pools ran side by side: the packing is not serial
+        assert figures["overlapping_starts"] >= 1, figures
+    for k in range(2):  # shell tasks: the command saw its cores (nproc follows affinity)
+        nproc, omp, _start, _end = (run_dir / "tasks" / f"shell_two[{k}]" / "seen.txt"
+                                  ).read_text().split()
+        assert int(nproc) == min(2, node) and omp == str(min(2, node))
+
+
+def test_a_mixed_pool_packs_cpu_gpu_and_xpu_tasks(wf, tmp_path):
+    """One mixed node (this machine's cores, 4 GPUs, 2 XPUs x 2 tiles: tasks only read their
+    variables): gpus 1, 2, 3, tiles 1 and 2, cores 1, 2 and all, in one allocation."""
+    from conftest import FIXTURES
+
+    run_dir = tmp_path / "run"
+    p = orch("run", str(wf / "mixed.yaml"), "--site", str(FIXTURES / "sites/mixed-local.yaml"),
+             "--run-dir", str(run_dir))
+    assert p.returncode == 0, p.stderr
+    node = len(os.sched_getaffinity(0))
+    figures = audit(run_dir, node)
+    assert figures["tasks"] == 23, figures
+    if node >= 2:
+        assert figures["overlapping_starts"] >= 5, figures  # the node was shared
