@@ -117,6 +117,11 @@ class Ledger:
         self._memory = memory if memory is not None else node_memory()
         self._owner = f"{os.getpid()}"
 
+    @property
+    def cpus(self) -> list[int]:
+        """The CPUs this process would give the node's ledger (the file's own are kept)."""
+        return self._cpus
+
     @contextlib.contextmanager
     def _locked(self):
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -129,7 +129,10 @@ def _placed(payload: dict[str, Any]):
         yield None
         return
     ledger = _ledger(payload["run_dir"], placement)
-    req = Request(payload["task_id"], placement["cores"], tuple(placement["units"]),
+    cores = placement["cores"]
+    if payload.get("ranks", 1) > 1 and cores is not None and cores > len(ledger.cpus):
+        cores = None  # an oversubscribed MPI task (the site allows it): it takes the node
+    req = Request(payload["task_id"], cores, tuple(placement["units"]),
                   placement.get("memory") or 0)
     try:
         with placed(ledger, req) as grant:
