@@ -9,6 +9,7 @@ runs/<workflow>-<timestamp>/
   tasks/<task-id>/  cwd of the task: stdout, stderr, declared outputs
   results/          per-worker result lines (state/results.py), read by --resume
   parsl/            Parsl's own run files and logs
+  .lock             held (flock) by the one driver running it (state/lock.py)
 ```
 """
 
@@ -32,18 +33,26 @@ def task_dirname(task_id: str) -> str:
     return _UNSAFE.sub("_", task_id)
 
 
+def _made(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class RunDir:
     path: Path
 
     @classmethod
     def create(cls, workflow: str, base: Path | None = None, path: Path | None = None) -> RunDir:
-        if path is None:
+        if path is None:  # a name of our own: never one another `orch run` just made
             stamp = time.strftime("%Y%m%d-%H%M%S")
             root = base or Path("runs")
             path = root / f"{workflow}-{stamp}"
             n = 1
-            while path.exists():
+            while not _made(path):
                 n += 1
                 path = root / f"{workflow}-{stamp}-{n}"
         path.mkdir(parents=True, exist_ok=True)

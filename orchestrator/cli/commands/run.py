@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -40,38 +41,40 @@ def _on_sigterm(signum, frame):
 
 
 def run(args: argparse.Namespace) -> int:
+    """One driver per run directory: the lock is taken before anything in the run
+    directory is read for resuming, written or reaped, and held until the run's own
+    processes are gone (the kernel drops it if this process dies)."""
+    from orchestrator.state.lock import acquire
+
+    with contextlib.ExitStack() as held:
+        if args.resume:
+            _previous_run(args.resume)  # a run directory, before a lock file appears in it
+            held.callback(acquire(args.resume.resolve(), sys.argv[1:]).release)
+        return _run(args, held)
+
+
+def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
     from orchestrator.plan.build import build_plan
     from orchestrator.plan.export import iter_json
-    from orchestrator.site.load import load_site
-    from orchestrator.spec.load import load_spec, parse_sets
+    from orchestrator.spec.load import parse_sets
+    from orchestrator.state.atomic import atomic_write_text
     from orchestrator.state.rundir import RunDir
 
     previous = _previous_run(args.resume) if args.resume else {}
     workflow = args.workflow or previous.get("workflow")
     if not workflow:
         raise UserError("a WORKFLOW is required (or --resume RUN_DIR)")
+    if not args.resume:
+        _check_new_run_dir(args.run_dir)
     sets = parse_sets(args.sets) if args.sets is not None else previous.get("sets", {})
     site_ref = args.site or previous.get("site")
-    errors = []
-    spec = site = None
-    try:
-        spec = load_spec(workflow, sets)
-    except UserError as exc:
-        errors += exc.diagnostics
-    try:
-        site = load_site(site_ref)
-    except UserError as exc:
-        errors += exc.diagnostics
-    if errors:
-        raise UserError(errors)
+    spec, site = _load(workflow, sets, site_ref)
     plan = build_plan(spec, site)
     if args.resume:
         rundir = RunDir(args.resume.resolve())
     else:
-        if args.run_dir is not None and (args.run_dir / "run.json").exists():
-            raise UserError(f"{args.run_dir} already holds a run; continue it with "
-                            f"--resume {args.run_dir} or choose another --run-dir")
         rundir = RunDir.create(plan.workflow, path=args.run_dir)
+        held.callback(_lock_new(rundir).release)
     meta = {
         "workflow": str(Path(workflow).resolve()),
         "site": str(site.path.resolve()) if site.path else site_ref,
@@ -87,10 +90,63 @@ def run(args: argparse.Namespace) -> int:
     rundir.write_json("spec.json", {"workflow": spec.workflow.model_dump(mode="json", by_alias=True),
                                     "params": spec.params,
                                     "sources": [s.__dict__ for s in spec.sources]})
-    from orchestrator.state.atomic import atomic_write_text
-
     atomic_write_text(rundir.path / "plan.json", "".join(iter_json(plan)))
     return _execute(args, plan, spec, site, rundir, len(meta["attempts"]), changed)
+
+
+def _load(workflow, sets: dict, site_ref):
+    """The spec and the site, with the errors of both reported together."""
+    from orchestrator.site.load import load_site
+    from orchestrator.spec.load import load_spec
+
+    errors = []
+    spec = site = None
+    try:
+        spec = load_spec(workflow, sets)
+    except UserError as exc:
+        errors += exc.diagnostics
+    try:
+        site = load_site(site_ref)
+    except UserError as exc:
+        errors += exc.diagnostics
+    if errors:
+        raise UserError(errors)
+    return spec, site
+
+
+_SCAFFOLD = {".lock", "tasks"}  # what RunDir.create makes before run.json is written
+
+
+def _check_new_run_dir(path: Path | None) -> None:
+    """`--run-dir` names a new or empty folder: writing a run into one that holds other
+    files would mix them with the run's (and `--resume` would not recognise it)."""
+    if path is None or not path.exists():
+        return
+    if (path / "run.json").exists():
+        raise UserError(f"{path} already holds a run; continue it with --resume {path} "
+                        "or choose another --run-dir")
+    if not path.is_dir():
+        raise UserError(f"--run-dir {path}: exists and is not a folder; "
+                        "choose another --run-dir")
+    extra = sorted(p.name for p in path.iterdir()
+                   if p.name not in _SCAFFOLD or (p.name == "tasks" and any(p.iterdir())))
+    if extra:
+        shown = ", ".join(extra[:5]) + (", ..." if len(extra) > 5 else "")
+        raise UserError(f"--run-dir {path}: the folder is not empty ({shown}) and is not a run "
+                        "directory (no run.json); choose a new or empty folder, or remove "
+                        "what is in it")
+
+
+def _lock_new(rundir):
+    """Lock a freshly created run directory; another driver may have created it first."""
+    from orchestrator.state.lock import acquire
+
+    lock = acquire(rundir.path, sys.argv[1:])
+    if rundir.exists():
+        lock.release()
+        raise UserError(f"{rundir.path} already holds a run; continue it with "
+                        f"--resume {rundir.path} or choose another --run-dir")
+    return lock
 
 
 def _changed_sources(spec_json: Path, sources) -> list[dict]:
