@@ -57,7 +57,11 @@ def acquire(run_dir: Path, argv: list[str] | None = None, settle: float = SETTLE
     its details yet) gets `settle` seconds: processes it forked may still hold the
     descriptor until its watchdog has reaped them."""
     path = Path(run_dir) / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot open the run directory's lock file "
+                        f"({exc.strerror or exc})") from None
     deadline = time.monotonic() + settle
     while True:
         try:

@@ -107,3 +107,8 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_a_run_directory_without_write_access_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="cannot open the run directory's lock file"):
+        acquire(tmp_path / "missing")
