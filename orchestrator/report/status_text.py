@@ -85,6 +85,8 @@ def _header(con, st: RunStatus) -> None:
     line.append(st.workflow or "?", style="bold").append(" on ").append(st.site or "?",
                                                                        style="bold")
     line.append(": ").append(st.state, style=f"bold {_RUN_STYLE.get(st.state, '')}")
+    if st.driver and isinstance(st.driver.get("pid"), int):
+        line.append(f" (driver pid {st.driver['pid']} on host {st.driver.get('host', '?')})")
     since = {"running": "for", "interrupted": "after", "crashed": "after"}.get(st.state, "in")
     line.append(f" {since} {format_seconds(st.duration)}, {n} attempt{'s' if n != 1 else ''}")
     con.print(line)

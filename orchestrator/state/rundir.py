@@ -9,6 +9,7 @@ runs/<workflow>-<timestamp>/
   tasks/<task-id>/  cwd of the task: stdout, stderr, declared outputs
   results/          per-worker result lines (state/results.py), read by --resume
   parsl/            Parsl's own run files and logs
+  .lock             held (flock) by the one driver running it (state/lock.py)
 ```
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import UserError
 from orchestrator.state.atomic import atomic_write_text
 from orchestrator.state.journal import JOURNAL_NAME
 
@@ -32,18 +34,50 @@ def task_dirname(task_id: str) -> str:
     return _UNSAFE.sub("_", task_id)
 
 
+_SCAFFOLD = {".lock", "tasks"}  # what RunDir.create makes before run.json is written
+
+
+def check_new_run_dir(path: Path | None) -> None:
+    """`--run-dir` names a new or empty folder: writing a run into one that holds other
+    files would mix them with the run's (and `--resume` would not recognise it)."""
+    if path is None or not path.exists():
+        return
+    if (path / "run.json").exists():
+        raise UserError(f"{path} already holds a run; continue it with --resume {path} "
+                        "or choose another --run-dir")
+    if not path.is_dir():
+        raise UserError(f"--run-dir {path}: exists and is not a folder; "
+                        "choose another --run-dir")
+    extra = sorted(p.name for p in path.iterdir()
+                   if p.name not in _SCAFFOLD or (p.name == "tasks" and any(p.iterdir())))
+    if extra:
+        shown = ", ".join(extra[:5]) + (", ..." if len(extra) > 5 else "")
+        raise UserError(f"--run-dir {path}: the folder is not empty ({shown}) and is not a run "
+                        "directory (no run.json); choose a new or empty folder, or remove "
+                        "what is in it")
+
+
+
+def _made(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class RunDir:
     path: Path
 
     @classmethod
     def create(cls, workflow: str, base: Path | None = None, path: Path | None = None) -> RunDir:
-        if path is None:
+        if path is None:  # a name of our own: never one another `orch run` just made
             stamp = time.strftime("%Y%m%d-%H%M%S")
             root = base or Path("runs")
             path = root / f"{workflow}-{stamp}"
             n = 1
-            while path.exists():
+            while not _made(path):
                 n += 1
                 path = root / f"{workflow}-{stamp}-{n}"
         path.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from typing import Any
 from orchestrator.errors import UserError
 from orchestrator.state.journal import read_journal
 from orchestrator.state.liveness import pid_alive
+from orchestrator.state.lock import holder
 from orchestrator.state.rundir import RunDir, task_dirname
 from orchestrator.state.states import TaskState
 
@@ -119,6 +120,7 @@ class RunStatus:
     stages: list[StageStatus]
     loops: list[LoopStatus]
     warnings: list[str] = field(default_factory=list)
+    driver: dict | None = None  # who holds the run directory's lock (state/lock.py), if anyone
 
     @property
     def counts(self) -> dict[str, int]:
@@ -172,6 +174,7 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
         stages=_stages(tasks, plan),
         loops=_loops(fold.loops, plan, tasks),
         warnings=warnings,
+        driver=holder(rd.path) if state == "running" else None,
     )
 
 

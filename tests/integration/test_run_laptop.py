@@ -157,4 +157,6 @@ def test_changed_code_invalidates_cache(tmp_path, wf):
     p = orch("run", *args, "--resume", str(run_dir), "--format", "json")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["counts"] == {"done": 3}  # the code hash covers the module
+    assert "code run by stage(s) work, total changed" in p.stderr
+    assert "resume: 3 of 3 task(s) that finished before will run again" in p.stderr
     assert results(run_dir)["total"]["sum"] == 1001

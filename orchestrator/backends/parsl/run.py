@@ -5,7 +5,6 @@ that do not wait on a loop decision are submitted first."""
 from __future__ import annotations
 
 import concurrent.futures as cf
-import heapq
 import json
 import threading
 import time
@@ -51,14 +50,14 @@ class ParslRun:
 
     def __init__(self, plan: Plan, spec: LoadedSpec, site: Site, rundir: RunDir,
                  journal: Journal, done_records: dict[str, dict[str, Any]], progress: Any,
-                 resuming: bool = False):
+                 resuming: bool = False, payloads: TaskPayloads | None = None):
         self.plan = plan
         self.site = site
         self.rundir = rundir
         self.journal = journal
         self.done_records = done_records  # key -> record, from earlier attempts
         self.progress = progress
-        self.payloads = TaskPayloads(plan, spec, rundir)
+        self.payloads = payloads or TaskPayloads(plan, spec, rundir)  # shared memo
         self.handles: dict[str, Any] = {}  # task id -> AppFuture or finished record
         self.keys: dict[str, str] = {}
         self.stage_ids: dict[tuple[str, int | None], list[str]] = {}
@@ -154,7 +153,7 @@ class ParslRun:
 
     # ---- driving --------------------------------------------------------------------------
     def execute(self) -> Outcome:
-        for unit in self._unit_order():
+        for unit in self.plan.unit_order():
             if unit in self.plan.loops:
                 self._run_loop(unit)
             else:
@@ -166,31 +165,6 @@ class ParslRun:
         bad = any(s in (TaskState.FAILED, TaskState.DEP_FAILED) for s in self.states.values())
         bad = bad or any(i.get("reason") == "failed" for i in self.loop_info.values())
         return Outcome("failed" if bad else "succeeded", counts, self.failed, self.loop_info)
-
-    def _unit_order(self) -> list[str]:
-        """Stages and loops in dependency order; loops that wait on a condition go last."""
-        unit = {s: self.plan.stages[s].loop or s for s in self.plan.stages}
-        deps: dict[str, set[str]] = {u: set() for u in unit.values()}
-        for s, st in self.plan.stages.items():
-            deps[unit[s]].update(unit[n] for n in st.needs if unit[n] != unit[s])
-        rank = {u: i for i, u in enumerate(dict.fromkeys(unit[s] for s in self.plan.stages))}
-        blocking = {u for u in deps if u in self.plan.loops and self.plan.loops[u].until}
-        users: dict[str, list[str]] = {u: [] for u in deps}
-        for u, ds in deps.items():
-            for d in ds:
-                users[d].append(u)
-        indeg = {u: len(ds) for u, ds in deps.items()}
-        ready = [((u in blocking), rank[u], u) for u, k in indeg.items() if k == 0]
-        heapq.heapify(ready)
-        order = []
-        while ready:
-            _, _, u = heapq.heappop(ready)
-            order.append(u)
-            for v in users[u]:
-                indeg[v] -= 1
-                if indeg[v] == 0:
-                    heapq.heappush(ready, ((v in blocking), rank[v], v))
-        return order
 
     def _iteration_of(self, need: str, consumer_loop: str | None, iteration: int | None):
         loop = self.plan.stages[need].loop

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import UserError
 
@@ -22,7 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="workflow spec (YAML); with --resume, defaults to the run's own")
     p.add_argument("--site", metavar="SITE", help="site config: a path or shipped name")
     p.add_argument("--set", dest="sets", action="append", default=None, metavar="NAME=VALUE",
-                   help="override a workflow param (repeatable)")
+                   help="override a workflow param (repeatable); with --resume, overrides "
+                        "that name only: the other values of the run carry over")
+    p.add_argument("--unset", action="append", default=None, metavar="NAME",
+                   help="with --resume: drop a carried-over --set value (the param goes "
+                        "back to the workflow's default)")
     p.add_argument("--run-dir", type=Path, metavar="DIR", help="where to write the run")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="resume this run: tasks done with the same key are not re-run")
@@ -40,18 +47,107 @@ def _on_sigterm(signum, frame):
 
 
 def run(args: argparse.Namespace) -> int:
+    """One driver per run directory: the lock is taken before anything in the run
+    directory is read for resuming, written or reaped, and held until the run's own
+    processes are gone (the kernel drops it if this process dies)."""
+    from orchestrator.state.lock import acquire
+
+    with contextlib.ExitStack() as held:
+        if args.resume:
+            _previous_run(args.resume)  # a run directory, before a lock file appears in it
+            held.callback(acquire(args.resume.resolve(), sys.argv[1:]).release)
+        return _run(args, held)
+
+
+def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
+    from orchestrator.backends.payload import TaskPayloads
+    from orchestrator.backends.resume import file_sha256, merge_sets
     from orchestrator.plan.build import build_plan
-    from orchestrator.plan.export import iter_json
-    from orchestrator.site.load import load_site
-    from orchestrator.spec.load import load_spec, parse_sets
-    from orchestrator.state.rundir import RunDir
+    from orchestrator.state.rundir import RunDir, check_new_run_dir
 
     previous = _previous_run(args.resume) if args.resume else {}
     workflow = args.workflow or previous.get("workflow")
     if not workflow:
         raise UserError("a WORKFLOW is required (or --resume RUN_DIR)")
-    sets = parse_sets(args.sets) if args.sets is not None else previous.get("sets", {})
+    if not args.resume:
+        check_new_run_dir(args.run_dir)
+    sets = merge_sets(previous.get("sets") or {}, args.sets, args.unset)
     site_ref = args.site or previous.get("site")
+    spec, site = _load(workflow, sets, site_ref)
+    plan = build_plan(spec, site)
+    if args.resume:
+        rundir = RunDir(args.resume.resolve())
+    else:
+        rundir = RunDir.create(plan.workflow, path=args.run_dir)
+        held.callback(_lock_new(rundir).release)
+    meta = {
+        "workflow": str(Path(workflow).resolve()),
+        "site": str(site.path.resolve()) if site.path else site_ref,
+        "site_sha256": file_sha256(site.path),
+        "sets": sets,
+        "created": previous.get("created", time.time()),
+        "attempts": [*previous.get("attempts", []), {"started": time.time(), "pid": os.getpid(),
+                                                      "argv": sys.argv[1:]}],
+    }
+    payloads = TaskPayloads(plan, spec, rundir)
+    code = {name: payloads.code_hash(stage) for name, stage in plan.stages.items()}
+    records, changes = _resume_changes(rundir, previous, meta, spec, plan, payloads, code) \
+        if args.resume else ([], None)
+    _write_run_files(rundir, meta, spec, plan, code)
+    return _execute(args, _Run(plan, spec, site, rundir, len(meta["attempts"]), payloads,
+                               records, changes))
+
+
+@dataclass
+class _Run:
+    """What `_execute` runs: the plan and everything an attempt was prepared with."""
+
+    plan: Any
+    spec: Any
+    site: Any
+    rundir: Any
+    attempt: int
+    payloads: Any
+    records: list[dict]  # the journal of earlier attempts
+    changes: Any  # backends.resume.ResumeChanges, on --resume
+
+
+def _resume_changes(rundir, previous: dict, meta: dict, spec, plan, payloads, code):
+    """Print what changed since the last attempt and which finished tasks it re-runs;
+    read before run.json and spec.json are overwritten."""
+    from orchestrator.backends import resume
+    from orchestrator.state.journal import read_journal
+
+    try:
+        old_spec = rundir.read_json("spec.json")
+    except (OSError, ValueError):
+        old_spec = {}
+    old_spec = old_spec if isinstance(old_spec, dict) else {}
+    changes, sources = resume.differences(previous, meta, old_spec, spec, code)
+    records = list(read_journal(rundir.journal))
+    found = resume.assess(plan, payloads, records, changes, sources)
+    for line in found.lines():
+        print(line, file=sys.stderr)
+    return records, found
+
+
+def _write_run_files(rundir, meta: dict, spec, plan, code: dict) -> None:
+    from orchestrator.plan.export import iter_json
+    from orchestrator.state.atomic import atomic_write_text
+
+    rundir.write_json("run.json", meta)
+    rundir.write_json("spec.json", {"workflow": spec.workflow.model_dump(mode="json", by_alias=True),
+                                    "params": spec.params,
+                                    "sources": [s.__dict__ for s in spec.sources],
+                                    "code": code})
+    atomic_write_text(rundir.path / "plan.json", "".join(iter_json(plan)))
+
+
+def _load(workflow, sets: dict, site_ref):
+    """The spec and the site, with the errors of both reported together."""
+    from orchestrator.site.load import load_site
+    from orchestrator.spec.load import load_spec
+
     errors = []
     spec = site = None
     try:
@@ -64,58 +160,19 @@ def run(args: argparse.Namespace) -> int:
         errors += exc.diagnostics
     if errors:
         raise UserError(errors)
-    plan = build_plan(spec, site)
-    if args.resume:
-        rundir = RunDir(args.resume.resolve())
-    else:
-        if args.run_dir is not None and (args.run_dir / "run.json").exists():
-            raise UserError(f"{args.run_dir} already holds a run; continue it with "
-                            f"--resume {args.run_dir} or choose another --run-dir")
-        rundir = RunDir.create(plan.workflow, path=args.run_dir)
-    meta = {
-        "workflow": str(Path(workflow).resolve()),
-        "site": str(site.path.resolve()) if site.path else site_ref,
-        "sets": sets,
-        "created": previous.get("created", time.time()),
-        "attempts": [*previous.get("attempts", []), {"started": time.time(), "pid": os.getpid(),
-                                                      "argv": sys.argv[1:]}],
-    }
-    changed = _changed_sources(rundir.path / "spec.json", spec.sources) if args.resume else []
-    for c in changed:
-        print(f"warning: {c['message']}", file=sys.stderr)
-    rundir.write_json("run.json", meta)
-    rundir.write_json("spec.json", {"workflow": spec.workflow.model_dump(mode="json", by_alias=True),
-                                    "params": spec.params,
-                                    "sources": [s.__dict__ for s in spec.sources]})
-    from orchestrator.state.atomic import atomic_write_text
-
-    atomic_write_text(rundir.path / "plan.json", "".join(iter_json(plan)))
-    return _execute(args, plan, spec, site, rundir, len(meta["attempts"]), changed)
+    return spec, site
 
 
-def _changed_sources(spec_json: Path, sources) -> list[dict]:
-    """Files of the spec (templates included) whose content differs from what the run's
-    spec.json recorded: `--resume` warns about them and journals `sources_changed`."""
-    try:
-        old = json.loads(spec_json.read_text()).get("sources") or []
-    except (OSError, ValueError, AttributeError):
-        return []
-    before = {s["path"]: s for s in old if isinstance(s, dict) and isinstance(s.get("path"), str)}
-    out = []
-    for s in sources:
-        prev = before.get(s.path)
-        if prev is None or prev.get("sha256") == s.sha256:
-            continue
-        what = f"template {s.template!r}" if s.template else s.path
-        version = (f"version {prev.get('version')} -> {s.version}"
-                   if prev.get("version") != s.version else
-                   f"version {s.version} not bumped" if s.version else "no version")
-        out.append({"path": s.path, "template": s.template, "old_version": prev.get("version"),
-                    "version": s.version, "old_sha256": prev.get("sha256"), "sha256": s.sha256,
-                    "message": f"{what} changed since the run's last attempt ({version}; "
-                               f"sha256 {str(prev.get('sha256'))[:12]} -> {s.sha256[:12]}); "
-                               "tasks whose definition changed run again"})
-    return out
+def _lock_new(rundir):
+    """Lock a freshly created run directory; another driver may have created it first."""
+    from orchestrator.state.lock import acquire
+
+    lock = acquire(rundir.path, sys.argv[1:])
+    if rundir.exists():
+        lock.release()
+        raise UserError(f"{rundir.path} already holds a run; continue it with "
+                        f"--resume {rundir.path} or choose another --run-dir")
+    return lock
 
 
 def _previous_run(path: Path) -> dict:
@@ -128,42 +185,26 @@ def _previous_run(path: Path) -> dict:
         raise UserError(f"{run_json}: unreadable ({exc})") from None
 
 
-def _done_records(journal_path: Path) -> dict[str, dict]:
-    from orchestrator.state.journal import read_journal
-
-    done = {}
-    for rec in read_journal(journal_path):
-        if rec.get("ev") in ("task_done", "task_cached") and rec.get("key"):
-            done[rec["key"]] = {k: rec.get(k) for k in
-                                ("task", "key", "result", "started", "ended", "host", "pid",
-                                 "devices")}
-    return done
-
-
-def _execute(args, plan, spec, site, rundir, attempt: int, changed=()) -> int:
+def _execute(args, run: _Run) -> int:
     from orchestrator.backends.parsl import reaper
     from orchestrator.backends.parsl.run import ParslRun
+    from orchestrator.backends.resume import done_records
     from orchestrator.report.progress import Progress
     from orchestrator.state.journal import Journal
 
-    if args.resume:
+    plan, rundir = run.plan, run.rundir
+    if args.resume:  # safe: we hold the run directory's lock, no live driver owns these
         reaped = reaper.reap(f"{rundir.path}#") + reaper.cancel_jobs(rundir.path)
         if reaped:
             print(f"stopped {reaped} leftover process(es) of an earlier attempt", file=sys.stderr)
-    tag = f"{rundir.path}#{attempt}"
+    tag = f"{rundir.path}#{run.attempt}"
     reaper.start_watchdog(tag)
-    done = _done_records(rundir.journal)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     journal = Journal(rundir.journal)
     progress = Progress(list(plan.stages), quiet=args.quiet or args.format == "json")
-    runner = ParslRun(plan, spec, site.site, rundir, journal, done, progress,
-                      resuming=bool(args.resume))
-    journal.append("run_started", workflow=plan.workflow, site=plan.site, attempt=attempt,
-                   pid=os.getpid(), host=socket.gethostname(), resume=bool(args.resume),
-                   tasks=plan.task_count)
-    if changed:
-        journal.append("sources_changed", sources=[
-            {k: v for k, v in c.items() if k != "message"} for c in changed])
+    runner = ParslRun(plan, run.spec, run.site.site, rundir, journal, done_records(run.records),
+                      progress, resuming=bool(args.resume), payloads=run.payloads)
+    _journal_start(journal, run, bool(args.resume))
     started = time.time()
     try:
         if not args.quiet and args.format == "text":
@@ -190,6 +231,18 @@ def _execute(args, plan, spec, site, rundir, attempt: int, changed=()) -> int:
     _close(runner, journal, tag)
     _print_outcome(args, outcome, rundir, time.time() - started)
     return 0 if outcome.state == "succeeded" else 3
+
+
+def _journal_start(journal, run: _Run, resume: bool) -> None:
+    """`run_started`, and on a resume what changed since the last attempt."""
+    journal.append("run_started", workflow=run.plan.workflow, site=run.plan.site,
+                   attempt=run.attempt, pid=os.getpid(), host=socket.gethostname(),
+                   resume=resume, tasks=run.plan.task_count)
+    if run.changes and run.changes.sources:
+        journal.append("sources_changed", sources=[
+            {k: v for k, v in c.items() if k != "message"} for c in run.changes.sources])
+    if run.changes and (run.changes.changes or run.changes.again):
+        journal.append("resume_changes", **run.changes.record())
 
 
 def _close(runner, journal, tag: str | None = None) -> None:
