@@ -8,7 +8,7 @@
 #   scripts/local-slurm.sh status   print sinfo and squeue; exit 0 if the node is usable.
 #
 # The cluster: one node (`hostname -s`) with all its cores, memory a bit below the machine's,
-# two GRES GPUs backed by dummy character devices /dev/fakegpu[0-1] and the feature `xpu`;
+# four GRES GPUs backed by dummy character devices /dev/fakegpu[0-3] and the feature `xpu`;
 # partitions `cpu` (default) and `gpu`. Daemons run as root, without systemd or cgroups.
 #
 # Environment: LOCAL_SLURM_TIMEOUT (seconds to wait for the node, default 90).
@@ -26,7 +26,7 @@ readonly MUNGE_KEY=/etc/munge/munge.key
 readonly MUNGE_PID=/run/munge/munged.pid
 readonly MARKER="# Written by scripts/local-slurm.sh"
 readonly TIMEOUT=${LOCAL_SLURM_TIMEOUT:-90}
-readonly FAKE_GPUS=2
+readonly FAKE_GPUS=4
 
 log() { printf 'local-slurm: %s\n' "$*"; }
 die() { printf 'local-slurm: error: %s\n' "$*" >&2; exit 1; }
@@ -211,8 +211,8 @@ KillWait=5
 MinJobAge=300
 Waittime=0
 $nl
-PartitionName=cpu Nodes=$host Default=YES MaxTime=04:00:00 State=UP
-PartitionName=gpu Nodes=$host Default=NO MaxTime=04:00:00 State=UP
+PartitionName=cpu Nodes=$host Default=YES MaxTime=04:00:00 State=UP OverSubscribe=FORCE:4
+PartitionName=gpu Nodes=$host Default=NO MaxTime=04:00:00 State=UP OverSubscribe=FORCE:4
 EOF
 }
 

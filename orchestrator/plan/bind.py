@@ -133,6 +133,14 @@ def node_units(pool: Pool) -> tuple[str, ...]:
     return tuple(out)
 
 
+def hidden_devices(pool: Pool, device: str) -> dict[str, str]:
+    """What a task of class `device` sets to see none of the node's CUDA GPUs when it was
+    given none (a cpu or xpu task on a mixed node whose allocation holds GPUs)."""
+    if device != "gpu" and "gpu" in pool.devices:
+        return {"CUDA_VISIBLE_DEVICES": ""}
+    return {}
+
+
 def task_cores(res: Resources, pool: Pool) -> int | None:
     """Cores one rank takes on a node; None for `cores: all` on a node of unknown size
     (the run gives it every core it finds)."""

@@ -13,6 +13,7 @@ from orchestrator.plan.bind import (
     choose_pool,
     device_slots,
     effective_resources,
+    hidden_devices,
     node_units,
     slots_per_node,
 )
@@ -94,7 +95,8 @@ def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
         _check_swept_outputs(spec, name, stage.outputs, points, sink)
     if len(sink.items) > before:
         return None
-    slots = device_slots(res, pool, rpn, fallback)
+    hide = hidden_devices(node_pool, pool.device)
+    slots = [({**hide, **mask}, units) for mask, units in device_slots(res, pool, rpn, fallback)]
     if points is None:
         tasks = [PlannedTask(name, name, None, None, *slots[0])]
     else:

@@ -66,13 +66,13 @@ def test_batch_job_runs_in_default_cpu_partition(slurm: Slurm):
 
 
 @pytest.mark.slurm
-@pytest.mark.parametrize("gpus", [1, 2])
+@pytest.mark.parametrize("gpus", [1, 2, 4])
 def test_gpu_job_sees_its_gres_gpus(slurm: Slurm, gpus: int):
     proc = slurm.srun("--partition=gpu", f"--gres=gpu:{gpus}", "env")
     assert proc.returncode == 0, proc.stderr
     visible = env_of(proc.stdout)["CUDA_VISIBLE_DEVICES"].split(",")
     assert len(visible) == gpus
-    assert set(visible) <= {"0", "1"}
+    assert set(visible) <= {"0", "1", "2", "3"}
 
 
 @pytest.mark.slurm
@@ -80,12 +80,12 @@ def test_gpu_batch_job_sees_one_gpu(slurm: Slurm):
     job = slurm.sbatch("--partition=gpu", "--gres=gpu:1", "--output=out.txt",
                        wrap='echo "CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"')
     assert slurm.wait(job) == "COMPLETED"
-    assert env_of((slurm.workdir / "out.txt").read_text())["CUDA_VISIBLE_DEVICES"] in ("0", "1")
+    assert env_of((slurm.workdir / "out.txt").read_text())["CUDA_VISIBLE_DEVICES"] in ("0", "1", "2", "3")
 
 
 @pytest.mark.slurm
 def test_more_gpus_than_the_node_has_is_rejected(slurm: Slurm):
-    proc = slurm.srun("--partition=gpu", "--gres=gpu:3", "true")
+    proc = slurm.srun("--partition=gpu", "--gres=gpu:5", "true")
     assert proc.returncode != 0
     assert "configuration is not available" in proc.stderr
 

@@ -9,6 +9,8 @@ import os
 import pytest
 from placement_audit import audit
 
+from orchestrator.state.results import results_by_task
+
 from .conftest import orch
 
 pytestmark = pytest.mark.timeout(300)
@@ -44,3 +46,24 @@ def test_a_mixed_pool_packs_cpu_gpu_and_xpu_tasks(wf, tmp_path):
     assert figures["tasks"] == 23, figures
     if node >= 2:
         assert figures["overlapping_starts"] >= 5, figures  # the node was shared
+
+
+@pytest.mark.slurm
+def test_a_mixed_pool_packs_into_one_slurm_allocation(wf, tmp_path):
+    """The same promise on the local Slurm cluster: one block (a --gres=gpu:4,
+    --cpus-per-task=2 job) runs every shape, within its 2 cores and 4 GPUs."""
+    from conftest import FIXTURES
+
+    run_dir = tmp_path / "run"
+    p = orch("run", str(wf / "mixed.yaml"), "--site", str(FIXTURES / "sites/slurm-mixed.yaml"),
+             "--run-dir", str(run_dir), "-q", timeout=400)
+    assert p.returncode == 0, p.stderr
+    figures = audit(run_dir, 2)
+    assert figures["tasks"] == 23 and figures["peak_cores"] <= 2, figures
+    assert figures["overlapping_starts"] >= 5, figures
+    jobs = {r["result"]["env"].get("SLURM_JOB_ID")
+            for r in results_by_task(run_dir).values()}
+    assert len(jobs) == 1 and None not in jobs, jobs  # one allocation for every device class
+    script = next((run_dir / "parsl").glob("*/submit_scripts/parsl.node.block-0.*"))
+    text = script.read_text()
+    assert "#SBATCH --gres=gpu:4" in text and "#SBATCH --cpus-per-task=2" in text

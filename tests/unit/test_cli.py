@@ -291,7 +291,7 @@ def test_scripts_on_local_slurm(tmp_path):
     gpu = (out / "gpu.sbatch").read_text()
     cpu = (out / "cpu.sbatch").read_text()
     assert gpu.startswith("#!/bin/bash\n")
-    for line in ("#SBATCH --partition=gpu", "#SBATCH --gres=gpu:2", "#SBATCH --time=30",
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --gres=gpu:4", "#SBATCH --time=30",
                  "#SBATCH --nodes=1", "#SBATCH --mem=4096M", "#SBATCH --job-name=orch.fan-in.gpu"):
         assert line in gpu.splitlines(), line
     assert "#SBATCH --partition=cpu" in cpu.splitlines()

@@ -106,10 +106,11 @@ _LEDGERS: dict[str, Ledger] = {}
 
 def _pinning(payload: dict[str, Any]) -> dict[str, str]:
     """The device variables the task ran with: its plan's mask over what the worker had."""
-    mask = (payload.get("placement") or {}).get("mask") or {}
-    env = payload.get("env") or {}
-    return {k: mask.get(k, env.get(k, os.environ.get(k))) for k in PINNING_VARS
-            if k in mask or k in env or k in os.environ}
+    placement = payload.get("placement")
+    if not placement:
+        return {k: os.environ[k] for k in PINNING_VARS if k in os.environ}
+    seen = {**placement.get("mask", {}), **(payload.get("env") or {})}
+    return {k: seen[k] for k in PINNING_VARS if k in seen}
 
 
 def _ledger(run_dir: str, placement: dict[str, Any]) -> Ledger:
@@ -141,11 +142,14 @@ def _placed(payload: dict[str, Any]):
         raise TaskFailure(str(exc)) from None
 
 
-def _env_of(payload: dict[str, Any], grant: Grant | None) -> dict[str, str]:
+def _env_of(payload: dict[str, Any], grant: Grant | None) -> dict[str, str | None]:
     """The task's environment: its device mask (per task, not per worker), thread counts
     that match its cores, then the stage's own `env`."""
-    env: dict[str, str] = {}
+    env: dict[str, str | None] = {}
     if grant is not None:
+        # job-wide values (Slurm sets CUDA_VISIBLE_DEVICES and ZE_AFFINITY_MASK for the whole
+        # allocation) give way to the task's own mask: what it was not given, it does not see
+        env.update((var, None) for var in PINNING_VARS if var in os.environ)
         env.update((payload.get("placement") or {}).get("mask") or {})
         threads = str(len(grant.cpus))
         env.update((var, threads) for var in THREAD_VARS if var not in os.environ)
@@ -285,7 +289,11 @@ def _task_env(env: dict[str, str] | None):
         yield
         return
     saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    for k, v in env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         yield
     finally:
