@@ -37,6 +37,7 @@ class Shape:
 class _Node:
     cores: int | None  # None: unknown (read on the node; not gated here)
     memory: int | None
+    free_cpus: list[int] | None = None  # the CPU ids, where this admission is exact
     used_cores: int = 0
     used_memory: int = 0
     busy_units: set[str] = field(default_factory=set)
@@ -53,7 +54,15 @@ class _Node:
             return False
         return not self.busy_units.intersection(s.units)
 
-    def take(self, s: Shape, sign: int) -> None:
+    def take(self, s: Shape, sign: int, cpus: tuple[int, ...] = ()) -> tuple[int, ...]:
+        """Hold (sign +1) or give back (-1) a task's share; with known CPU ids, the CPUs it
+        is given (the lowest free ones) or gives back."""
+        if self.free_cpus is not None:
+            if sign > 0:
+                n = len(self.free_cpus) if s.cores is None else s.cores
+                cpus, self.free_cpus = tuple(self.free_cpus[:n]), self.free_cpus[n:]
+            else:
+                self.free_cpus = sorted((*self.free_cpus, *cpus))
         self.tasks += sign
         self.used_cores += sign * (s.cores or 0)
         self.used_memory += sign * s.memory
@@ -62,6 +71,7 @@ class _Node:
             self.busy_units.update(s.units)
         else:
             self.busy_units.difference_update(s.units)
+        return cpus
 
 
 @dataclass
@@ -69,15 +79,24 @@ class _Waiting:
     shape: Shape
     start: Any  # what the caller needs to start the task
     since: float
+    cpus: tuple[int, ...] = ()  # given on admission where the admission is exact
 
 
 class Admission:
     """The nodes of one scope and the tasks waiting for them: `offer` queues a task, `done`
     gives a share back; both return what may start now."""
 
-    def __init__(self, nodes: int, cores: int | None, memory: int | None):
-        self.nodes = [_Node(cores, memory) for _ in range(max(1, nodes))]
+    def __init__(self, nodes: int, cores: int | None, memory: int | None,
+                 cpus: list[int] | None = None):
+        """`cpus`: the CPU ids of a scope that is one node (a local site): admission is then
+        exact, and it gives each task its CPUs itself (the node needs no ledger)."""
+        exact = nodes == 1 and cpus is not None
+        if exact:
+            cores = len(cpus)
+        self.nodes = [_Node(cores, memory, list(cpus) if exact else None)
+                      for _ in range(max(1, nodes))]
         self._empty = _Node(cores, memory)
+        self.exact = exact
         self.lock = threading.Lock()
         self.waiting: list[_Waiting] = []
 
@@ -89,11 +108,12 @@ class Admission:
             self.waiting.append(_Waiting(shape, start, time.monotonic()))
             return self._admit()
 
-    def done(self, shape: Shape, node: int) -> list[tuple[int, _Waiting]]:
-        """Give a finished task's share back; return the tasks that may start now."""
+    def done(self, shape: Shape, node: int, cpus: tuple[int, ...] = ()
+             ) -> list[tuple[int, _Waiting]]:
+        """Give a finished task's share (and CPUs) back; return what may start now."""
         with self.lock:
             if node >= 0:
-                self.nodes[node].take(shape, -1)
+                self.nodes[node].take(shape, -1, cpus)
             return self._admit()
 
     def _admit(self) -> list[tuple[int, _Waiting]]:
@@ -109,7 +129,7 @@ class Admission:
                 if now - item.since > placement.STARVATION_S:
                     break  # the oldest long waiter goes first: nothing passes it
                 continue
-            self.nodes[node].take(item.shape, +1)
+            item.cpus = self.nodes[node].take(item.shape, +1)
             self.waiting.remove(item)
             ready.append((node, item))
         return ready
@@ -117,3 +137,27 @@ class Admission:
     @property
     def queued(self) -> int:
         return len(self.waiting)
+
+
+def stage_shape(cores: Any, units: int, memory: str | int | None) -> tuple:
+    """A stage's task shape as far as packing goes: (cores, has units, memory)."""
+    return (cores, units > 0, memory or 0)
+
+
+def placement_modes(scopes: dict[str, list[str]], shapes: dict[str, set[tuple]],
+                    exact: bool) -> dict[str, str]:
+    """How each executor's tasks are placed, per scope (a set of executors sharing nodes):
+    - "pinned": one executor whose tasks all have one shape without devices or memory: its
+      workers are pinned to cores by Parsl (HTEX `cpu_affinity`) and no task ever waits for
+      another, so nothing is gated (no round trip to the driver between tasks);
+    - "exact": the driver's admission gives each task its CPUs (a scope of one node);
+    - "ledger": the admission gates, and the node's ledger picks the CPUs (several nodes).
+    """
+    modes = {}
+    for labels in scopes.values():
+        one = len(labels) == 1 and len(shapes[labels[0]]) == 1
+        shape = next(iter(shapes[labels[0]])) if one else None
+        pinned = one and not shape[1] and not shape[2]
+        for label in labels:
+            modes[label] = "pinned" if pinned else "exact" if exact else "ledger"
+    return modes

@@ -205,19 +205,27 @@ def _check_fits_node(req: Request, state: _State) -> None:
 
 
 @contextlib.contextmanager
+def bound(cpus) -> Any:
+    """Run the body on `cpus` only (the calling thread's affinity, which subprocesses
+    inherit), then restore what it was."""
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_setaffinity") and cpus else None
+    if before is not None:
+        os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
+
+
+@contextlib.contextmanager
 def placed(ledger: Ledger, req: Request):
-    """Hold `req` on this node for the body, bound to the granted CPUs (the calling
-    thread's affinity, which subprocesses inherit), and give everything back after."""
+    """Hold `req` on this node for the body, bound to the granted CPUs, and give
+    everything back after."""
     key = f"{os.getpid()}:{id(req)}:{time.monotonic_ns()}"
     grant = ledger.acquire(req, key)
-    before = os.sched_getaffinity(0) if hasattr(os, "sched_setaffinity") else None
     try:
-        if before is not None and grant.cpus:
-            os.sched_setaffinity(0, grant.cpus)
-        yield grant
+        with bound(grant.cpus):
+            yield grant
     finally:
-        try:
-            if before is not None:
-                os.sched_setaffinity(0, before)
-        finally:
-            ledger.release(key)
+        ledger.release(key)

@@ -64,6 +64,20 @@ def test_a_mixed_pool_packs_into_one_slurm_allocation(wf, tmp_path):
     jobs = {r["result"]["env"].get("SLURM_JOB_ID")
             for r in results_by_task(run_dir).values()}
     assert len(jobs) == 1 and None not in jobs, jobs  # one allocation for every device class
-    script = next((run_dir / "parsl").glob("*/submit_scripts/parsl.node.block-0.*"))
+    script = next(f for f in (run_dir / "parsl").glob("*/submit_scripts/parsl.node.block-0.*")
+                  if not f.name.endswith((".stdout", ".stderr")))
     text = script.read_text()
     assert "#SBATCH --gres=gpu:4" in text and "#SBATCH --cpus-per-task=2" in text
+
+
+def test_one_shape_runs_on_workers_parsl_pinned(wf, tmp_path):
+    """Where every task has one shape without devices, Parsl pins each worker to its own
+    cores (HTEX cpu_affinity) and the tasks keep to them: no two share a CPU."""
+    run_dir = tmp_path / "run"
+    p = orch("run", str(wf / "uniform.yaml"), "--site", "laptop", "--run-dir", str(run_dir))
+    assert p.returncode == 0, p.stderr
+    node = len(os.sched_getaffinity(0))
+    figures = audit(run_dir, node)
+    assert figures["tasks"] == 6, figures
+    if node >= 2:
+        assert figures["overlapping_starts"] >= 2, figures

@@ -12,17 +12,18 @@ from parsl.jobs.error_handlers import windowed_error_handler
 from parsl.launchers import SimpleLauncher
 from parsl.providers import LocalProvider, SlurmProvider
 
-from orchestrator.backends.admission import Admission
+from orchestrator.backends.admission import Admission, placement_modes, stage_shape
 from orchestrator.backends.parsl.gated import (
     GatedHighThroughputExecutor,
+    GatedMPIExecutor,
     GatedThreadPoolExecutor,
     Starter,
     _Gated,
 )
-from orchestrator.backends.placement import node_memory
+from orchestrator.backends.placement import node_cpus, node_memory
 from orchestrator.plan.model import Plan
 from orchestrator.plan.scripts import python_bin, slurm_directives, worker_init
-from orchestrator.site.load import _cpu_count, pool_cores
+from orchestrator.site.load import pool_cores
 from orchestrator.site.models import Pool, Site
 from orchestrator.units import format_walltime, parse_memory, parse_walltime
 
@@ -75,15 +76,15 @@ def _lost_blocks(executor, status) -> None:
     windowed_error_handler(executor, status, threshold=3)
 
 
-def admissions(site: Site, pools: list[str]) -> dict[str, Admission]:
-    """The admission each pool's tasks go through: one for the whole machine on a local
-    site (its pools share it), one per pool on a cluster (each is its own allocation)."""
+def admissions(site: Site, labels: list[str]) -> dict[str, Admission]:
+    """The admission each executor's tasks go through: one for the whole machine on a local
+    site (its pools share it), one per executor on a cluster (each its own allocation)."""
     if site.scheduler == "local":
-        shared = Admission(1, _cpu_count(), node_memory())
-        return {name: shared for name in pools}
+        shared = Admission(1, None, node_memory(), cpus=node_cpus())
+        return {label: shared for label in labels}
     out = {}
-    for name in pools:
-        pool = site.pools[name]
+    for name in labels:
+        pool = site.pools[name.removesuffix(MPI_SUFFIX)]
         memory = (parse_memory(pool.memory_per_node)
                   if pool.memory_per_node not in (None, "auto") else None)
         cores = pool.cores_per_node if isinstance(pool.cores_per_node, int) else None
@@ -158,7 +159,8 @@ def make_mpi_executor(site: Site, name: str, run_dir: Path) -> MPIExecutor:
         provider = _slurm_provider(site, name, init, launcher=SimpleLauncher())
         address = {}
     launcher = site.mpi.launcher if site.mpi.launcher in ("mpiexec", "srun") else "mpiexec"
-    return MPIExecutor(label=f"{name}{MPI_SUFFIX}", provider=provider, mpi_launcher=launcher,
+    return GatedMPIExecutor(label=f"{name}{MPI_SUFFIX}", provider=provider,
+                       mpi_launcher=launcher,
                        max_workers_per_block=pool.nodes_per_block, encrypted=True,
                        **_heartbeats(site), block_error_handler=_lost_blocks, poll_period=10,
                        worker_logdir_root=str(run_dir / "parsl" / "workers"), **address)
@@ -178,8 +180,27 @@ def make_executors(plan: Plan, site: Site, run_dir: Path, starter: Starter | Non
         else:
             out.append(make_executor(site, label, run_dir, pool_shapes(plan, label)))
     if starter is not None:
-        gates = admissions(site, [ex.label for ex in out if isinstance(ex, _Gated)])
-        for ex in out:
-            if isinstance(ex, _Gated):
-                ex.admission, ex.starter = gates[ex.label], starter
+        _gate(plan, site, [ex for ex in out if isinstance(ex, _Gated)], starter)
     return out
+
+
+def _gate(plan: Plan, site: Site, gated: list, starter: Starter) -> None:
+    """Give each executor its admission and placement mode (admission.placement_modes)."""
+    labels = [ex.label for ex in gated]
+    gates = admissions(site, labels)
+    shapes: dict[str, set[tuple]] = {label: set() for label in labels}
+    for s in plan.stages.values():
+        label = executor_label(s.binding.pool, s.resources["ranks"])
+        if label in shapes:
+            shapes[label].add(stage_shape(s.resources["cores"] if s.resources["ranks"] == 1
+                                          else ("mpi", s.resources["cores"]),
+                                          s.binding.units_per_task, s.resources["memory"]))
+    scopes: dict[str, list[str]] = {}
+    for label in labels:
+        scopes.setdefault("local" if site.scheduler == "local" else label, []).append(label)
+    modes = placement_modes(scopes, shapes, exact=site.scheduler == "local")
+    for ex in gated:
+        ex.admission, ex.starter, ex.mode = gates[ex.label], starter, modes[ex.label]
+        if ex.mode == "pinned" and isinstance(ex, HighThroughputExecutor) and \
+                not isinstance(ex, MPIExecutor):
+            ex.cpu_affinity = "block"  # Parsl pins each worker to its own cores

@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from parsl.executors import HighThroughputExecutor, ThreadPoolExecutor
+from parsl.executors import HighThroughputExecutor, MPIExecutor, ThreadPoolExecutor
 
 from orchestrator.backends.admission import Admission, Shape
 
@@ -42,7 +42,7 @@ class Starter:
         while (got := self._queue.get()) is not None:
             node, item = got
             with self.lock:
-                item.start(node)
+                item.start(node, item.cpus)
 
 
 class _Gated:
@@ -50,31 +50,40 @@ class _Gated:
 
     admission: Admission | None = None
     starter: Starter | None = None
+    mode = "ledger"  # admission.placement_modes
 
     def submit(self, func, resource_specification, *args, **kwargs):
         spec = dict(resource_specification or {})
         raw = spec.pop(SHAPE_KEY, None)
         if raw is None or self.admission is None or self.starter is None:
             return super().submit(func, spec, *args, **kwargs)
+        if self.mode == "pinned":  # Parsl pinned the workers: the task takes its share
+            kw = {**kwargs, "parsl_resource_specification": {"pinned": True}}
+            return super().submit(func, spec, *args, **kw)
         shape = Shape(raw[0], tuple(raw[1]), raw[2])
         outer: Future = Future()
 
-        def start(node: int) -> None:
+        def start(node: int, cpus: tuple[int, ...]) -> None:
+            kw = kwargs
+            if cpus:  # an exact admission chose the CPUs: the worker binds to them
+                given = {k: v for k, v in spec.items()}
+                kw = {**kwargs, "parsl_resource_specification": {**given, "cpus": list(cpus)}}
             try:
-                inner = super(_Gated, self).submit(func, spec, *args, **kwargs)
-            except BaseException as exc:
-                self.starter.put(self.admission.done(shape, node))
+                inner = super(_Gated, self).submit(func, spec, *args, **kw)
+            except BaseException as exc:  # handed to the DataFlowKernel, as Parsl does
+                self.starter.put(self.admission.done(shape, node, cpus))
                 outer.set_exception(exc)
                 return
-            inner.add_done_callback(lambda f: self._finished(f, outer, shape, node))
+            inner.add_done_callback(lambda f: self._finished(f, outer, shape, node, cpus))
 
         ready = self.admission.offer(shape, start)
         for node, item in ready:  # this thread holds the submitter lock: start inline
-            item.start(node)
+            item.start(node, item.cpus)
         return outer
 
-    def _finished(self, inner: Future, outer: Future, shape: Shape, node: int) -> None:
-        self.starter.put(self.admission.done(shape, node))
+    def _finished(self, inner: Future, outer: Future, shape: Shape, node: int,
+                  cpus: tuple[int, ...]) -> None:
+        self.starter.put(self.admission.done(shape, node, cpus))
         if inner.cancelled():
             outer.cancel()
         elif inner.exception() is not None:
@@ -89,3 +98,7 @@ class GatedHighThroughputExecutor(_Gated, HighThroughputExecutor):
 
 class GatedThreadPoolExecutor(_Gated, ThreadPoolExecutor):
     """ThreadPoolExecutor (tasks in the driver) with the same admission."""
+
+
+class GatedMPIExecutor(_Gated, MPIExecutor):
+    """Parsl's MPI mode, its multi-rank tasks admitted like the rest (a local site)."""

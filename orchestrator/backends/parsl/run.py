@@ -241,6 +241,12 @@ class ParslRun:
                        parsl_resource_specification=spec)
         spec = {"num_nodes": stage.resources["nodes"], "num_ranks": ranks,
                 "ranks_per_node": stage.binding.ranks_per_node}
+        place = payload["placement"]
+        if place is not None:  # one node: admitted with the rest of the node's tasks
+            cores = place["cores"]
+            node = stage.binding.node_cores
+            spec[SHAPE_KEY] = (None if cores and node and cores > node else cores,
+                               place["units"], place["memory"])
         if self.site.mpi.args:
             spec["launcher_options"] = " ".join(self.site.mpi.args)
         return app(payload, inputs=list(handles), parsl_resource_specification=spec)

@@ -32,6 +32,7 @@ from orchestrator.backends.placement import (
     Ledger,
     PlacementError,
     Request,
+    bound,
     ledger_path,
     node_cpus,
     placed,
@@ -60,7 +61,7 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
     _make_dir(task_dir)
     started = time.time()
     upstream, feedback = _unpack(payload.get("layout", ()), inputs)
-    with _placed(payload) as grant:
+    with _placed(payload, parsl_resource_specification or {}) as grant:
         if payload.get("in_process"):
             value = _run_in_process(payload, upstream, feedback, task_dir)
         else:
@@ -122,12 +123,24 @@ def _ledger(run_dir: str, placement: dict[str, Any]) -> Ledger:
 
 
 @contextlib.contextmanager
-def _placed(payload: dict[str, Any]):
+def _placed(payload: dict[str, Any], spec: dict[str, Any]):
     """Hold the task's cores, units and memory on this node while it runs (placement.py);
-    tasks spanning nodes are placed by their launcher."""
+    tasks spanning nodes are placed by their launcher. `spec` says how (the executor's
+    mode, admission.placement_modes): `cpus` chosen by an exact admission in the driver,
+    `pinned` (Parsl pinned this worker: the task takes its share of the worker's cores), or
+    neither: the node's ledger."""
     placement = payload.get("placement")
     if not placement:
         yield None
+        return
+    given = spec.get("cpus")
+    if spec.get("pinned"):
+        mine = sorted(os.sched_getaffinity(0))
+        given = mine[:placement["cores"]] if placement["cores"] else mine
+    if given:
+        with bound(given):
+            yield Grant(tuple(given), tuple(placement["units"]), placement.get("memory") or 0,
+                        0.0, time.time())
         return
     ledger = _ledger(payload["run_dir"], placement)
     cores = placement["cores"]
@@ -152,7 +165,7 @@ def _env_of(payload: dict[str, Any], grant: Grant | None) -> dict[str, str | Non
         env.update((var, None) for var in PINNING_VARS if var in os.environ)
         env.update((payload.get("placement") or {}).get("mask") or {})
         threads = str(len(grant.cpus))
-        env.update((var, threads) for var in THREAD_VARS if var not in os.environ)
+        env.update((var, threads) for var in THREAD_VARS)  # the stage's env may override
         env["ORCH_TASK_CPUS"] = ",".join(map(str, grant.cpus))
     env.update(payload.get("env") or {})
     return env
