@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.backends import placement
+
+BACKFILL_WINDOW = 64
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class Admission:
         self._empty = _Node(cores, memory)
         self.exact = exact
         self.lock = threading.Lock()
-        self.waiting: list[_Waiting] = []
+        self.waiting: deque[_Waiting] = deque()
 
     def offer(self, shape: Shape, start: Any) -> list[tuple[int, _Waiting]]:
         """Queue a task; return the tasks (this one or earlier ones) that may start now, each
@@ -117,22 +120,33 @@ class Admission:
             return self._admit()
 
     def _admit(self) -> list[tuple[int, _Waiting]]:
-        ready = []
+        """Start waiting tasks in arrival order; past the first that does not fit, look at
+        most BACKFILL_WINDOW further (so a long queue costs O(window) per event, not O(n))."""
+        ready: list[tuple[int, _Waiting]] = []
         now = time.monotonic()
-        for item in list(self.waiting):
-            if not self._empty.fits(item.shape):  # never fits: the node's ledger says why
-                self.waiting.remove(item)
-                ready.append((-1, item))
-                continue
-            node = next((i for i, n in enumerate(self.nodes) if n.fits(item.shape)), None)
+        i = skipped = 0
+        while i < len(self.waiting) and skipped <= BACKFILL_WINDOW:
+            item = self.waiting[i]
+            node = -1 if not self._empty.fits(item.shape) else next(
+                (k for k, n in enumerate(self.nodes) if n.fits(item.shape)), None)
             if node is None:
                 if now - item.since > placement.STARVATION_S:
                     break  # the oldest long waiter goes first: nothing passes it
+                i += 1
+                skipped += 1
                 continue
-            item.cpus = self.nodes[node].take(item.shape, +1)
-            self.waiting.remove(item)
+            if node >= 0:  # (-1: it fits no node; the node's ledger will say why)
+                item.cpus = self.nodes[node].take(item.shape, +1)
+            del self.waiting[i]
             ready.append((node, item))
+            if not skipped and not self._room():
+                break  # full: nothing further can fit
         return ready
+
+    def _room(self) -> bool:
+        """Could any further task fit somewhere (a core, or an unknown count, is free)?"""
+        return any(not n.whole and (n.cores is None or n.used_cores < n.cores)
+                   for n in self.nodes)
 
     @property
     def queued(self) -> int:
@@ -145,19 +159,20 @@ def stage_shape(cores: Any, units: int, memory: str | int | None) -> tuple:
 
 
 def placement_modes(scopes: dict[str, list[str]], shapes: dict[str, set[tuple]],
-                    exact: bool) -> dict[str, str]:
+                    exact: bool, unpinned: set[str] = frozenset()) -> dict[str, str]:
     """How each executor's tasks are placed, per scope (a set of executors sharing nodes):
     - "pinned": one executor whose tasks all have one shape without devices or memory: its
       workers are pinned to cores by Parsl (HTEX `cpu_affinity`) and no task ever waits for
       another, so nothing is gated (no round trip to the driver between tasks);
-    - "exact": the driver's admission gives each task its CPUs (a scope of one node);
+    - "exact": the driver's admission gives each task its CPUs (a scope of one node; and
+      always for `unpinned` executors, whose workers Parsl cannot pin: threads);
     - "ledger": the admission gates, and the node's ledger picks the CPUs (several nodes).
     """
     modes = {}
     for labels in scopes.values():
         one = len(labels) == 1 and len(shapes[labels[0]]) == 1
         shape = next(iter(shapes[labels[0]])) if one else None
-        pinned = one and not shape[1] and not shape[2]
+        pinned = one and not shape[1] and not shape[2] and labels[0] not in unpinned
         for label in labels:
             modes[label] = "pinned" if pinned else "exact" if exact else "ledger"
     return modes

@@ -198,7 +198,8 @@ def _gate(plan: Plan, site: Site, gated: list, starter: Starter) -> None:
     scopes: dict[str, list[str]] = {}
     for label in labels:
         scopes.setdefault("local" if site.scheduler == "local" else label, []).append(label)
-    modes = placement_modes(scopes, shapes, exact=site.scheduler == "local")
+    threads = {ex.label for ex in gated if isinstance(ex, ThreadPoolExecutor)}
+    modes = placement_modes(scopes, shapes, exact=site.scheduler == "local", unpinned=threads)
     for ex in gated:
         ex.admission, ex.starter, ex.mode = gates[ex.label], starter, modes[ex.label]
         if ex.mode == "pinned" and isinstance(ex, HighThroughputExecutor) and \
