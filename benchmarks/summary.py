@@ -30,6 +30,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "resume": ([], ["--tasks", "1000", "--repeats", "1"]),
     "kernels": ([], ["--n", "1000", "--repeats", "3"]),
     "halo_exchange": ([], ["--exchanges", "200", "--repeats", "3"]),
+    "placement": ([], ["--seconds", "0.3"]),
+    "small_run": ([], ["--repeats", "1"]),
     "surrogate": ([], []),
 }
 
@@ -154,9 +156,38 @@ def rows_surrogate(r: dict) -> list[Row]:
     ]
 
 
+def rows_placement(r: dict) -> list[Row]:
+    out = []
+    for site in ("laptop", "slurm"):
+        k = r.get(site) or {}
+        if "error" in k or not k:
+            out.append((f"mixed packing ({site})", "n/a: " + str(k.get("error", ""))[:60],
+                        "-", None))
+            continue
+        out.append((f"mixed packing ({site}): peak cores / units in use",
+                    f"{k['peak_cores']}/{k['cores']} cores, {k['peak_units']}/{k['units']} units",
+                    "<= capacity", k["peak_cores"] <= k["cores"] and k["peak_units"] <= k["units"]))
+        out.append((f"mixed packing ({site}): busy / allocated core-seconds",
+                    f"{k['utilisation']:.3f} ({k['busy_core_s']} of {k['cores']} x "
+                    f"{k['span_s']} s)", ">= 0.85", k["utilisation"] >= 0.85))
+    return out
+
+
+def rows_small_run(r: dict) -> list[Row]:
+    out = [(f"hello-sweep {r['tasks']} tasks on the laptop: wall time",
+            f"{r['orch_wall_s']} s (first result {r['orch_first_result_s']} s)", "<= 2 s",
+            r["orch_wall_s"] <= 2)]
+    if "ratio" in r:
+        out.append(("  the same DAG: orch / Snakemake wall time",
+                    f"{r['ratio']:.3f}x ({r['orch_wall_s']} s vs {r['snakemake_wall_s']} s)",
+                    "<= 1x", r["ratio"] <= 1))
+    return out
+
+
 ROWS = {"plan_scale": rows_plan_scale, "run_overhead": rows_run_overhead,
         "throughput": rows_throughput, "chain_latency": rows_chain, "resume": rows_resume,
-        "kernels": rows_kernels, "halo_exchange": rows_halo, "surrogate": rows_surrogate}
+        "kernels": rows_kernels, "halo_exchange": rows_halo, "surrogate": rows_surrogate,
+        "placement": rows_placement, "small_run": rows_small_run}
 
 
 def table(rows: list[Row]) -> str:
