@@ -11,7 +11,7 @@ from placement_audit import audit
 
 from orchestrator.state.results import results_by_task
 
-from .conftest import orch
+from .conftest import orch, results
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -81,3 +81,24 @@ def test_one_shape_runs_on_workers_parsl_pinned(wf, tmp_path):
     assert figures["tasks"] == 6, figures
     if node >= 2:
         assert figures["overlapping_starts"] >= 2, figures
+
+
+def test_a_local_process_pool_keeps_the_placement_and_survives_a_dead_worker(wf, tmp_path):
+    """`executor: processes` (a forkserver pool): the same placement promise as htex, and
+    a worker that dies mid-task costs a retry, not the run."""
+    from conftest import FIXTURES
+
+    site = str(FIXTURES / "sites/laptop-processes.yaml")
+    run_dir = tmp_path / "run"
+    p = orch("run", str(wf / "placement.yaml"), "--site", site, "--run-dir", str(run_dir))
+    assert p.returncode == 0, p.stderr
+    audit(run_dir, len(os.sched_getaffinity(0)))
+    (tmp_path / "dies.yaml").write_text(
+        "apiVersion: orchestrator/v1\nname: dies\nstages:\n"
+        f"  once:\n    python: dies_once:work\n    args: {{marker: '{tmp_path / 'flag'}'}}\n")
+    (tmp_path / "dies_once.py").write_text((wf / "dies_once.py").read_text())
+    p = orch("run", str(tmp_path / "dies.yaml"), "--site", site, "--run-dir",
+             str(tmp_path / "run2"), "-q")
+    assert p.returncode == 0, p.stderr
+    assert results(tmp_path / "run2")["once"]["ok"] is True
+    assert (tmp_path / "flag").read_text() == "died once"

@@ -16,6 +16,7 @@ from orchestrator.backends.admission import Admission, placement_modes, stage_sh
 from orchestrator.backends.parsl.gated import (
     GatedHighThroughputExecutor,
     GatedMPIExecutor,
+    GatedProcessPoolExecutor,
     GatedThreadPoolExecutor,
     Starter,
     _Gated,
@@ -54,6 +55,15 @@ def pool_shapes(plan: Plan, pool: str) -> list[tuple[int | None, int]]:
             out.append((cores if isinstance(cores, int) else None,
                         stage.binding.units_per_task))
     return out
+
+
+def init_env(site: Site, pool: Pool) -> dict[str, str]:
+    """What a local process pool's workers need in their environment before they start:
+    the oneAPI runtime's variables and the site's `env` (htex workers get the same through
+    their worker_init)."""
+    from orchestrator.library.sycl_env import sycl_env
+
+    return {**sycl_env(), **site.env}
 
 
 def _bootstrap_init(site: Site, pool: Pool) -> str:
@@ -98,6 +108,9 @@ def make_executor(site: Site, name: str, run_dir: Path,
     pool = site.pools[name]
     if pool.executor == "threads":
         return GatedThreadPoolExecutor(label=name, max_threads=workers_per_node(pool, shapes))
+    if pool.executor == "processes":
+        return GatedProcessPoolExecutor(name, workers_per_node(pool, shapes),
+                                        env=init_env(site, pool))
     common = dict(
         label=name,
         max_workers_per_node=workers_per_node(pool, shapes),

@@ -17,6 +17,7 @@ from typing import Any
 from parsl.executors import HighThroughputExecutor, MPIExecutor, ThreadPoolExecutor
 
 from orchestrator.backends.admission import Admission, Shape
+from orchestrator.backends.parsl.processes import ProcessPoolExecutor
 
 SHAPE_KEY = "orch"
 
@@ -102,3 +103,7 @@ class GatedThreadPoolExecutor(_Gated, ThreadPoolExecutor):
 
 class GatedMPIExecutor(_Gated, MPIExecutor):
     """Parsl's MPI mode, its multi-rank tasks admitted like the rest (a local site)."""
+
+
+class GatedProcessPoolExecutor(_Gated, ProcessPoolExecutor):
+    """The local process pool (processes.py) with the same admission."""

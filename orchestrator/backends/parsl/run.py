@@ -8,6 +8,7 @@ import concurrent.futures as cf
 import json
 import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,7 +142,7 @@ class ParslRun:
     def _retry_cost(self, exc: Exception, task_record: Any) -> float:
         """Lost workers/blocks cost little (the task did not fail, its node did); a task's
         own failures spend its stage's `retries`."""
-        if isinstance(exc, ManagerLost | WorkerLost | BadStateException):
+        if isinstance(exc, ManagerLost | WorkerLost | BadStateException | BrokenProcessPool):
             return RETRY_BUDGET / INFRA_RETRIES
         payload = task_record["args"][0] if task_record.get("args") else {}
         if isinstance(payload, str):
