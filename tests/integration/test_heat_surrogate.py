@@ -108,8 +108,9 @@ def test_heat_surrogate_small_run(tmp_path):
 
     # the residual check on (the default margin), the spread still trusting everything:
     # predictions for the shifted inputs violate the equations more than any held-out one
+    # (--set values carry over on a resume: --unset returns the margin to its default)
     p = orch("run", str(WORKFLOW), "--site", "laptop", *_sets(trust_threshold=10.0),
-             "--resume", str(run_dir), "-q", timeout=200)
+             "--unset", "residual_margin", "--resume", str(run_dir), "-q", timeout=200)
     assert p.returncode == 0, p.stdout + p.stderr
     co = results(run_dir)["couple"]
     assert co["residual_limit"] == pytest.approx(1.25 * ev["residual"]["max"])
