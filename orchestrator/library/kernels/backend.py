@@ -106,6 +106,10 @@ def _queue(filter_string: str) -> Any:
 
 @functools.cache
 def import_numba_dpex() -> Any:
+    """numba_dpex, with its kernel launcher fixed before any launch is compiled."""
     import numba_dpex
 
+    from orchestrator.library.kernels import dpex_launch
+
+    dpex_launch.apply()
     return numba_dpex
