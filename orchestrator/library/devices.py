@@ -252,31 +252,12 @@ def render_text(data: dict[str, Any]) -> str:
     if not data["sycl"]["devices"]:
         lines.append(f"SYCL  none: {data['sycl']['reason']}")
     if "checks" in data:
-        lines += _render_checks(data["checks"])
+        from orchestrator.library.kernels.selfcheck import render
+
+        lines += render(data["checks"])
     if data["pinning"]:
         lines.append("pinned by " + " ".join(f"{k}={v}" for k, v in data["pinning"].items()))
     return "\n".join(lines)
-
-
-def _render_checks(checks: dict[str, Any]) -> list[str]:
-    """One line per backend and device: how many kernel checks passed, then each one that
-    failed or was skipped, with why."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for c in checks["results"]:
-        where = f"{c['device']} ({c['device_name']})" if c["device"] else "numba (CPU)"
-        groups.setdefault(where, []).append(c)
-    lines = []
-    for where, items in groups.items():
-        ok = sum(1 for c in items if c["ok"])
-        line = f"CHECK {where}  {ok} of {len(items)} kernel checks ok"
-        for c in items:
-            if not c["ok"]:
-                state = "FAILED" if c["ok"] is False else "skipped"
-                line += f"; {c['kernel']} {c['dtype']} {state}: {c['error']}"
-        lines.append(line)
-    if checks.get("reason"):
-        lines.append(f"CHECK not run: {checks['reason']}")
-    return lines
 
 
 # ---------------------------------------------------------------- why nothing is found

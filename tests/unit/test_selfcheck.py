@@ -119,13 +119,13 @@ def test_devices_text_lists_failed_checks():
     data = {"cpu": {"model": "AMD EPYC", "usable_cpus": 2, "logical_cpus": 2},
             "cuda": {"devices": [], "reason": "no torch"},
             "sycl": {"devices": [], "reason": "none"}, "pinning": {},
-            "checks": {"results": [row, bad, skipped], "reason": "numba : not installed"}}
+            "checks": {"results": [row, bad, skipped], "reason": "numba: numba is not installed"}}
     lines = devices.render_text(data).splitlines()
     assert lines[-2] == ("CHECK opencl:cpu:0 (AMD EPYC)  1 of 3 kernel checks ok; "
                          "pair_table float32 FAILED: disagrees with the NumPy reference "
                          "(max relative error 1.0 > 5e-05); lj float64 skipped: no float64 "
                          "support")
-    assert lines[-1] == "CHECK not run: numba : not installed"
+    assert lines[-1] == "CHECK not run: numba: numba is not installed"
 
 
 def test_importing_the_self_check_loads_no_runtime():

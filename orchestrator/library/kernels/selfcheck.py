@@ -190,7 +190,8 @@ def device_checks() -> dict[str, Any]:
         try:
             chosen = resolve_backend(name, device)
         except BackendUnavailable as exc:
-            reason = "; ".join(filter(None, [reason, f"{name} {device or ''}: {exc}"]))
+            where = f"{name} {device}" if device else name
+            reason = "; ".join(filter(None, [reason, f"{where}: {exc}"]))
             continue
         for kernel in KERNELS:
             for dtype in ("float32", "float64"):
@@ -206,3 +207,24 @@ def _skipped(chosen: Backend, kernel: str, dtype: str, why: str) -> dict[str, An
             "device_name": _device_name(chosen), "kernel": kernel, "dtype": dtype,
             "ok": None, "max_rel_err": None, "tolerance": TOLERANCE[dtype], "error": why,
             "seconds": 0.0}
+
+
+def render(checks: dict[str, Any]) -> list[str]:
+    """One line per backend and device: how many kernel checks passed, then each one that
+    failed or was skipped, with why."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in checks["results"]:
+        where = f"{c['device']} ({c['device_name']})" if c["device"] else "numba (CPU)"
+        groups.setdefault(where, []).append(c)
+    lines = []
+    for where, items in groups.items():
+        ok = sum(1 for c in items if c["ok"])
+        line = f"CHECK {where}  {ok} of {len(items)} kernel checks ok"
+        for c in items:
+            if not c["ok"]:
+                state = "FAILED" if c["ok"] is False else "skipped"
+                line += f"; {c['kernel']} {c['dtype']} {state}: {c['error']}"
+        lines.append(line)
+    if checks.get("reason"):
+        lines.append(f"CHECK not run: {checks['reason']}")
+    return lines
