@@ -196,8 +196,9 @@ def _tiles(dev: Any, base: str) -> tuple[SyclDevice, ...]:
         for t, s in enumerate(subs))
 
 
-def inventory_json(timeout: float = 120.0) -> dict[str, Any]:
-    """`discover().to_json()` as the oneAPI runtime of this environment sees it.
+def inventory_json(timeout: float = 300.0, checks: bool = False) -> dict[str, Any]:
+    """`discover().to_json()` as the oneAPI runtime of this environment sees it, plus,
+    with `checks`, the kernel self-checks run on every device (kernels.selfcheck).
 
     When this process lacks the runtime's environment (LD_LIBRARY_PATH is only read at
     process start), discovery runs in a child interpreter that has it
@@ -206,20 +207,29 @@ def inventory_json(timeout: float = 120.0) -> dict[str, Any]:
     this process (whose `sycl.reason` then says what is missing) if the child fails."""
     missing = sycl_env.missing_sycl_env()
     if not missing:
-        return discover().to_json()
+        return _here(checks)
     env = {**os.environ, **missing}
+    argv = [sys.executable, "-m", "orchestrator.library.devices"] + (["--checks"] * checks)
     try:
-        proc = subprocess.run([sys.executable, "-m", "orchestrator.library.devices"],
-                              capture_output=True, text=True, env=env, timeout=timeout,
-                              check=False)
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env,
+                              timeout=timeout, check=False)
         if proc.returncode == 0:
             return json.loads(proc.stdout)
         failure = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
     except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
         failure = str(exc)
-    data = discover().to_json()
+    data = _here(checks)
     data["sycl"]["reason"] = f"{data['sycl']['reason']} (discovery with the oneAPI " \
                              f"environment failed: {failure[:300]})"
+    return data
+
+
+def _here(checks: bool) -> dict[str, Any]:
+    data = discover().to_json()
+    if checks:
+        from orchestrator.library.kernels.selfcheck import device_checks
+
+        data["checks"] = device_checks()
     return data
 
 
@@ -241,6 +251,10 @@ def render_text(data: dict[str, Any]) -> str:
                   for t in d["sub_devices"]]
     if not data["sycl"]["devices"]:
         lines.append(f"SYCL  none: {data['sycl']['reason']}")
+    if "checks" in data:
+        from orchestrator.library.kernels.selfcheck import render
+
+        lines += render(data["checks"])
     if data["pinning"]:
         lines.append("pinned by " + " ".join(f"{k}={v}" for k, v in data["pinning"].items()))
     return "\n".join(lines)
@@ -382,4 +396,4 @@ def _sycl_inventory() -> tuple[list[SyclDevice], str | None]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(discover().to_json()))
+    print(json.dumps(_here("--checks" in sys.argv[1:])))

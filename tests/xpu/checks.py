@@ -134,3 +134,144 @@ def launch_overhead() -> dict[str, Any]:
     queue = resolve_backend("sycl").queue
     times = sorted(sycl_dpex.launch_overhead(queue, 50))
     return {"median_s": times[len(times) // 2]}
+
+
+# ---------------------------------------------------------------- the backend self-check
+
+
+def _table_case(n: int, dtype: str):
+    side = max(2, round(n ** (1 / 3)) + 1)
+    box = side / 0.8 ** (1 / 3)
+    cutoff = min(2.5, box / 2)
+    return lattice(side, box, 0.1, dtype)[:n], box, cutoff, lj_table(cutoff)
+
+
+def selfcheck_on_the_device() -> dict[str, Any]:
+    """The table kernel on sycl and numba in both dtypes from a clean check cache: the
+    checks that ran, and what one check costs once its kernel is compiled."""
+    import time
+
+    from orchestrator.library.kernels import resolve_backend, selfcheck, table_forces
+
+    selfcheck.clear()
+    used = []
+    for backend in ("sycl", "numba"):
+        for dtype in ("float32", "float64"):
+            pos, box, cutoff, table = _table_case(20, dtype)
+            used.append(table_forces(pos, box, cutoff, table, backend=backend).backend.name)
+    chosen = resolve_backend("sycl")
+    costs = {}
+    for dtype in ("float32", "float64"):
+        times = []
+        for _ in range(21):
+            start = time.perf_counter()
+            assert selfcheck.run(chosen, "pair_table", np.dtype(dtype)).ok
+            times.append(time.perf_counter() - start)
+        costs[dtype] = sorted(times)[len(times) // 2]
+    return {"used": used, "checks": [c.to_json() for c in selfcheck.results()],
+            "median_cost_s": costs}
+
+
+def wrong_table_kernel(backend: str) -> dict[str, Any]:
+    """The SYCL table kernel made to return forces 1.5 times too large (as a broken device
+    would), then table_forces in float32 on `backend`, twice: the refusal, or which
+    backend ran, its note, the warnings, and how often the wrong kernel was called."""
+    import warnings
+
+    from orchestrator.library.kernels import (
+        BackendUnavailable,
+        selfcheck,
+        sycl_dpex,
+        table_forces,
+        table_numpy,
+    )
+
+    real, calls = sycl_dpex.table_forces, []
+
+    def wrong(*args, **kwargs):
+        calls.append(1)
+        forces, epart = real(*args, **kwargs)
+        return forces * 1.5, epart
+
+    pos, box, cutoff, table = _table_case(97, "float32")
+    out: dict[str, Any] = {"errors": [], "backends": []}
+    selfcheck.clear()
+    sycl_dpex.table_forces = wrong
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(2):
+                try:
+                    res = table_forces(pos, box, cutoff, table, backend=backend)
+                except BackendUnavailable as exc:
+                    out["errors"].append({"type": type(exc).__name__, "message": str(exc)})
+                    continue
+                out["backends"].append(res.backend.to_json())
+                out["force_rel_err"] = _rel_err(res.forces, table_numpy(pos, box, cutoff,
+                                                                        table)[0])
+        out["warnings"] = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    finally:
+        sycl_dpex.table_forces = real
+        selfcheck.clear()
+    out["wrong_kernel_calls"] = len(calls)
+    return out
+
+
+def raw_table(n: int, dtype: str) -> dict[str, Any]:
+    """The SYCL table kernel called directly (no self-check) against the float64 NumPy
+    reference, then through table_forces(backend="sycl"): its error, and the refusal if
+    the self-check refused the device."""
+    from orchestrator.library.kernels import BackendUnavailable, resolve_backend, table_forces
+    from orchestrator.library.kernels import pair_table as pt
+
+    pos, box, cutoff, table = _table_case(n, dtype)
+    args = (pos, pt._scalars(pos.dtype, box, cutoff, table), *pt._tables(table, pos.dtype))
+    forces, epart = pt.compute(resolve_backend("sycl"), *args)
+    ref_f, ref_e = pt.table_numpy(pos.astype(np.float64), box, cutoff, table)
+    refused = None
+    try:
+        table_forces(pos, box, cutoff, table, backend="sycl")
+    except BackendUnavailable as exc:
+        refused = str(exc)
+    return {"force_rel_err": _rel_err(forces, ref_f), "energy": float(epart.sum()),
+            "ref_energy": ref_e, "refused": refused}
+
+
+def on_generic_host(name: str, fix: bool = True, **kwargs) -> dict[str, Any]:
+    """checks.`name` in a new process whose numba compiles host code for plain x86-64 (no
+    AVX-512, like the AMD EPYC of issue 13: numba-dpex's kernel launchers are host code),
+    with or without the launcher fix (orchestrator.library.kernels.dpex_launch)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "NUMBA_CPU_NAME": "x86-64", "NUMBA_CPU_FEATURES": "",
+           "ORCH_DPEX_LAUNCHER_FIX": "1" if fix else "0"}
+    code = f"import json, checks; print(json.dumps(checks.{name}(**{kwargs!r})))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=str(Path(__file__).parent), timeout=240, check=False)
+    if proc.returncode:
+        raise RuntimeError(f"{name} on a generic x86-64 host failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def launcher_versions() -> dict[str, str]:
+    import llvmlite
+    import numba_dpex
+
+    return {"numba_dpex": numba_dpex.__version__, "llvmlite": llvmlite.__version__}
+
+
+def launcher_zero_size_arrays() -> dict[str, Any]:
+    """How many zero-size stack arrays (`alloca [0 x ...]`) the kernel launchers compiled
+    in this process have, after one table kernel call (issue 13's write target)."""
+    from orchestrator.library.kernels import table_forces
+    from orchestrator.library.kernels.backend import import_numba_dpex
+
+    pos, box, cutoff, table = _table_case(5, "float32")
+    table_forces(pos, box, cutoff, table, backend="sycl")
+    launchers = import_numba_dpex().call_kernel.inspect_llvm()
+    return {"launchers": len(launchers),
+            "zero_size": sum(ir.count("alloca [0 x") for ir in launchers.values())}

@@ -15,6 +15,7 @@ from orchestrator.library.kernels.backend import (
     BACKENDS,
     Backend,
     BackendUnavailable,
+    KernelRefused,
     resolve_backend,
 )
 from orchestrator.library.kernels.jacobi import Jacobi, JacobiResult, jacobi_numpy, jacobi_sweeps
@@ -32,6 +33,7 @@ __all__ = [
     "BackendUnavailable",
     "Jacobi",
     "JacobiResult",
+    "KernelRefused",
     "LJResult",
     "PairResult",
     "PairTable",

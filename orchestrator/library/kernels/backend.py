@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,10 @@ BACKENDS = ("sycl", "numba", "numpy")
 
 class BackendUnavailable(RuntimeError):
     """The backend asked for cannot run here; the message says why and what to install."""
+
+
+class KernelRefused(BackendUnavailable):
+    """The backend runs, but computed the kernel wrongly on this device (kernels.selfcheck)."""
 
 
 @dataclass(frozen=True)
@@ -36,24 +41,41 @@ class Backend:
 
 
 def resolve_backend(backend: str = "auto", device: Any = None, *,
-                    resources_device: str = "xpu", fp64: bool = False) -> Backend:
+                    resources_device: str = "xpu", fp64: bool = False,
+                    kernel: str | None = None, dtype: Any = None) -> Backend:
     """The backend to run on. `device` (sycl only): None (chosen from the worker's pinning,
     see orchestrator.library.devices.select_device), a filter string, a dpctl.SyclDevice or
-    a dpctl.SyclQueue. `fp64`: the call needs double precision on the device."""
+    a dpctl.SyclQueue. `fp64`: the call needs double precision on the device. `kernel`
+    and `dtype`: the kernel about to run; sycl and numba are used only once it reproduced
+    the NumPy reference there in this process (kernels.selfcheck)."""
     if backend not in ("auto", *BACKENDS):
         raise ValueError(f"unknown backend {backend!r}; expected auto, {', '.join(BACKENDS)}")
     if backend != "auto":
-        return _explicit(backend, device, resources_device, fp64)
-    passed = []
+        return _checked(_explicit(backend, device, resources_device, fp64), kernel, dtype)
+    passed, refused = [], []
     for name in BACKENDS:
         try:
-            chosen = _explicit(name, device, resources_device, fp64)
+            chosen = _checked(_explicit(name, device, resources_device, fp64), kernel, dtype)
         except BackendUnavailable as exc:
             passed.append(f"{name}: {exc}")
+            if isinstance(exc, KernelRefused):
+                refused.append(str(exc))
             continue
         note = "; ".join([chosen.note, *passed]) if passed else chosen.note
+        for why in refused:  # lands in the task's log, besides the result's note
+            warnings.warn(f"{why}; running on {chosen.name} instead", RuntimeWarning,
+                          stacklevel=3)
         return Backend(chosen.name, chosen.device, f"auto: {note}", chosen.queue)
     raise AssertionError("the numpy backend is always available")  # pragma: no cover
+
+
+def _checked(chosen: Backend, kernel: str | None, dtype: Any) -> Backend:
+    """`chosen`, once `kernel` passed its self-check there (raises KernelRefused)."""
+    if kernel is not None and chosen.name != "numpy":
+        from orchestrator.library.kernels import selfcheck
+
+        selfcheck.verify(chosen, kernel, dtype)
+    return chosen
 
 
 def _explicit(name: str, device: Any, resources_device: str, fp64: bool) -> Backend:
@@ -106,6 +128,10 @@ def _queue(filter_string: str) -> Any:
 
 @functools.cache
 def import_numba_dpex() -> Any:
+    """numba_dpex, with its kernel launcher fixed before any launch is compiled."""
     import numba_dpex
 
+    from orchestrator.library.kernels import dpex_launch
+
+    dpex_launch.apply()
     return numba_dpex

@@ -44,7 +44,7 @@ def _check(u: Any, f: Any) -> tuple[np.ndarray, np.ndarray]:
     return u, f
 
 
-def _scalars(dtype: np.dtype, h: float) -> tuple[Any, Any]:
+def scalars(dtype: np.dtype, h: float) -> tuple[Any, Any]:
     """h^2 and 0.25 in the grid's dtype (so float32 grids compute in float32)."""
     return dtype.type(h * h), dtype.type(0.25)
 
@@ -96,6 +96,18 @@ class _NumbaJacobi(_NumpyJacobi):
             self.cur, self.nxt = self.nxt, self.cur
 
 
+def make_impl(chosen: Backend, u: np.ndarray, f: np.ndarray, h2: Any, quarter: Any) -> Any:
+    """The sweeper of a backend already chosen: what `Jacobi` and the backend self-check
+    (kernels.selfcheck) both run."""
+    if chosen.name == "sycl":
+        from orchestrator.library.kernels.sycl_dpex import SyclJacobi
+
+        return SyclJacobi(u, f, h2, quarter, chosen.queue)
+    if chosen.name == "numba":
+        return _NumbaJacobi(u, f, h2, quarter)
+    return _NumpyJacobi(u, f, h2, quarter)
+
+
 class Jacobi:
     """Jacobi sweeps of one grid on one backend, the data kept on that backend.
 
@@ -104,16 +116,10 @@ class Jacobi:
 
     def __init__(self, u: Any, f: Any, h: float, backend: str = "auto", device: Any = None):
         u, f = _check(u, f)
-        h2, quarter = _scalars(u.dtype, h)
-        self.backend = resolve_backend(backend, device, fp64=u.dtype == np.float64)
-        if self.backend.name == "sycl":
-            from orchestrator.library.kernels.sycl_dpex import SyclJacobi
-
-            self._impl: Any = SyclJacobi(u, f, h2, quarter, self.backend.queue)
-        elif self.backend.name == "numba":
-            self._impl = _NumbaJacobi(u, f, h2, quarter)
-        else:
-            self._impl = _NumpyJacobi(u, f, h2, quarter)
+        h2, quarter = scalars(u.dtype, h)
+        self.backend = resolve_backend(backend, device, fp64=u.dtype == np.float64,
+                                       kernel="jacobi", dtype=u.dtype)
+        self._impl = make_impl(self.backend, u, f, h2, quarter)
 
     def sweep(self, sweeps: int = 1) -> Jacobi:
         self._impl.sweep(sweeps)
@@ -146,6 +152,6 @@ def jacobi_sweeps(u: Any, f: Any, h: float, sweeps: int = 1, backend: str = "aut
 def jacobi_numpy(u: Any, f: Any, h: float, sweeps: int = 1) -> np.ndarray:
     """The NumPy reference for `jacobi_sweeps`."""
     u, f = _check(u, f)
-    run = _NumpyJacobi(u, f, *_scalars(u.dtype, h))
+    run = _NumpyJacobi(u, f, *scalars(u.dtype, h))
     run.sweep(sweeps)
     return run.array()

@@ -91,18 +91,26 @@ def lj_forces(pos: Any, box: float, cutoff: float, epsilon: float = 1.0, sigma: 
     """Lennard-Jones forces and energy of N particles at `pos` (N, 3) in a periodic cube of
     side `box`, on `backend` ("auto": SYCL, else numba, else NumPy)."""
     pos = check_positions(pos, box, cutoff)
-    chosen = resolve_backend(backend, device, fp64=pos.dtype == np.float64)
-    scalars = lj_scalars(pos.dtype, box, cutoff, epsilon, sigma, shift)
+    chosen = resolve_backend(backend, device, fp64=pos.dtype == np.float64, kernel="lj",
+                             dtype=pos.dtype)
+    forces, epart = compute(chosen, pos, lj_scalars(pos.dtype, box, cutoff, epsilon, sigma,
+                                                    shift))
+    return LJResult(forces, float(epart.sum(dtype=np.float64)), chosen)
+
+
+def compute(chosen: Backend, pos: np.ndarray, scalars: tuple
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(forces, per-particle energies) on a backend already chosen: what `lj_forces` and
+    the backend self-check (kernels.selfcheck) both run."""
     if chosen.name == "sycl":
         from orchestrator.library.kernels import sycl_dpex
 
-        forces, epart = sycl_dpex.lj_forces(pos, scalars, chosen.queue)
-    elif chosen.name == "numba":
+        return sycl_dpex.lj_forces(pos, scalars, chosen.queue)
+    if chosen.name == "numba":
         from orchestrator.library.kernels import cpu_numba
 
         forces = np.zeros((pos.shape[0], 3), dtype=pos.dtype)
         epart = np.zeros(pos.shape[0], dtype=pos.dtype)
         cpu_numba.lj_forces(pos, *scalars, forces, epart)
-    else:
-        forces, epart = _numpy(pos, scalars)
-    return LJResult(forces, float(epart.sum(dtype=np.float64)), chosen)
+        return forces, epart
+    return _numpy(pos, scalars)

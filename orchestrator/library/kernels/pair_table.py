@@ -116,19 +116,26 @@ def table_forces(pos: Any, box: float, cutoff: float, table: PairTable,
     """Forces and energy of N particles at `pos` (N, 3) under the tabulated pair potential,
     on `backend` ("auto": SYCL, else numba, else NumPy)."""
     pos = _check(pos, box, cutoff, table)
-    chosen = resolve_backend(backend, device, fp64=pos.dtype == np.float64)
-    scalars = _scalars(pos.dtype, box, cutoff, table)
-    etab, ftab = _tables(table, pos.dtype)
+    chosen = resolve_backend(backend, device, fp64=pos.dtype == np.float64,
+                             kernel="pair_table", dtype=pos.dtype)
+    forces, epart = compute(chosen, pos, _scalars(pos.dtype, box, cutoff, table),
+                            *_tables(table, pos.dtype))
+    return PairResult(forces, float(epart.sum(dtype=np.float64)), chosen)
+
+
+def compute(chosen: Backend, pos: np.ndarray, scalars: tuple, etab: np.ndarray,
+            ftab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(forces, per-particle energies) on a backend already chosen: what `table_forces`
+    and the backend self-check (kernels.selfcheck) both run."""
     if chosen.name == "sycl":
         from orchestrator.library.kernels import sycl_dpex
 
-        forces, epart = sycl_dpex.table_forces(pos, scalars, etab, ftab, chosen.queue)
-    elif chosen.name == "numba":
+        return sycl_dpex.table_forces(pos, scalars, etab, ftab, chosen.queue)
+    if chosen.name == "numba":
         from orchestrator.library.kernels import cpu_numba
 
         forces = np.zeros((pos.shape[0], 3), dtype=pos.dtype)
         epart = np.zeros(pos.shape[0], dtype=pos.dtype)
         cpu_numba.table_forces(pos, *scalars, etab, ftab, forces, epart)
-    else:
-        forces, epart = _numpy(pos, scalars, etab, ftab)
-    return PairResult(forces, float(epart.sum(dtype=np.float64)), chosen)
+        return forces, epart
+    return _numpy(pos, scalars, etab, ftab)

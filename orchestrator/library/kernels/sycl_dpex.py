@@ -18,6 +18,10 @@ import dpctl.tensor as dpt
 import numba_dpex as dpex
 import numpy as np
 
+from orchestrator.library.kernels.backend import import_numba_dpex
+
+import_numba_dpex()  # the launcher fix (dpex_launch) must precede the first call_kernel
+
 
 @dpex.kernel
 def _jacobi(item, u, f, out, h2, quarter):  # pragma: no cover (compiled)
