@@ -83,7 +83,10 @@ def prepare(tmp: Path) -> None:
 
 
 def site_for(kind: str) -> str:
-    return "threads.yaml" if kind == "threads" else "laptop"
+    """The site whose cpu pool runs on `kind` (the raw side uses the same executor)."""
+    if kind == "threads":
+        return "threads.yaml"
+    return str(HERE.parent / "tests/fixtures/sites/laptop-htex.yaml")
 
 
 def env() -> dict[str, str]:

@@ -118,6 +118,9 @@ class Pool(SiteModel):
             raise ValueError(f"a {self.device} pool needs accelerators_per_node >= 1")
         if self.device == "gpu" and self.backend not in (None, "cuda"):
             raise ValueError("gpu pools use the cuda backend (use device: xpu for SYCL)")
+        if self.executor == "processes" and self.worker_init:
+            raise ValueError("worker_init (shell lines run before workers start) needs "
+                             "executor: htex; a process pool's workers are forked from orch")
         if self.executor == "threads" and self.device != "cpu":
             raise ValueError("executor: threads runs tasks in the orch process: cpu pools only "
                              "(devices are pinned per worker process)")

@@ -1,6 +1,6 @@
 """Scenario 4, worker chaos: kill -9 HTEX workers every few seconds and the worker pool
-(manager) once during a run on the laptop site; every task still ends with exactly one
-result.
+(manager) once during a run on the laptop site with its cpu pool on HTEX; every task still
+ends with exactly one result.
 
 Regression: killing the laptop's only worker pool used to fail every outstanding task with
 TooManyJobFailuresError (Parsl's default block error handler, strategy 'none'); the block is
@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from .conftest import (
+    REPO,
     WF,
     count_events,
     final_results,
@@ -28,13 +30,16 @@ from .conftest import (
     workers,
 )
 
+HTEX_SITE = str(REPO / "tests/fixtures/sites/laptop-htex.yaml")
+
 
 def _chaos(tmp_path, rng, figure, *, n: int, period: float, manager_after: int):
     run_dir = tmp_path / "run"
     ledger = tmp_path / "ledger"
     ledger.mkdir()
     t0 = time.monotonic()
-    proc = start_run(WF / "chaos.yaml", "--set", f"n={n}", "--set", "seconds=0.1",
+    proc = start_run(WF / "chaos.yaml", "--site", HTEX_SITE, "--set", f"n={n}",
+                     "--set", "seconds=0.1",
                      "--set", f"ledger={ledger}", "--run-dir", run_dir)
     killed_workers = 0
     killed_managers = 0
@@ -116,9 +121,7 @@ def test_a_pool_that_cannot_start_fails_its_tasks_not_hangs(tmp_path, figure):
 
     import yaml
 
-    from .conftest import REPO
-
-    site = yaml.safe_load((REPO / "site-configs" / "laptop.yaml").read_text())
+    site = yaml.safe_load(Path(HTEX_SITE).read_text())
     site["pools"]["cpu"]["worker_init"] = "echo broken environment >&2; exit 7"
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(site, sort_keys=False))
     run_dir = tmp_path / "run"

@@ -29,7 +29,8 @@ def _site(tmp_path, scheduler="local", device="cpu", executor="threads", extra="
 
 def test_threads_pool_is_accepted_and_htex_is_the_default(tmp_path):
     assert _site(tmp_path).site.pools["cpu"].executor == "threads"
-    assert load_site("laptop").site.pools["cpu"].executor == "htex"
+    assert load_site("laptop").site.pools["cpu"].executor == "processes"
+    assert load_site("local-slurm").site.pools["cpu"].executor == "htex"
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -71,11 +71,14 @@ class ProcessPoolExecutor(ThreadPoolExecutor):
             if proc.is_alive():
                 proc.terminate()
         pool.shutdown(wait=block, cancel_futures=True)
-        from multiprocessing import forkserver
+        from multiprocessing import forkserver, resource_tracker
 
-        stop = getattr(forkserver._forkserver, "_stop", None)  # CPython 3.8+
-        if stop is not None:
-            stop()  # else it lives until the driver exits, and the reaper waits for it
+        # the forkserver and multiprocessing's resource tracker (which ignores SIGTERM) would
+        # live until the driver exits, and the driver's reaper would wait for them
+        for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
+            stop = getattr(helper, "_stop", None)  # CPython 3.8+
+            if stop is not None:
+                stop()
 
     def monitor_resources(self) -> bool:
         return False
