@@ -21,28 +21,17 @@ import shlex
 import socket
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from orchestrator.backends.placement import (
-    Grant,
-    Ledger,
-    PlacementError,
-    Request,
-    bound,
-    ledger_path,
-    node_cpus,
-    placed,
-)
+from orchestrator.backends.parsl.in_process import run_in_process
+from orchestrator.backends.placement import PlacementError
+from orchestrator.backends.task_binding import PINNING_VARS, env_of, pinning, placed_task
 from orchestrator.state.results import append_result
 
 LEGACY_RESULT_FILE = "result.json"  # written per task by earlier versions; still read on resume
-PINNING_VARS = ("CUDA_VISIBLE_DEVICES", "ZE_AFFINITY_MASK", "ONEAPI_DEVICE_SELECTOR",
-                "ROCR_VISIBLE_DEVICES")
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 class TaskFailure(RuntimeError):
@@ -63,9 +52,9 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
     upstream, feedback = _unpack(payload.get("layout", ()), inputs)
     with _placed(payload, parsl_resource_specification or {}) as grant:
         if payload.get("in_process"):
-            value = _run_in_process(payload, upstream, feedback, task_dir)
+            value = run_in_process(payload, upstream, feedback, task_dir)
         else:
-            with _task_env(_env_of(payload, grant)), _in_dir(task_dir), \
+            with _task_env(env_of(payload, grant)), _in_dir(task_dir), \
                     _captured(task_dir, payload):
                 if payload.get("ranks", 1) > 1:
                     value = _mpi(payload, upstream, feedback, Path(task_dir))
@@ -86,7 +75,7 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
         "ended": time.time(),
         "host": _HOST,
         "pid": os.getpid(),
-        "devices": _pinning(payload),
+        "devices": pinning(payload),
     }
     if grant is not None:
         record["placement"] = {"cpus": list(grant.cpus), "units": list(grant.units),
@@ -102,73 +91,16 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
 
 
 _HOST = socket.gethostname()
-_LEDGERS: dict[str, Ledger] = {}
-
-
-def _pinning(payload: dict[str, Any]) -> dict[str, str]:
-    """The device variables the task ran with: its plan's mask over what the worker had."""
-    placement = payload.get("placement")
-    if not placement:
-        return {k: os.environ[k] for k in PINNING_VARS if k in os.environ}
-    seen = {**placement.get("mask", {}), **(payload.get("env") or {})}
-    return {k: seen[k] for k in PINNING_VARS if k in seen}
-
-
-def _ledger(run_dir: str, placement: dict[str, Any]) -> Ledger:
-    path = ledger_path(run_dir)
-    if path not in _LEDGERS:
-        _LEDGERS[path] = Ledger(path, node_cpus(placement.get("node_cores")),
-                                placement.get("node_memory"))
-    return _LEDGERS[path]
 
 
 @contextlib.contextmanager
 def _placed(payload: dict[str, Any], spec: dict[str, Any]):
-    """Hold the task's cores, units and memory on this node while it runs (placement.py);
-    tasks spanning nodes are placed by their launcher. `spec` says how (the executor's
-    mode, admission.placement_modes): `cpus` chosen by an exact admission in the driver,
-    `pinned` (Parsl pinned this worker: the task takes its share of the worker's cores), or
-    neither: the node's ledger."""
-    placement = payload.get("placement")
-    if not placement:
-        yield None
-        return
-    given = spec.get("cpus")
-    if spec.get("pinned"):
-        mine = sorted(os.sched_getaffinity(0))
-        given = mine[:placement["cores"]] if placement["cores"] else mine
-    if given:
-        with bound(given):
-            yield Grant(tuple(given), tuple(placement["units"]), placement.get("memory") or 0,
-                        0.0, time.time())
-        return
-    ledger = _ledger(payload["run_dir"], placement)
-    cores = placement["cores"]
-    if payload.get("ranks", 1) > 1 and cores is not None and cores > len(ledger.cpus):
-        cores = None  # an oversubscribed MPI task (the site allows it): it takes the node
-    req = Request(payload["task_id"], cores, tuple(placement["units"]),
-                  placement.get("memory") or 0)
+    """The task's share of its node while it runs (task_binding.placed_task)."""
     try:
-        with placed(ledger, req) as grant:
+        with placed_task(payload, spec) as grant:
             yield grant
     except PlacementError as exc:
         raise TaskFailure(str(exc)) from None
-
-
-def _env_of(payload: dict[str, Any], grant: Grant | None) -> dict[str, str | None]:
-    """The task's environment: its device mask (per task, not per worker), thread counts
-    that match its cores, then the stage's own `env`."""
-    env: dict[str, str | None] = {}
-    if grant is not None:
-        # job-wide values (Slurm sets CUDA_VISIBLE_DEVICES and ZE_AFFINITY_MASK for the whole
-        # allocation) give way to the task's own mask: what it was not given, it does not see
-        env.update((var, None) for var in PINNING_VARS if var in os.environ)
-        env.update((payload.get("placement") or {}).get("mask") or {})
-        threads = str(len(grant.cpus))
-        env.update((var, threads) for var in THREAD_VARS)  # the stage's env may override
-        env["ORCH_TASK_CPUS"] = ",".join(map(str, grant.cpus))
-    env.update(payload.get("env") or {})
-    return env
 
 
 def record_of(value: dict[str, Any] | str) -> dict[str, Any]:
@@ -375,149 +307,6 @@ def _spill(fd: int, path: str, header: str) -> None:
                     out.write(chunk)
     finally:
         os.close(fd)
-
-
-# ---- in the driver process (executor: threads) -------------------------------------------
-_ONE_AT_A_TIME = threading.Lock()  # installs the stream proxies once
-
-
-class _Shared:
-    """Readers-writer lock: tasks that only need their own cwd share it; a task that sets
-    environment variables (process-wide) or cannot have its own cwd runs alone."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-
-    @contextlib.contextmanager
-    def shared(self):
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writer)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def alone(self):
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writer and not self._readers)
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-
-
-_PROCESS = _Shared()
-_fs = threading.local()
-_CLONE_FS = 0x200
-
-
-def _own_cwd() -> bool:
-    """Give the calling thread its own working directory (Linux `unshare(CLONE_FS)`), once
-    per thread: its chdir then moves neither the driver nor the other task threads."""
-    own = getattr(_fs, "own", None)
-    if own is None:
-        own = False
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
-
-                own = ctypes.CDLL(None, use_errno=True).unshare(_CLONE_FS) == 0
-            except (OSError, AttributeError):
-                own = False
-        _fs.own = own
-    return own
-
-
-def _run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
-                    task_dir: str) -> Any:
-    """A task of a `threads` pool, run by a thread of the driver. Each task thread gets its
-    own working directory where Linux allows (`_own_cwd`), so python stages run
-    concurrently, each in its task directory; a stage with `env` (the environment belongs to
-    the whole process) runs alone, and so does every python stage where a thread cannot
-    have its own cwd. Python-level output (sys.stdout/sys.stderr) is captured per thread;
-    what C code writes to fds 1/2 is not. Shell stages get their cwd, environment and output
-    files through the subprocess."""
-    if payload["kind"] == "shell":
-        env = {**os.environ, **payload["env"]} if payload.get("env") else None
-        buffers = [_scratch_fd("stdout"), _scratch_fd("stderr")]
-        try:
-            proc = subprocess.run(["/bin/bash", "-c", payload["target"]], cwd=task_dir,
-                                  stdin=subprocess.DEVNULL, stdout=buffers[0],
-                                  stderr=buffers[1], check=False, env=env)
-        finally:
-            header = _header(payload)
-            for fd, name in zip(buffers, ("stdout", "stderr"), strict=True):
-                _spill(fd, os.path.join(task_dir, name), header)
-        if proc.returncode != 0:
-            raise TaskFailure(f"command exited with {proc.returncode}; "
-                              f"see {os.path.join(task_dir, 'stderr')}")
-        return {"exit_code": 0}
-    _ThreadStreams.install()
-    if _own_cwd() and not payload.get("env"):
-        with _PROCESS.shared(), _ThreadStreams.capture(task_dir, payload):
-            os.chdir(task_dir)  # this thread's own cwd: nothing to restore
-            return call_target(payload, upstream, feedback, task_dir)
-    with _PROCESS.alone(), _task_env(payload.get("env")), _in_dir(task_dir), \
-            _ThreadStreams.capture(task_dir, payload):
-        return call_target(payload, upstream, feedback, task_dir)
-
-
-class _ThreadStreams:
-    """sys.stdout/sys.stderr replacements that send a task thread's writes to its buffer and
-    every other thread's (the driver's progress display) to the real stream."""
-
-    _local = threading.local()
-    _installed = False
-
-    def __init__(self, real: Any, index: int):
-        self._real = real
-        self._index = index
-
-    def write(self, text: str) -> int:
-        buffers = getattr(self._local, "buffers", None)
-        if buffers is None:
-            return self._real.write(text)
-        buffers[self._index].append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        if getattr(self._local, "buffers", None) is None:
-            self._real.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    @classmethod
-    def install(cls) -> None:
-        if cls._installed:
-            return
-        with _ONE_AT_A_TIME:
-            if not cls._installed:
-                sys.stdout = cls(sys.stdout, 0)
-                sys.stderr = cls(sys.stderr, 1)
-                cls._installed = True
-
-    @classmethod
-    @contextlib.contextmanager
-    def capture(cls, task_dir: str, payload: dict[str, Any]):
-        cls._local.buffers = ([], [])
-        try:
-            yield
-        finally:
-            buffers, cls._local.buffers = cls._local.buffers, None
-            for parts, name in zip(buffers, ("stdout", "stderr"), strict=True):
-                if parts:
-                    with open(os.path.join(task_dir, name), "a") as out:
-                        out.write(_header(payload) + "".join(parts))
 
 
 def read_legacy_result(task_dir: Path, key: str) -> dict[str, Any] | None:
