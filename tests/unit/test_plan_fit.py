@@ -23,8 +23,8 @@ def one_stage(resources: str, name: str = "s", sweep: str = "") -> str:
 
 FIT_CASES = [
     # site, resources, key the error points at, path suffix, message
-    ("local-slurm", "device: gpu\ngpus: 3", "gpus", "gpus",
-     "needs 3 GPUs per node; pool 'gpu' (local-slurm) has 2"),
+    ("local-slurm", "device: gpu\ngpus: 5", "gpus", "gpus",
+     "needs 5 GPUs per node; pool 'gpu' (local-slurm) has 4"),
     ("local-slurm", "walltime: '02:00:00'", "walltime", "walltime",
      "02:00:00 exceeds the 01:00:00 limit of pool 'cpu' (local-slurm)"),
     ("local-slurm", "walltime: 61m", "walltime", "walltime",
@@ -78,7 +78,7 @@ def test_every_misfit_is_reported(spec_file):
     path = spec_file(spec_text("""
 a:
   shell: echo
-  resources: {device: gpu, gpus: 3, walltime: 2h, memory: 8GiB}
+  resources: {device: gpu, gpus: 5, walltime: 2h, memory: 8GiB}
 b:
   shell: echo
   needs: [a]

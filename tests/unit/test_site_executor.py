@@ -36,7 +36,8 @@ def test_threads_pool_is_accepted_and_htex_is_the_default(tmp_path):
 @pytest.mark.parametrize("kwargs, message", [
     ({"scheduler": "slurm"}, "only on a local site"),
     ({"device": "gpu", "extra": "accelerators_per_node: 1"}, "cpu pools only"),
-    ({"executor": "processes"}, "executor"),
+    ({"executor": "forks"}, "executor"),
+    ({"executor": "processes", "scheduler": "slurm"}, "only on a local site"),
 ])
 def test_threads_pool_errors_are_located(tmp_path, kwargs, message):
     with pytest.raises(UserError) as err:

@@ -52,6 +52,15 @@ class _Gated:
     admission: Admission | None = None
     starter: Starter | None = None
     mode = "ledger"  # admission.placement_modes
+    closed = False  # shutting down: nothing more starts
+
+    def shutdown(self, *args, **kwargs):
+        """No admitted task starts once shutdown begins (the starter thread would race the
+        executor's own shutdown)."""
+        if self.starter is not None:
+            with self.starter.lock:
+                self.closed = True
+        return super().shutdown(*args, **kwargs)
 
     def submit(self, func, resource_specification, *args, **kwargs):
         spec = dict(resource_specification or {})
@@ -65,6 +74,9 @@ class _Gated:
         outer: Future = Future()
 
         def start(node: int, cpus: tuple[int, ...]) -> None:
+            if self.closed:
+                outer.cancel()
+                return
             kw = kwargs
             if cpus:  # an exact admission chose the CPUs: the worker binds to them
                 given = {k: v for k, v in spec.items()}

@@ -12,8 +12,10 @@ next submission starts a new pool.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 from concurrent.futures.process import BrokenProcessPool
 
@@ -36,13 +38,23 @@ class ProcessPoolExecutor(ThreadPoolExecutor):
         self.executor = self._pool()
 
     def _pool(self) -> cf.ProcessPoolExecutor:
+        from multiprocessing import forkserver, resource_tracker
+
+        from orchestrator.backends.parsl.reaper import TAG_VAR
+
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
+        # multiprocessing's resource tracker ignores SIGTERM and exits with this process:
+        # untagged, the run's reaper does not wait for it
+        tag = os.environ.pop(TAG_VAR, None)
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            if tag is not None:
+                os.environ[TAG_VAR] = tag
         saved = {k: os.environ.get(k) for k in self.env}
         os.environ.update(self.env)
         try:
-            from multiprocessing import forkserver
-
             forkserver.ensure_running()  # started now, with this environment
         finally:
             for k, v in saved.items():
@@ -50,7 +62,12 @@ class ProcessPoolExecutor(ThreadPoolExecutor):
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        return cf.ProcessPoolExecutor(max_workers=self.max_threads, mp_context=ctx)
+        pool = cf.ProcessPoolExecutor(max_workers=self.max_threads, mp_context=ctx)
+        launch = getattr(pool, "_launch_processes", None)
+        if launch is not None:  # every worker now, not one per submit (nor during shutdown)
+            with pool._shutdown_lock:
+                launch()
+        return pool
 
     def submit(self, func, resource_specification, *args, **kwargs):
         """Ship the task as HTEX does (Parsl's serializer: the app wrapper is not picklable
@@ -71,12 +88,14 @@ class ProcessPoolExecutor(ThreadPoolExecutor):
             if proc.is_alive():
                 proc.terminate()
         pool.shutdown(wait=block, cancel_futures=True)
-        from multiprocessing import forkserver, resource_tracker
+        from multiprocessing import forkserver
 
-        # the forkserver and multiprocessing's resource tracker (which ignores SIGTERM) would
-        # live until the driver exits, and the driver's reaper would wait for them
-        for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
-            stop = getattr(helper, "_stop", None)  # CPython 3.8+
+        server = forkserver._forkserver
+        pid = getattr(server, "_forkserver_pid", None)
+        if pid:  # else it lives until the driver exits, and the run's reaper waits for it
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)  # a graceful stop can wait on a spawning worker
+            stop = getattr(server, "_stop", None)  # CPython 3.8+: reaps it, resets its state
             if stop is not None:
                 stop()
 
