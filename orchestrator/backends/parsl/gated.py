@@ -74,8 +74,7 @@ class _Gated:
         outer: Future = Future()
 
         def start(node: int, cpus: tuple[int, ...]) -> None:
-            if self.closed:
-                outer.cancel()
+            if self.closed:  # left pending, as an executor that stopped leaves its tasks
                 return
             kw = kwargs
             if cpus:  # an exact admission chose the CPUs: the worker binds to them
@@ -97,6 +96,8 @@ class _Gated:
     def _finished(self, inner: Future, outer: Future, shape: Shape, node: int,
                   cpus: tuple[int, ...]) -> None:
         self.starter.put(self.admission.done(shape, node, cpus))
+        if self.closed:
+            return  # stopped by shutdown: not a task failure (the run was interrupted)
         if inner.cancelled():
             outer.cancel()
         elif inner.exception() is not None:
