@@ -28,8 +28,10 @@ def observed(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     return held, probes
 
 
-def audit(run_dir: Path, node_cores: int) -> dict[str, Any]:
-    """Raise AssertionError on the first broken promise; return peak cores and overlaps."""
+def audit(run_dir: Path, node_cores: int, in_process: bool = False) -> dict[str, Any]:
+    """Raise AssertionError on the first broken promise; return peak cores and overlaps.
+    `in_process`: a threads pool, whose tasks share the process's environment (no per-task
+    thread-count variables)."""
     held, probes = observed(run_dir)
     assert probes, f"no task reported in {run_dir}"
     for t in probes:
@@ -38,7 +40,8 @@ def audit(run_dir: Path, node_cores: int) -> dict[str, Any]:
         cpus = t["seen"]["cpus"]
         assert len(cpus) == want, f"{t['task']}: ran on CPUs {cpus}, planned {want} cores"
         assert sorted(t["cpus"]) == cpus, t
-        assert t["seen"]["env"].get("OMP_NUM_THREADS") == str(want), t
+        if not in_process:
+            assert t["seen"]["env"].get("OMP_NUM_THREADS") == str(want), t
         mask = t["plan"]["device_mask"]
         env = {k: v for k, v in t["seen"]["env"].items() if k in PINNING}
         assert env == mask, f"{t['task']}: device variables {env}, planned {mask}"

@@ -162,10 +162,11 @@ def placement_modes(scopes: dict[str, list[str]], shapes: dict[str, set[tuple]],
                     exact: bool, unpinned: set[str] = frozenset()) -> dict[str, str]:
     """How each executor's tasks are placed, per scope (a set of executors sharing nodes):
     - "pinned": one executor whose tasks all have one shape without devices or memory: its
-      workers are pinned to cores by Parsl (HTEX `cpu_affinity`) and no task ever waits for
+      workers are pinned to cores (HTEX `cpu_affinity`; a threads pool's task threads pin
+      themselves, task_binding._thread_block) and no task ever waits for
       another, so nothing is gated (no round trip to the driver between tasks);
     - "exact": the driver's admission gives each task its CPUs (a scope of one node; and
-      always for `unpinned` executors, whose workers Parsl cannot pin: threads);
+      always for `unpinned` executors, whose workers cannot be pinned: a process pool);
     - "ledger": the admission gates, and the node's ledger picks the CPUs (several nodes).
     """
     modes = {}

@@ -5,7 +5,9 @@ Engine-neutral: no Parsl here."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -56,7 +58,8 @@ def placed_task(payload: dict[str, Any], spec: dict[str, Any]) -> Iterator[Grant
         return
     given = spec.get("cpus")
     if spec.get("pinned"):
-        mine = sorted(os.sched_getaffinity(0))
+        mine = _thread_block(placement["cores"]) if payload.get("in_process") \
+            else sorted(os.sched_getaffinity(0))
         given = mine[:placement["cores"]] if placement["cores"] else mine
     if given:
         with bound(given):
@@ -87,3 +90,20 @@ def env_of(payload: dict[str, Any], grant: Grant | None) -> dict[str, str | None
         env["ORCH_TASK_CPUS"] = ",".join(map(str, grant.cpus))
     env.update(payload.get("env") or {})
     return env
+
+
+_THREAD = threading.local()
+_NEXT_BLOCK = itertools.count()
+
+
+def _thread_block(cores: int | None) -> list[int]:
+    """The cores of this task thread of a `threads` pool, taken once per thread: the pool
+    has as many threads as the node has blocks of `cores`, so each gets its own block (the
+    threads-pool counterpart of Parsl's per-worker `cpu_affinity`)."""
+    block = getattr(_THREAD, "cpus", None)
+    if block is None:
+        cpus = node_cpus()
+        size = cores or len(cpus)
+        k = next(_NEXT_BLOCK) % max(1, len(cpus) // size)
+        block = _THREAD.cpus = cpus[k * size:(k + 1) * size]
+    return block

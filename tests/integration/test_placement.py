@@ -102,3 +102,19 @@ def test_a_local_process_pool_keeps_the_placement_and_survives_a_dead_worker(wf,
     assert p.returncode == 0, p.stderr
     assert results(tmp_path / "run2")["once"]["ok"] is True
     assert (tmp_path / "flag").read_text() == "died once"
+
+
+def test_a_threads_pool_pins_each_task_thread_to_its_own_core(wf, tmp_path):
+    """`executor: threads`: tasks run in the driver's threads, each bound to its own core."""
+    node = len(os.sched_getaffinity(0))
+    site = tmp_path / "threads.yaml"
+    site.write_text("apiVersion: orchestrator/v1\nkind: site\nname: threads\n"
+                    "scheduler: local\npools:\n  cpu:\n    device: cpu\n"
+                    f"    cores_per_node: {node}\n    executor: threads\n")
+    run_dir = tmp_path / "run"
+    p = orch("run", str(wf / "uniform.yaml"), "--site", str(site), "--run-dir", str(run_dir))
+    assert p.returncode == 0, p.stderr
+    figures = audit(run_dir, node, in_process=True)
+    assert figures["tasks"] == 6, figures
+    if node >= 2:
+        assert figures["overlapping_starts"] >= 2, figures

@@ -211,10 +211,11 @@ def _gate(plan: Plan, site: Site, gated: list, starter: Starter) -> None:
     scopes: dict[str, list[str]] = {}
     for label in labels:
         scopes.setdefault("local" if site.scheduler == "local" else label, []).append(label)
-    threads = {ex.label for ex in gated if isinstance(ex, ThreadPoolExecutor)}
+    threads = {ex.label for ex in gated if isinstance(ex, GatedProcessPoolExecutor)}
     modes = placement_modes(scopes, shapes, exact=site.scheduler == "local", unpinned=threads)
     for ex in gated:
         ex.admission, ex.starter, ex.mode = gates[ex.label], starter, modes[ex.label]
         if ex.mode == "pinned" and isinstance(ex, HighThroughputExecutor) and \
                 not isinstance(ex, MPIExecutor):
             ex.cpu_affinity = "block"  # Parsl pins each worker to its own cores
+        # (a threads pool pins each task thread itself: task_binding._thread_block)
