@@ -229,7 +229,11 @@ def _shell(payload: dict[str, Any], task_dir: Path) -> Any:
 
 
 @contextlib.contextmanager
-def _task_env(env: dict[str, str] | None):
+def _task_env(env: dict[str, str | None] | None):
+    """The task's variables for the body (None: unset), then the worker's again; values the
+    worker already has are left alone (each change is a putenv, per task)."""
+    if env:
+        env = {k: v for k, v in env.items() if os.environ.get(k) != v}
     if not env:
         yield
         return
