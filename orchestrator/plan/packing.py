@@ -29,7 +29,7 @@ def pool_packing(plan: Plan) -> list[dict[str, Any]]:
             f"{s.binding.ranks_per_node}x{cores}",
             "units": b.units_per_task, "memory": s.resources["memory"],
             "per_node": b.slots_per_node,
-            "placed": "by the MPI launcher" if s.resources["nodes"] > 1 else "node ledger"})
+            "placed": "by the MPI launcher" if s.resources["nodes"] > 1 else "on the node"})
         entry["node_hours"] = round(entry["node_hours"]
                                     + s.cost.node_hours * plan.iterations(s.name), 6)
     return list(pools.values())
