@@ -25,6 +25,7 @@ from orchestrator.backends.placement import (
 PINNING_VARS = ("CUDA_VISIBLE_DEVICES", "ZE_AFFINITY_MASK", "ONEAPI_DEVICE_SELECTOR",
                 "ROCR_VISIBLE_DEVICES")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_PARSL_PINNED: dict[int, bool] = {}
 _LEDGERS: dict[str, Ledger] = {}  # one per node ledger file, per worker process
 
 
@@ -57,7 +58,7 @@ def placed_task(payload: dict[str, Any], spec: dict[str, Any]) -> Iterator[Grant
         yield None
         return
     given = spec.get("cpus")
-    if spec.get("pinned"):
+    if spec.get("pinned") or (not spec and parsl_pinned()):
         mine = _thread_block(placement["cores"]) if payload.get("in_process") \
             else sorted(os.sched_getaffinity(0))
         given = mine[:placement["cores"]] if placement["cores"] else mine
@@ -107,3 +108,15 @@ def _thread_block(cores: int | None) -> list[int]:
         k = next(_NEXT_BLOCK) % max(1, len(cpus) // size)
         block = _THREAD.cpus = cpus[k * size:(k + 1) * size]
     return block
+
+
+def parsl_pinned() -> bool:
+    """Whether Parsl pinned this worker process (HTEX `cpu_affinity`: the executor's
+    "pinned" mode, whose tasks come without a resource spec). Parsl exports the cores it
+    chose for OpenMP; read once per process, before any task binds it."""
+    pid = os.getpid()
+    if pid not in _PARSL_PINNED:
+        mine = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+        _PARSL_PINNED[pid] = (os.environ.get("GOMP_CPU_AFFINITY") == mine and
+                              os.environ.get("KMP_AFFINITY", "").startswith("explicit,"))
+    return _PARSL_PINNED[pid]

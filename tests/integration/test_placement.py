@@ -73,12 +73,17 @@ def test_a_mixed_pool_packs_into_one_slurm_allocation(wf, tmp_path):
 def test_one_shape_runs_on_workers_parsl_pinned(wf, tmp_path):
     """Where every task has one shape without devices, Parsl pins each worker to its own
     cores (HTEX cpu_affinity) and the tasks keep to them: no two share a CPU."""
+    from conftest import FIXTURES
+
     run_dir = tmp_path / "run"
-    p = orch("run", str(wf / "uniform.yaml"), "--site", "laptop", "--run-dir", str(run_dir))
+    p = orch("run", str(wf / "uniform.yaml"), "--site", str(FIXTURES / "sites/laptop-htex.yaml"),
+             "--run-dir", str(run_dir))
     assert p.returncode == 0, p.stderr
     node = len(os.sched_getaffinity(0))
     figures = audit(run_dir, node)
     assert figures["tasks"] == 6, figures
+    records = results_by_task(run_dir).values()
+    assert all(r["placement"]["waited"] == 0.0 for r in records)  # Parsl's pinning, no ledger
     if node >= 2:
         assert figures["overlapping_starts"] >= 2, figures
 

@@ -217,5 +217,6 @@ def _gate(plan: Plan, site: Site, gated: list, starter: Starter) -> None:
         ex.admission, ex.starter, ex.mode = gates[ex.label], starter, modes[ex.label]
         if ex.mode == "pinned" and isinstance(ex, HighThroughputExecutor) and \
                 not isinstance(ex, MPIExecutor):
-            ex.cpu_affinity = "block"  # Parsl pins each worker to its own cores
+            ex.cpu_affinity = "block"  # Parsl pins each worker to its own cores; its tasks
+            # take their share with no per-task resource spec (task_binding.parsl_pinned)
         # (a threads pool pins each task thread itself: task_binding._thread_block)

@@ -79,6 +79,7 @@ class ParslRun:
                            if pool.executor == "threads"}
         self.completer: Completer | None = None  # started with Parsl
         self.starter = Starter()  # starts tasks whose node share was busy (gated.py)
+        self.pinned: dict[str, bool] = {}  # executors whose workers Parsl pinned
 
     # ---- engine ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -102,6 +103,8 @@ class ParslRun:
             return
         if self.config is None:
             self.start()
+        self.pinned = {ex.label: getattr(ex, "mode", None) == "pinned"
+                       for ex in self.config.executors}
         self.dfk = parsl.load(self.config)
         self.starter.lock = self.dfk.submitter_lock
         self.completer = Completer(self._complete)
@@ -238,8 +241,10 @@ class ParslRun:
                 return app({**payload, "in_process": True}, inputs=list(handles),
                            parsl_resource_specification=spec)
             # JSON: Parsl pickles a str far faster than a dict (pure-Python dill)
-            return app(json.dumps(payload, separators=(",", ":")), inputs=list(handles),
-                       parsl_resource_specification=spec)
+            text = json.dumps(payload, separators=(",", ":"))
+            if self.pinned.get(stage.binding.pool):  # (task_binding.parsl_pinned)
+                return app(text, inputs=list(handles))
+            return app(text, inputs=list(handles), parsl_resource_specification=spec)
         spec = {"num_nodes": stage.resources["nodes"], "num_ranks": ranks,
                 "ranks_per_node": stage.binding.ranks_per_node}
         place = payload["placement"]
