@@ -172,11 +172,6 @@ def device_slots(res: Resources, pool: Pool, rpn: int, fallback: bool
     return out
 
 
-def device_masks(res: Resources, pool: Pool, rpn: int, fallback: bool) -> list[dict[str, str]]:
-    """The distinct masks tasks cycle through, one per slot on a node."""
-    return [mask for mask, _ in device_slots(res, pool, rpn, fallback)]
-
-
 def mask_env(pool: Pool, units: str) -> dict[str, str]:
     """Environment that pins a worker to `units` on a pool's backend."""
     backend = pool.accel_backend

@@ -78,8 +78,7 @@ class _Gated:
                 return
             kw = kwargs
             if cpus:  # an exact admission chose the CPUs: the worker binds to them
-                given = {k: v for k, v in spec.items()}
-                kw = {**kwargs, "parsl_resource_specification": {**given, "cpus": list(cpus)}}
+                kw = {**kwargs, "parsl_resource_specification": {**spec, "cpus": list(cpus)}}
             try:
                 inner = super(_Gated, self).submit(func, spec, *args, **kw)
             except BaseException as exc:  # handed to the DataFlowKernel, as Parsl does

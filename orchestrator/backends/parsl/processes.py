@@ -52,16 +52,10 @@ class ProcessPoolExecutor(ThreadPoolExecutor):
         finally:
             if tag is not None:
                 os.environ[TAG_VAR] = tag
-        saved = {k: os.environ.get(k) for k in self.env}
-        os.environ.update(self.env)
-        try:
+        from orchestrator.backends.parsl.worker import _task_env
+
+        with _task_env(self.env):
             forkserver.ensure_running()  # started now, with this environment
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         pool = cf.ProcessPoolExecutor(max_workers=self.max_threads, mp_context=ctx)
         launch = getattr(pool, "_launch_processes", None)
         if launch is not None:  # every worker now, not one per submit (nor during shutdown)
