@@ -103,9 +103,9 @@ def _chaos(tmp_path, rng, figure, *, n: int, period: float, manager_after: int):
 
 @pytest.mark.timeout(300)
 def test_worker_chaos_small(tmp_path, rng, figure):
-    # 60 tasks of 0.1 s on 2 workers take ~3 s: kills every ~0.8 s, the pool after half, so
+    # 60 tasks of 0.1 s on 2 workers take ~3 s: kills every ~1.5 s, the pool after half, so
     # that two workers die before the pool does (a faster run once saw one worker only)
-    _chaos(tmp_path, rng, figure, n=60, period=0.8, manager_after=30)
+    _chaos(tmp_path, rng, figure, n=60, period=1.5, manager_after=30)
 
 
 @pytest.mark.slow_reliability
