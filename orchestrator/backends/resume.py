@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.backends.payload import TaskPayloads
+from orchestrator.backends.payload import TaskPayloads, narrow
 from orchestrator.errors import UserError
 from orchestrator.plan.model import Plan
 
@@ -45,6 +45,7 @@ def done_records(records: Iterable[dict]) -> dict[str, dict]:
             done[rec["key"]] = {k: rec.get(k) for k in
                                 ("task", "key", "result", "started", "ended", "host", "pid",
                                  "devices")}
+            done[rec["key"]].update((k, rec[k]) for k in ("files", "inputs") if k in rec)
     return done
 
 
@@ -170,21 +171,26 @@ class _KeyWalk:
 
     def _stage(self, name: str, iteration: int | None) -> None:
         stage = self.plan.stages[name]
-        upstream: list[str] = []
+        parts: list[tuple[str, list[str], str]] = []
+        upstream_ids: dict[str, list[str]] = {}
         for need in stage.needs:
             loop = self.plan.stages[need].loop
             it = None if loop is None else iteration if loop == stage.loop else self.final.get(loop)
             ids = self.ids.get((need, it))
             if ids is None:
                 return  # the runner fails such tasks (dep_failed): they never hit the cache
-            upstream.extend(self.keys[i] for i in ids)
+            upstream_ids[need] = ids
+            parts.append((need, ids, "results"))
         if stage.loop and iteration and iteration > 1:
             for src, dst in self.plan.loops[stage.loop].feedback:
                 if dst == name:
-                    upstream.extend(self.keys[i] for i in self.ids.get((src, iteration - 1), []))
+                    parts.append((src, self.ids.get((src, iteration - 1), []), "feedback"))
+        matched = stage.matched_needs()
         out = []
         for task in stage.tasks:
-            payload = self.payloads.build(task, iteration, [], upstream)
+            wired = narrow(parts, matched, task.index) if matched else parts
+            upstream = [self.keys[i] for _, ids, _ in wired for i in ids]
+            payload = self.payloads.build(task, iteration, [], upstream, None, upstream_ids)
             self.keys[payload["task_id"]] = payload["key"]
             out.append(payload["task_id"])
         self.ids[(name, iteration)] = out
