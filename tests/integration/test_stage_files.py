@@ -59,7 +59,10 @@ def test_changed_upstream_file_reruns_only_its_descendants(tmp_path, wf):
     (run_dir / "tasks" / "make[4]" / "part.txt").write_text("10\n")  # edited by hand
     p = orch("run", str(wf / "files.yaml"), *args, "--resume", str(run_dir), "-q")
     assert p.returncode == 0, p.stderr
-    later = [r for r in journal(run_dir)[before:]]
+    assert "file tasks/make[4]/part.txt differs from what make[4] wrote" in p.stderr
+    assert "3 of 14 task(s) that finished before will run again: square[4], gather, check" \
+        in p.stderr
+    later = journal(run_dir)[before:]
     ran = {r["task"] for r in later if r["ev"] == "task_done"}
     cached = {r["task"] for r in later if r["ev"] == "task_cached"}
     assert ran == {"square[4]", "gather", "check"}
