@@ -127,3 +127,14 @@ def test_copy_staging_where_links_do_not_resolve(tmp_path, wf):
     assert staged.is_file() and not staged.is_symlink() and staged.read_text() == "2\n"
     p = orch("plan", str(wf / "files.yaml"), "--site", str(site_file), "--set", "n=3")
     assert "files (staged into each task's directory: copies)" in p.stdout
+
+
+def test_readme_files_pipeline(tmp_path):
+    """The README's tour workflow: executables reading each other's files."""
+    run_dir = tmp_path / "run"
+    p = orch("run", str(REPO / "workflows" / "files-pipeline" / "workflow.yaml"), "--site",
+             "laptop", "--run-dir", str(run_dir), "-q")
+    assert p.returncode == 0, p.stderr
+    lines = (run_dir / "tasks" / "summary" / "summary.txt").read_text().splitlines()
+    assert [ln.split()[0] for ln in lines] == [f"inputs/decay[{i}]/u.txt" for i in range(4)]
+    assert float(lines[0].split()[1]) == pytest.approx(0.606531)  # exp(-0.01 * 50)
