@@ -137,4 +137,5 @@ class TaskPayloads:
             "task_dir": f"{self._tasks_root}/{task_dirname(task_id)}",
             "run_dir": self._run_dir,
             "base_dir": self._base_dir,
+            "environment": self.plan.environments.get(stage.environment or ""),
         }

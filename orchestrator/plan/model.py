@@ -66,6 +66,7 @@ class StagePlan:
     sampler: str | None = None
     retries: int = 0
     outputs: tuple[str, ...] = ()
+    environment: str | None = None  # a name in Plan.environments
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Plan:
     stages: dict[str, StagePlan]
     loops: dict[str, LoopPlan]
     warnings: tuple[str, ...] = ()
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)  # used ones, resolved
 
     def tasks(self) -> Iterator[PlannedTask]:
         for stage in self.stages.values():

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     Tag,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -235,6 +236,9 @@ class Stage(SpecModel):
     retries: int = Field(0, ge=0, le=100)
     outputs: list[str] = Field(default_factory=list, description="Files inside the task directory.")
     env: dict[str, str] = Field(default_factory=dict)
+    environment: str | None = Field(None, pattern=IDENT_RE, description=(
+        "A software environment the site defines (its `environments`): prefix, modules, "
+        "container."))
 
     @field_validator("python")
     @classmethod
@@ -250,6 +254,15 @@ class Stage(SpecModel):
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
                 raise ValueError(f"{name!r} is not an environment variable name")
         return v
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        """No `environment` key when none is named: task keys (which hash this dump) of
+        stages without one stay what they were before the field existed."""
+        out = handler(self)
+        if out.get("environment", 0) is None:
+            del out["environment"]
+        return out
 
     @model_validator(mode="after")
     def _what_to_run(self) -> Stage:
