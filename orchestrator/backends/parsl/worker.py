@@ -26,10 +26,23 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from orchestrator.backends.environments import (
+    PACKAGE_DIR,
+    EnvironmentProblem,
+    ensure_lib,
+    python_command,
+    wrap,
+)
 from orchestrator.backends.files import FileProblem, check_outputs, stage_in
 from orchestrator.backends.parsl.in_process import run_in_process
 from orchestrator.backends.placement import PlacementError
-from orchestrator.backends.task_binding import PINNING_VARS, env_of, pinning, placed_task
+from orchestrator.backends.task_binding import (
+    PINNING_VARS,
+    THREAD_VARS,
+    env_of,
+    pinning,
+    placed_task,
+)
 from orchestrator.state.results import append_result
 
 LEGACY_RESULT_FILE = "result.json"  # written per task by earlier versions; still read on resume
@@ -60,6 +73,8 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
                     _captured(task_dir, payload):
                 if payload.get("ranks", 1) > 1:
                     value = _mpi(payload, upstream, feedback, Path(task_dir))
+                elif payload["kind"] == "python" and payload.get("environment"):
+                    value = _out_of_process(payload, upstream, feedback, Path(task_dir))
                 elif payload["kind"] == "python":
                     value = call_target(payload, upstream, feedback, task_dir)
                 else:
@@ -213,27 +228,59 @@ def _accepted(func: Any) -> set[str]:
 
 
 def _mpi(payload: dict[str, Any], upstream: dict, feedback: dict, task_dir: Path) -> Any:
-    """Run a multi-rank task under the launcher prefix Parsl's MPI mode composed for it."""
+    """Run a multi-rank task under the launcher prefix Parsl's MPI mode composed for it
+    (in the stage's environment, if any: the launcher runs the environment's programs)."""
     prefix = os.environ.get("PARSL_MPI_PREFIX")
     if not prefix:
         raise TaskFailure("a multi-rank task needs an MPI-mode executor (no PARSL_MPI_PREFIX)")
     env = dict(os.environ)
     env.update(payload.get("rank_env", {}))
     if payload["kind"] == "shell":
-        command = f"{prefix} {payload['target']}"
-        return _run_bash(command, task_dir, env)
+        return _run_bash(_wrapped(payload, f"{prefix} {payload['target']}"), task_dir, env)
+    return _out_of_process(payload, upstream, feedback, task_dir, prefix, env)
+
+
+def _out_of_process(payload: dict[str, Any], upstream: dict, feedback: dict, task_dir: Path,
+                    launcher: str = "", env: dict[str, str] | None = None) -> Any:
+    """Run a python stage in another process (MPI ranks, or a site environment's own
+    interpreter) from a payload file; the entry module writes the return value back."""
     spec = {**payload, "results": upstream, "feedback": feedback if payload.get("iteration")
             else None}
-    path = task_dir / ".mpi-payload.json"
+    multi = payload.get("ranks", 1) > 1
+    path = task_dir / (".mpi-payload.json" if multi else ".env-payload.json")
     path.write_text(json.dumps(spec))
     result_path = path.with_suffix(".result.json")
     result_path.unlink(missing_ok=True)
-    command = f"{prefix} {shlex.quote(sys.executable)} -m orchestrator.backends.mpi_entry {path.name}"
+    module = "orchestrator.backends." + ("mpi_entry" if multi else "env_entry")
+    environment = payload.get("environment")
+    if environment:
+        command = _wrapped(payload, python_command(environment, path.name, launcher, module),
+                           python_path=True)
+    else:
+        command = f"{launcher} {shlex.quote(sys.executable)} -m {module} {path.name}"
     _run_bash(command, task_dir, env)
     try:
         return json.loads(result_path.read_text())["result"]
     except (OSError, ValueError, KeyError):
-        raise TaskFailure(f"rank 0 wrote no result ({result_path})") from None
+        raise TaskFailure(f"{'rank 0' if multi else 'the stage'} wrote no result "
+                          f"({result_path})") from None
+
+
+def _wrapped(payload: dict[str, Any], command: str, python_path: bool = False) -> str:
+    """`command` inside the task's site environment (unchanged without one)."""
+    environment = payload.get("environment")
+    if not environment:
+        return command
+    try:
+        lib = ensure_lib(payload["run_dir"]) if python_path else None
+        code = [str(PACKAGE_DIR)] + ([payload["base_dir"]] if python_path and
+                                     payload.get("base_dir") else [])
+        return wrap(command, environment, payload["task_dir"], payload["run_dir"],
+                    pass_env=[*PINNING_VARS, *THREAD_VARS, "ORCH_TASK_CPUS",
+                              *payload.get("env", {})],
+                    python_path=lib, read_only=code if python_path else ())
+    except (OSError, EnvironmentProblem) as exc:
+        raise TaskFailure(f"environment {environment.get('name')!r}: {exc}") from None
 
 
 def _run_bash(command: str, task_dir: Path, env: dict[str, str] | None = None) -> Any:
@@ -245,7 +292,7 @@ def _run_bash(command: str, task_dir: Path, env: dict[str, str] | None = None) -
 
 
 def _shell(payload: dict[str, Any], task_dir: Path) -> Any:
-    return _run_bash(payload["target"], task_dir)
+    return _run_bash(_wrapped(payload, payload["target"]), task_dir)
 
 
 @contextlib.contextmanager
