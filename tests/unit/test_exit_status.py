@@ -147,6 +147,9 @@ def test_failure_fields():
     assert failure_fields(CommandFailed(137, "SIGKILL", "", "f")) == {"exit_code": 137,
                                                                       "signal": "SIGKILL"}
     assert failure_fields(ValueError("python stage")) == {}
+    from orchestrator.errors import UserError
+
+    assert failure_fields(UserError("has a class-level exit_code")) == {}
 
 
 # ---------------------------------------------------------------- log sections

@@ -14,6 +14,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from orchestrator.backends.parsl.worker import CommandFailed
+
 FAILED_EVENTS = ("task_failed",)
 
 
@@ -48,13 +50,11 @@ def tries_before(records: Iterable[dict[str, Any]]) -> dict[str, int]:
 def failure_fields(exc: BaseException) -> dict[str, Any]:
     """The journal's view of how a command ended (worker.CommandFailed): exit code, signal,
     the last lines of its stderr; {} for other failures (a python stage's exception)."""
-    code = getattr(exc, "exit_code", None)
-    if not isinstance(code, int) or isinstance(code, bool):
+    if not isinstance(exc, CommandFailed):  # (a UserError's class-level exit_code is not one)
         return {}
-    out: dict[str, Any] = {"exit_code": code}
-    if getattr(exc, "signal", None):
-        out["signal"] = str(exc.signal)
-    tail = getattr(exc, "stderr_tail", None)
-    if isinstance(tail, str) and tail:
-        out["stderr_tail"] = tail
+    out: dict[str, Any] = {"exit_code": exc.exit_code}
+    if exc.signal:
+        out["signal"] = exc.signal
+    if exc.stderr_tail:
+        out["stderr_tail"] = exc.stderr_tail
     return out

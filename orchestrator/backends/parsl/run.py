@@ -292,7 +292,7 @@ class ParslRun:
             self._finish(tid, TaskState.DEP_FAILED, meta, None, _dep_message(exc))
         except BaseException as exc:
             self._finish(tid, TaskState.FAILED, meta, None, f"{type(exc).__name__}: {exc}",
-                         attempts=max(1, failures), exit=failure_fields(exc))
+                         attempts=max(1, failures), ended_by=failure_fields(exc))
         else:
             self._finish(tid, TaskState.DONE, meta, record, attempts=failures + 1)
         finally:
@@ -304,9 +304,9 @@ class ParslRun:
 
     def _finish(self, tid: str, state: TaskState, meta: dict[str, Any],
                 record: dict[str, Any] | None, error: str | None = None,
-                attempts: int | None = None, exit: dict[str, Any] | None = None) -> None:
-        """Journal how the task ended: a failed command's `exit` says how (attempts.py), a
-        shell stage that succeeded exited 0."""
+                attempts: int | None = None, ended_by: dict[str, Any] | None = None) -> None:
+        """Journal how the task ended: `ended_by` says how a failed command ended (exit
+        code, signal, stderr tail: attempts.py); a shell stage that succeeded exited 0."""
         with self.lock:
             was_active = self.states.get(tid) is TaskState.SUBMITTED
             self.states[tid] = state
@@ -320,7 +320,7 @@ class ParslRun:
                 **({"exit_code": 0} if self._runs_command(meta["stage"]) else {}))
         else:
             task_dir = self.rundir.task_dir(tid)
-            info = {**meta, "error": error, **(exit or {}), "attempts": attempts,
+            info = {**meta, "error": error, **(ended_by or {}), "attempts": attempts,
                     "ended": time.time(), "stdout": str(task_dir / "stdout"),
                     "stderr": str(task_dir / "stderr")}
             self.journal.append("task_failed" if state is TaskState.FAILED
