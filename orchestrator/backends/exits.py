@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 
 TAIL_LINES = 10
 TAIL_BYTES = 2048
@@ -34,11 +35,13 @@ def _signal_name(number: int) -> str | None:
 
 def fd_size(fd: int) -> int | None:
     """The current size of a regular file or memfd behind `fd`; None for a pipe or tty
-    (then there is no tail to read back)."""
+    (then there is no tail to read back). fstat, not lseek: the offset is shared with the
+    command's processes and is left alone."""
     try:
-        return os.lseek(fd, 0, os.SEEK_END)
+        st = os.fstat(fd)
     except OSError:
         return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def fd_tail(fd: int, since: int | None, lines: int = TAIL_LINES,
