@@ -80,30 +80,13 @@ def run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
     what C code writes to fds 1/2 is not. Shell stages get their cwd, environment and output
     files through the subprocess."""
     from orchestrator.backends.parsl.worker import (  # (worker imports this module)
-        TaskFailure,
-        _header,
         _in_dir,
-        _scratch_fd,
-        _spill,
         _task_env,
         call_target,
     )
 
     if payload["kind"] == "shell":
-        env = {**os.environ, **payload["env"]} if payload.get("env") else None
-        buffers = [_scratch_fd("stdout"), _scratch_fd("stderr")]
-        try:
-            proc = subprocess.run(["/bin/bash", "-c", payload["target"]], cwd=task_dir,
-                                  stdin=subprocess.DEVNULL, stdout=buffers[0],
-                                  stderr=buffers[1], check=False, env=env)
-        finally:
-            header = _header(payload)
-            for fd, name in zip(buffers, ("stdout", "stderr"), strict=True):
-                _spill(fd, os.path.join(task_dir, name), header)
-        if proc.returncode != 0:
-            raise TaskFailure(f"command exited with {proc.returncode}; "
-                              f"see {os.path.join(task_dir, 'stderr')}")
-        return {"exit_code": 0}
+        return _shell(payload, task_dir)
     _ThreadStreams.install()
     if _own_cwd() and not payload.get("env"):
         with _PROCESS.shared(), _ThreadStreams.capture(task_dir, payload):
@@ -112,6 +95,30 @@ def run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
     with _PROCESS.alone(), _task_env(payload.get("env")), _in_dir(task_dir), \
             _ThreadStreams.capture(task_dir, payload):
         return call_target(payload, upstream, feedback, task_dir)
+
+
+def _shell(payload: dict[str, Any], task_dir: str) -> dict[str, int]:
+    """A shell stage in a subprocess whose output goes to buffers spilled to the task's log
+    files; a non-zero exit raises CommandFailed with its stderr's tail."""
+    from orchestrator.backends.parsl.worker import CommandFailed, _header, _scratch_fd, _spill
+
+    env = {**os.environ, **payload["env"]} if payload.get("env") else None
+    buffers = [_scratch_fd("stdout"), _scratch_fd("stderr")]
+    failure = None
+    try:
+        proc = subprocess.run(["/bin/bash", "-c", payload["target"]], cwd=task_dir,
+                              stdin=subprocess.DEVNULL, stdout=buffers[0],
+                              stderr=buffers[1], check=False, env=env)
+        if proc.returncode != 0:  # the tail is read before the buffer is spilled and closed
+            failure = CommandFailed.of(proc.returncode, buffers[1], 0,
+                                       os.path.join(task_dir, "stderr"))
+    finally:
+        header = _header(payload)
+        for fd, name in zip(buffers, ("stdout", "stderr"), strict=True):
+            _spill(fd, os.path.join(task_dir, name), header)
+    if failure is not None:
+        raise failure
+    return {"exit_code": 0}
 
 
 class _ThreadStreams:

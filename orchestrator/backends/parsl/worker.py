@@ -33,6 +33,7 @@ from orchestrator.backends.environments import (
     python_command,
     wrap,
 )
+from orchestrator.backends.exits import exit_status, fd_size, fd_tail
 from orchestrator.backends.files import FileProblem, check_outputs, stage_in
 from orchestrator.backends.parsl.in_process import run_in_process
 from orchestrator.backends.placement import PlacementError
@@ -44,12 +45,37 @@ from orchestrator.backends.task_binding import (
     placed_task,
 )
 from orchestrator.state.results import append_result
+from orchestrator.state.task_logs import attempt_header
 
 LEGACY_RESULT_FILE = "result.json"  # written per task by earlier versions; still read on resume
 
 
 class TaskFailure(RuntimeError):
     """A task failed; the message says why and where its logs are."""
+
+
+class CommandFailed(TaskFailure):
+    """A shell command (or an MPI launch) ended non-zero or by a signal. It carries the exit
+    code, the signal's name and the last lines of the command's stderr to the driver, which
+    journals them; all its state is in `__reduce__`, so it survives Parsl's pickling."""
+
+    def __init__(self, exit_code: int, signal: str | None, stderr_tail: str, where: str):
+        self.exit_code = exit_code
+        self.signal = signal
+        self.stderr_tail = stderr_tail
+        self.where = where
+        how = f"was killed by {signal} (exit {exit_code})" if signal else \
+            f"exited with {exit_code}"
+        super().__init__(f"command {how}; see {where}")
+
+    def __reduce__(self):
+        return (type(self), (self.exit_code, self.signal, self.stderr_tail, self.where))
+
+    @classmethod
+    def of(cls, returncode: int, stderr_fd: int, since: int | None, where: str) -> CommandFailed:
+        """From a subprocess's return code (negative: killed by that signal; 128+N from a
+        shell: its child was) and the stderr it wrote to `stderr_fd` after offset `since`."""
+        return cls(*exit_status(returncode), fd_tail(stderr_fd, since), where)
 
 
 def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
@@ -284,10 +310,13 @@ def _wrapped(payload: dict[str, Any], command: str, python_path: bool = False) -
 
 
 def _run_bash(command: str, task_dir: Path, env: dict[str, str] | None = None) -> Any:
+    """Run `command` with bash; a non-zero exit raises CommandFailed with the tail of what it
+    wrote to stderr (fd 2: the task's capture buffer, read before it is spilled)."""
+    since = fd_size(2)
     proc = subprocess.run(["/bin/bash", "-c", command], cwd=task_dir, stdin=subprocess.DEVNULL,
                           check=False, env=env)
     if proc.returncode != 0:
-        raise TaskFailure(f"command exited with {proc.returncode}; see {task_dir / 'stderr'}")
+        raise CommandFailed.of(proc.returncode, 2, since, str(task_dir / "stderr"))
     return {"exit_code": 0}
 
 
@@ -331,7 +360,9 @@ def _in_dir(path: str):
 
 
 def _header(payload: dict[str, Any]) -> str:
-    return f"--- {payload['task_id']} attempt at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n"
+    """The line before each attempt's output in the task's stdout/stderr (state/task_logs.py
+    parses it; the driver numbers retries in the payload, run.ParslRun._retry_cost)."""
+    return attempt_header(payload["task_id"], payload.get("attempt") or 1, time.time())
 
 
 @contextlib.contextmanager
