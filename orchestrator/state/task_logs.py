@@ -22,7 +22,7 @@ _HEADER = re.compile(r"^--- (?P<task>.+?) attempt(?: (?P<n>\d+))? at (?P<at>\S+)
 
 
 def attempt_header(task_id: str, attempt: int, ts: float) -> str:
-    """The line written before an attempt's output (the worker's `_header`)."""
+    """The line written before an attempt's output (task_io.attempt_line)."""
     return f"--- {task_id} attempt {attempt} at {time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(ts))} ---\n"
 
 

@@ -18,7 +18,8 @@ from conftest import assert_clean_failure, run_cli
 
 from orchestrator.backends.exits import exit_status, fd_size, fd_tail
 from orchestrator.backends.parsl.attempts import failure_fields, number_next_try, tries_before
-from orchestrator.backends.parsl.worker import CommandFailed, TaskFailure, _captured, _run_bash
+from orchestrator.backends.parsl.worker import CommandFailed, TaskFailure, _run_bash
+from orchestrator.backends.task_io import captured
 from orchestrator.report.html import render_report
 from orchestrator.report.status_text import render_status
 from orchestrator.state.journal import Journal
@@ -78,7 +79,7 @@ def test_command_failed_pickles_round_trip():
 
 def _bash_in_capture(tmp_path: Path, command: str, attempt: int | None = None):
     payload = {"task_id": "t", **({"attempt": attempt} if attempt else {})}
-    with _captured(str(tmp_path), payload):
+    with captured(str(tmp_path), payload):
         os.write(2, b"python-level noise before the command\n")
         return _run_bash(command, tmp_path)
 

@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import Any
 
+from orchestrator.backends.task_io import attempt_line, in_dir, scratch_fd, spill, task_env
+
 _ONE_AT_A_TIME = threading.Lock()  # installs the stream proxies once
 
 
@@ -79,11 +81,7 @@ def run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
     have its own cwd. Python-level output (sys.stdout/sys.stderr) is captured per thread;
     what C code writes to fds 1/2 is not. Shell stages get their cwd, environment and output
     files through the subprocess."""
-    from orchestrator.backends.parsl.worker import (  # (worker imports this module)
-        _in_dir,
-        _task_env,
-        call_target,
-    )
+    from orchestrator.backends.parsl.worker import call_target  # (worker imports this module)
 
     if payload["kind"] == "shell":
         return _shell(payload, task_dir)
@@ -92,7 +90,7 @@ def run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
         with _PROCESS.shared(), _ThreadStreams.capture(task_dir, payload):
             os.chdir(task_dir)  # this thread's own cwd: nothing to restore
             return call_target(payload, upstream, feedback, task_dir)
-    with _PROCESS.alone(), _task_env(payload.get("env")), _in_dir(task_dir), \
+    with _PROCESS.alone(), task_env(payload.get("env")), in_dir(task_dir), \
             _ThreadStreams.capture(task_dir, payload):
         return call_target(payload, upstream, feedback, task_dir)
 
@@ -100,10 +98,10 @@ def run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
 def _shell(payload: dict[str, Any], task_dir: str) -> dict[str, int]:
     """A shell stage in a subprocess whose output goes to buffers spilled to the task's log
     files; a non-zero exit raises CommandFailed with its stderr's tail."""
-    from orchestrator.backends.parsl.worker import CommandFailed, _header, _scratch_fd, _spill
+    from orchestrator.backends.parsl.worker import CommandFailed
 
     env = {**os.environ, **payload["env"]} if payload.get("env") else None
-    buffers = [_scratch_fd("stdout"), _scratch_fd("stderr")]
+    buffers = [scratch_fd("stdout"), scratch_fd("stderr")]
     failure = None
     try:
         proc = subprocess.run(["/bin/bash", "-c", payload["target"]], cwd=task_dir,
@@ -113,9 +111,9 @@ def _shell(payload: dict[str, Any], task_dir: str) -> dict[str, int]:
             failure = CommandFailed.of(proc.returncode, buffers[1], 0,
                                        os.path.join(task_dir, "stderr"))
     finally:
-        header = _header(payload)
+        header = attempt_line(payload)
         for fd, name in zip(buffers, ("stdout", "stderr"), strict=True):
-            _spill(fd, os.path.join(task_dir, name), header)
+            spill(fd, os.path.join(task_dir, name), header)
     if failure is not None:
         raise failure
     return {"exit_code": 0}
@@ -167,6 +165,4 @@ class _ThreadStreams:
             for parts, name in zip(buffers, ("stdout", "stderr"), strict=True):
                 if parts:
                     with open(os.path.join(task_dir, name), "a") as out:
-                        from orchestrator.backends.parsl.worker import _header
-
-                        out.write(_header(payload) + "".join(parts))
+                        out.write(attempt_line(payload) + "".join(parts))
