@@ -12,11 +12,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+
+from parsl.executors.errors import BadStateException
+from parsl.executors.high_throughput.errors import ManagerLost, WorkerLost
 
 from orchestrator.backends.parsl.worker import CommandFailed
 
 FAILED_EVENTS = ("task_failed",)
+RETRY_BUDGET = 1000.0  # Parsl's fail-cost budget; per-stage retries are fractions of it
+INFRA_RETRIES = 10  # a lost worker or block (walltime, scancel) is retried elsewhere
+
+
+def retry_cost(exc: Exception, task_record: Any, retries: dict[str, int]) -> float:
+    """Parsl's retry handler: lost workers/blocks cost little (the task did not fail, its
+    node did); a task's own failures spend its stage's `retries` (task id -> count). The
+    next try gets its attempt number."""
+    number_next_try(task_record)
+    if isinstance(exc, ManagerLost | WorkerLost | BadStateException | BrokenProcessPool):
+        return RETRY_BUDGET / INFRA_RETRIES
+    payload = task_record["args"][0] if task_record.get("args") else {}
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    allowed = retries.get(payload.get("task_id"), 0)
+    if allowed <= 0:
+        return RETRY_BUDGET + 1
+    return RETRY_BUDGET / allowed
 
 
 def number_next_try(task_record: Any) -> None:

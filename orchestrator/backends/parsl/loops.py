@@ -50,3 +50,13 @@ def _number(v: Any) -> float:
 def _preview(result: Any) -> str:
     text = repr(result)
     return text if len(text) < 80 else text[:77] + "..."
+
+
+def record_decision(journal: Any, progress: Any, loop: str, iteration: int,
+                    until: dict[str, Any], value: Any, met: bool) -> None:
+    """Journal and show one iteration's condition check."""
+    journal.append("loop_iteration", loop=loop, iteration=iteration, stage=until["stage"],
+                   metric=until["metric"], reduce=until.get("reduce", "max"), value=value,
+                   op=until["op"], threshold=until["value"], met=met)
+    progress.note(f"loop {loop}: iteration {iteration}: {until['metric']} = {value} "
+                  f"({'met' if met else 'not met'})")

@@ -8,7 +8,6 @@ import concurrent.futures as cf
 import json
 import threading
 import time
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,28 +15,22 @@ import parsl
 from parsl.app.app import python_app
 from parsl.config import Config
 from parsl.dataflow.errors import DependencyError
-from parsl.executors.errors import BadStateException
-from parsl.executors.high_throughput.errors import ManagerLost, WorkerLost
 
-from orchestrator.backends.files import current_hash
+from orchestrator.backends.cache import TaskCache
 from orchestrator.backends.parsl import reaper
-from orchestrator.backends.parsl.attempts import failure_fields, number_next_try
+from orchestrator.backends.parsl.attempts import RETRY_BUDGET, failure_fields, retry_cost
 from orchestrator.backends.parsl.completions import Completer
 from orchestrator.backends.parsl.executors import executor_label, make_executors
 from orchestrator.backends.parsl.gated import SHAPE_KEY, Starter
-from orchestrator.backends.parsl.loops import ConditionError, evaluate
+from orchestrator.backends.parsl.loops import ConditionError, evaluate, record_decision
 from orchestrator.backends.parsl.worker import read_legacy_result, record_of, run_task
 from orchestrator.backends.payload import TaskPayloads, narrow
 from orchestrator.plan.model import Plan
 from orchestrator.site.models import Site
 from orchestrator.spec.load import LoadedSpec
 from orchestrator.state.journal import Journal
-from orchestrator.state.results import results_by_key
 from orchestrator.state.rundir import RunDir
 from orchestrator.state.states import TaskState
-
-RETRY_BUDGET = 1000.0  # Parsl's fail-cost budget; per-stage retries are fractions of it
-INFRA_RETRIES = 10  # a lost worker or block (walltime, scancel) is retried elsewhere
 
 
 @dataclass
@@ -59,7 +52,7 @@ class ParslRun:
         self.site = site
         self.rundir = rundir
         self.journal = journal
-        self.done_records = done_records  # key -> record, from earlier attempts
+        self.cache = TaskCache(done_records, rundir, resuming, read_legacy_result)
         self.progress = progress
         self.payloads = payloads or TaskPayloads(plan, spec, rundir)  # shared memo
         self.handles: dict[str, Any] = {}  # task id -> AppFuture or finished record
@@ -78,7 +71,6 @@ class ParslRun:
         self.apps: dict[str, Any] = {}
         self.dfk = None
         self.config: Config | None = None
-        self._recovered: dict[str, dict[str, Any]] | None = None  # worker files, on resume
         self.in_process = {name for name, pool in site.pools.items()
                            if pool.executor == "threads"}
         self.completer: Completer | None = None  # started with Parsl
@@ -147,18 +139,8 @@ class ParslRun:
                 reaper.cancel_jobs(self.rundir.path, wait=15.0)
 
     def _retry_cost(self, exc: Exception, task_record: Any) -> float:
-        """Lost workers/blocks cost little (the task did not fail, its node did); a task's
-        own failures spend its stage's `retries`. The next try gets its attempt number."""
-        number_next_try(task_record)
-        if isinstance(exc, ManagerLost | WorkerLost | BadStateException | BrokenProcessPool):
-            return RETRY_BUDGET / INFRA_RETRIES
-        payload = task_record["args"][0] if task_record.get("args") else {}
-        if isinstance(payload, str):
-            payload = json.loads(payload)
-        allowed = self.retries.get(payload.get("task_id"), 0)
-        if allowed <= 0:
-            return RETRY_BUDGET + 1
-        return RETRY_BUDGET / allowed
+        """Parsl's retry handler (attempts.retry_cost)."""
+        return retry_cost(exc, task_record, self.retries)
 
     # ---- driving --------------------------------------------------------------------------
     def execute(self) -> Outcome:
@@ -221,7 +203,7 @@ class ParslRun:
                              f"upstream stage(s) {', '.join(missing)} did not run")
                 self.handles[tid] = _failed_future(f"{tid}: upstream did not run")
                 continue
-            cached = self._cached(payload)
+            cached = self.cache.lookup(payload, self.handles)
             if cached is not None:
                 self.handles[tid] = cached
                 self._finish(tid, TaskState.CACHED, meta, cached)
@@ -270,35 +252,6 @@ class ParslRun:
         if self.site.mpi.args:
             spec["launcher_options"] = " ".join(self.site.mpi.args)
         return app(payload, inputs=list(handles), parsl_resource_specification=spec)
-
-    def _cached(self, payload: dict[str, Any]) -> dict[str, Any] | None:
-        record = self.done_records.get(payload["key"])
-        if record is None and self.resuming:  # finished while the driver was dying?
-            if self._recovered is None:
-                self._recovered = results_by_key(self.rundir.path)
-            record = self._recovered.get(payload["key"]) or read_legacy_result(
-                self.rundir.task_dir(payload["task_id"]), payload["key"])
-        if record is None:
-            return None
-        task_dir = self.rundir.task_dir(payload["task_id"])
-        if any(not (task_dir / o).exists() for o in payload["outputs"]):
-            return None
-        if payload.get("stage_in") and not self._same_inputs(payload, record):
-            return None
-        return record
-
-    def _same_inputs(self, payload: dict[str, Any], record: dict[str, Any]) -> bool:
-        """A task that reads upstream files is taken from the cache only if every producer
-        is finished (not running again now) and each file it read has the content it had:
-        so a changed file sends exactly its readers, and theirs, back to run."""
-        read = record.get("inputs") or {}
-        for src, staged, producer, rel in payload["stage_in"]:
-            done = self.handles.get(producer)
-            if not isinstance(done, dict):
-                return False
-            if current_hash(src, (done.get("files") or {}).get(rel)) != read.get(staged):
-                return False
-        return True
 
     def _on_done(self, fut: cf.Future, meta: dict[str, Any]) -> None:
         """Parsl's callback: hand the completion to the completer thread. Parsl calls the
@@ -385,12 +338,7 @@ class ParslRun:
                                     error=str(exc))
                 return
             info["values"].append(value)
-            self.journal.append("loop_iteration", loop=name, iteration=k,
-                                stage=loop.until["stage"], metric=loop.until["metric"],
-                                reduce=loop.until.get("reduce", "max"), value=value,
-                                op=loop.until["op"], threshold=loop.until["value"], met=met)
-            self.progress.note(f"loop {name}: iteration {k}: {loop.until['metric']} = "
-                               f"{value} ({'met' if met else 'not met'})")
+            record_decision(self.journal, self.progress, name, k, loop.until, value, met)
             if met:
                 info["reason"] = "condition"
                 break
