@@ -168,7 +168,7 @@ def prepare(tmp: Path, n: int, form: str) -> None:
 def dry(tmp: Path, n: int, kinds: list[str], exe: Path | None) -> dict:
     """Plan both sides without running a task: the spec must plan to 2N tasks, the Snakefile
     must dry-run."""
-    out: dict = {"benchmark": "files", "dry": True, "tasks": 2 * n, "dir": str(tmp)}
+    out: dict = {"benchmark": "files", "dry": True, "tasks": 2 * n}
     for kind in kinds:
         proc = subprocess.run([sys.executable, "-m", "orchestrator", "plan", "wf.yaml", "--site",
                                SITES[kind], "--format", "json"], cwd=tmp, capture_output=True,
@@ -210,10 +210,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="orch-bench-files-") as scratch:
         tmp = args.keep or Path(scratch)
         tmp.mkdir(parents=True, exist_ok=True)
+        if any(tmp.iterdir()):
+            raise SystemExit(f"--keep {tmp}: not empty (each run needs fresh run directories)")
         tmp = tmp.resolve()
         prepare(tmp, n, args.form)
         if args.dry:
-            common.emit(dry(tmp, n, args.executors, exe))
+            out = dry(tmp, n, args.executors, exe)
+            common.emit(out)
+            if any(isinstance(v, dict) and "error" in v for v in out.values()):
+                raise SystemExit(1)
             return
         sides = {f"orch_{kind}": (lambda k, kind=kind: orch_side(kind, tmp, n, k))
                  for kind in args.executors}

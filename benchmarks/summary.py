@@ -187,15 +187,15 @@ def rows_small_run(r: dict) -> list[Row]:
 
 def rows_files(r: dict) -> list[Row]:
     out = []
-    names = {"processes": "process pool (laptop)", "htex": "HTEX", "threads": "threads"}
+    names = {"processes": "laptop", "htex": "HTEX", "threads": "threads"}
     smk = r.get("snakemake")
     for kind, label in names.items():
         k = r.get(f"orch_{kind}")
         if not k:
             continue
         if isinstance(smk, dict):
-            out.append((f"files: {r['tasks']:,} tasks, each reads 1 upstream file, {label}: "
-                        "orch / Snakemake wall", f"{k['ratio']:.3f}x ({k['wall_s']} s vs "
+            out.append((f"files {r['tasks']:,} tasks (read 1, write 1), {label}: orch / "
+                        "Snakemake", f"{k['ratio']:.3f}x ({k['wall_s']} s vs "
                         f"{smk['wall_s']} s)", "<= 0.5x", k["ratio"] <= 0.5))
         extra = (f" (+{k['overhead_ms_per_task']} ms over bare bash)"
                  if "overhead_ms_per_task" in k else "")
