@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.plan.inputs import staged_inputs
 from orchestrator.plan.model import Plan, PlannedTask, StagePlan
 from orchestrator.spec.load import LoadedSpec
 from orchestrator.spec.params import render
@@ -14,17 +15,39 @@ from orchestrator.state.rundir import RunDir, task_dirname
 from orchestrator.units import parse_memory
 
 
-def render_value(value: Any, point: dict[str, Any], quote: bool = False) -> Any:
-    """Substitute `${sweep.x}` in every string of a nested value."""
+def render_value(value: Any, point: dict[str, Any], quote: bool = False,
+                 files: dict[str, Any] | None = None) -> Any:
+    """Substitute `${sweep.x}` (and, given `files`, `${stages.S.outputs.O}`: staged paths)
+    in every string of a nested value."""
     if isinstance(value, str):
-        if "${" not in value and "$${" not in value:
+        if "${" not in value:
             return value
-        return render(value, "sweep", point, quote, _unreachable)
+        if not files:
+            return render(value, "sweep", point, quote, _unreachable)
+        # escapes and swept values survive the first pass as data for the second
+        first = render(value, "sweep", point, quote, _unreachable, keep_escapes=True,
+                       escape_values=True)
+        if not isinstance(first, str):
+            return first
+        return render(first, "stages", files, quote, _unreachable)
     if isinstance(value, dict):
-        return {k: render_value(v, point, quote) for k, v in value.items()}
+        return {k: render_value(v, point, quote, files) for k, v in value.items()}
     if isinstance(value, list):
-        return [render_value(v, point, quote) for v in value]
+        return [render_value(v, point, quote, files) for v in value]
     return value
+
+
+def narrow(parts: list[tuple[str, list[str], str]], matched: dict[str, tuple[int, ...]],
+           index: int | None) -> list[tuple[str, list[str], str]]:
+    """A task waits only for the producer task at its own sweep point of each stage it
+    reads file by file at matching points (StagePlan.matched_needs)."""
+    return [(src, [ids[matched[src][index or 0]]], role)
+            if role == "results" and src in matched else (src, ids, role)
+            for src, ids, role in parts]
+
+
+def _env_text(value: Any) -> str:
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _unreachable(message: str, hint: str | None = None) -> None:
@@ -89,18 +112,24 @@ class TaskPayloads:
         return task.id if iteration is None else f"{task.id}@{iteration}"
 
     def build(self, task: PlannedTask, iteration: int | None, layout: list[list],
-              upstream_keys: list[str], feedback_keys: list[str] | None = None) -> dict[str, Any]:
+              upstream_keys: list[str], feedback_keys: list[str] | None = None,
+              upstream_ids: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """`upstream_ids`: the task ids of each needed stage this task reads (the iteration's,
+        in a loop); the plan's ids when omitted."""
         stage = self.plan.stages[task.stage]
         definition = self.spec.workflow.stages[task.stage]
         point = task.point or {}
         task_id = self.task_id(task, iteration)
+        files, stage_in = staged_inputs(self.plan, stage, task, self._tasks_root,
+                                        upstream_ids) if stage.inputs else (None, [])
         if stage.kind == "python":
             target = stage.target
-            args = render_value(definition.args, point)
+            args = render_value(definition.args, point, files=files)
         else:
-            target = render_value(definition.shell, point, quote=True)
+            target = render_value(definition.shell, point, quote=True, files=files)
             args = {}
-        env = {k: str(render_value(v, point)) for k, v in definition.env.items()}
+        env = {k: _env_text(render_value(v, point, files=files))
+               for k, v in definition.env.items()}
         if stage.binding.fallback:
             env.update(task.device_mask)
         elif "ONEAPI_DEVICE_SELECTOR" in task.device_mask:
@@ -116,7 +145,7 @@ class TaskPayloads:
                         if k in task.device_mask), None)
             if var:  # each rank takes its share of the task's units (mpi_entry)
                 rank_env = {"ORCH_RANK_UNITS": task.device_mask[var], "ORCH_RANK_UNITS_VAR": var}
-        return {
+        payload = {
             "placement": self.placement(stage, task),
             "ranks": resources.ranks,
             "cores": resources.cores,
@@ -131,10 +160,14 @@ class TaskPayloads:
             "target": target,
             "args": args,
             "env": env,
-            "outputs": [render_value(o, point) for o in definition.outputs],
+            "outputs": [render_value(o, point) for o in stage.outputs],
             "layout": layout,
             "key": key,
             "task_dir": f"{self._tasks_root}/{task_dirname(task_id)}",
             "run_dir": self._run_dir,
             "base_dir": self._base_dir,
         }
+        if stage_in:  # (absent otherwise: every byte of a payload is paid per task)
+            payload["stage_in"] = stage_in
+            payload["staging"] = self.plan.staging
+        return payload

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.backends.payload import TaskPayloads
+from orchestrator.backends.payload import TaskPayloads, narrow
 from orchestrator.errors import UserError
 from orchestrator.plan.model import Plan
 
@@ -45,6 +45,7 @@ def done_records(records: Iterable[dict]) -> dict[str, dict]:
             done[rec["key"]] = {k: rec.get(k) for k in
                                 ("task", "key", "result", "started", "ended", "host", "pid",
                                  "devices")}
+            done[rec["key"]].update((k, rec[k]) for k in ("files", "inputs") if k in rec)
     return done
 
 
@@ -149,8 +150,10 @@ class _KeyWalk:
     """Task keys as the runner derives them: stages in unit order, each task's key from
     its upstream tasks' keys, loop iterations one after the other."""
 
-    def __init__(self, plan: Plan, payloads: TaskPayloads):
+    def __init__(self, plan: Plan, payloads: TaskPayloads, changed: set[str] | None = None):
         self.plan, self.payloads = plan, payloads
+        self.changed = set(changed or ())  # files changed by hand, then those re-written
+        self.rewrites: list[str] = []  # tasks that read a changed file, in run order
         self.keys: dict[str, str] = {}
         self.ids: dict[tuple[str, int | None], list[str]] = {}
         self.final: dict[str, int] = {}
@@ -170,24 +173,53 @@ class _KeyWalk:
 
     def _stage(self, name: str, iteration: int | None) -> None:
         stage = self.plan.stages[name]
-        upstream: list[str] = []
+        parts: list[tuple[str, list[str], str]] = []
+        upstream_ids: dict[str, list[str]] = {}
         for need in stage.needs:
             loop = self.plan.stages[need].loop
             it = None if loop is None else iteration if loop == stage.loop else self.final.get(loop)
             ids = self.ids.get((need, it))
             if ids is None:
                 return  # the runner fails such tasks (dep_failed): they never hit the cache
-            upstream.extend(self.keys[i] for i in ids)
+            upstream_ids[need] = ids
+            parts.append((need, ids, "results"))
         if stage.loop and iteration and iteration > 1:
             for src, dst in self.plan.loops[stage.loop].feedback:
                 if dst == name:
-                    upstream.extend(self.keys[i] for i in self.ids.get((src, iteration - 1), []))
+                    parts.append((src, self.ids.get((src, iteration - 1), []), "feedback"))
+        matched = stage.matched_needs()
         out = []
         for task in stage.tasks:
-            payload = self.payloads.build(task, iteration, [], upstream)
+            wired = narrow(parts, matched, task.index) if matched else parts
+            upstream = [self.keys[i] for _, ids, _ in wired for i in ids]
+            payload = self.payloads.build(task, iteration, [], upstream, None, upstream_ids)
+            if self.changed and any(e[0] in self.changed for e in payload.get("stage_in", ())):
+                self.rewrites.append(payload["task_id"])  # and its files change in turn
+                self.changed.update(f"{payload['task_dir']}/{o}" for o in payload["outputs"])
             self.keys[payload["task_id"]] = payload["key"]
             out.append(payload["task_id"])
         self.ids[(name, iteration)] = out
+
+
+def file_changes(records: Iterable[dict], tasks_root: Path) -> list[dict]:
+    """Outputs of finished tasks whose content differs from what the task wrote (edited or
+    replaced by hand): their readers run again (the runner checks the same hashes)."""
+    from orchestrator.backends.files import current_hash
+    from orchestrator.state.rundir import task_dirname
+
+    latest: dict[str, dict] = {}
+    for rec in records:
+        if rec.get("ev") in DONE_EVENTS and rec.get("files"):
+            latest[rec["task"]] = rec["files"]
+    out = []
+    for task, files in latest.items():
+        for rel, written in files.items():
+            path = f"{tasks_root}/{task_dirname(task)}/{rel}"
+            if current_hash(path, written) != written[0]:
+                shown = f"tasks/{task_dirname(task)}/{rel}"
+                out.append({"kind": "file", "name": shown, "path": path,
+                            "message": f"file {shown} differs from what {task} wrote"})
+    return out
 
 
 def loop_iterations(records: Iterable[dict]) -> dict[str, int]:
@@ -235,7 +267,9 @@ def assess(plan: Plan, payloads: TaskPayloads, records: list[dict],
     out = ResumeChanges(changes, sources)
     if not changes:  # nothing we can name changed: no need to derive every key up front
         return out
-    keys = _KeyWalk(plan, payloads).walk(loop_iterations(records))
+    changed = {c["path"] for c in changes if c["kind"] == "file"}
+    walk = _KeyWalk(plan, payloads, changed)
+    keys = walk.walk(loop_iterations(records))
     finished = {r["task"] for r in records if r.get("ev") in DONE_EVENTS and r.get("task")}
     done_keys = {r.get("key") for r in records if r.get("ev") in DONE_EVENTS}
     planned = [t for t in keys if t in finished]
@@ -245,5 +279,7 @@ def assess(plan: Plan, payloads: TaskPayloads, records: list[dict],
 
         recovered = results_by_key(payloads.rundir.path)
         again = [t for t in again if keys[t] not in recovered]
+    seen = set(again)  # and those that read a changed file
+    again += [t for t in walk.rewrites if t in finished and t not in seen]
     out.finished, out.again = len(planned), again
     return out

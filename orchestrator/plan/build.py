@@ -20,6 +20,7 @@ from orchestrator.plan.bind import (
 from orchestrator.plan.cost import stage_cost
 from orchestrator.plan.expand import ExpandError, derived_seed, expand
 from orchestrator.plan.graph import topo_order
+from orchestrator.plan.inputs import stage_inputs
 from orchestrator.plan.model import Binding, LoopPlan, Plan, PlannedTask, StagePlan
 from orchestrator.site.load import LoadedSite
 from orchestrator.spec.checks import path_problem
@@ -37,7 +38,8 @@ def build_plan(spec: LoadedSpec, site: LoadedSite) -> Plan:
     stages: dict[str, StagePlan] = {}
     warnings: list[str] = []
     for name in order:
-        planned = _plan_stage(spec, site, name, wf.stages[name], loop_of.get(name), sink)
+        planned = _plan_stage(spec, site, name, wf.stages[name], loop_of.get(name), sink,
+                              stages)
         if planned is not None:
             stages[name] = planned
             if planned.binding.fallback:
@@ -52,26 +54,29 @@ def build_plan(spec: LoadedSpec, site: LoadedSite) -> Plan:
         for name, loop in wf.loops.items()
     }
     return Plan(wf.name, site.site.name, site.site.scheduler, dict(spec.params), stages, loops,
-                tuple(warnings))
+                tuple(warnings), site.site.stage_inputs)
 
 
-def _check_swept_outputs(spec: LoadedSpec, name: str, outputs: list[str], points: list,
-                         sink: DiagnosticSink) -> None:
+def _check_swept_outputs(spec: LoadedSpec, name: str, outputs: list[str] | dict[str, str],
+                         points: list, sink: DiagnosticSink) -> None:
     """Outputs that interpolate sweep values must stay in the task directory at every point
     (the spec checks can only see the template)."""
-    for i, out in enumerate(outputs):
+    items = outputs.items() if isinstance(outputs, dict) else enumerate(outputs)
+    for i, out in items:
         if "${" not in out:
             continue
         for k, point in enumerate(points):
             problem = path_problem(str(render(out, "sweep", point, False, lambda *a: None)))
             if problem:
+                shown = f".{i}" if isinstance(i, str) else f"[{i}]"
                 sink.error(spec.locate("stages", name, "outputs", i),
-                           f"stages.{name}.outputs[{i}]", f"{problem} (sweep point {k})")
+                           f"stages.{name}.outputs{shown}", f"{problem} (sweep point {k})")
                 break
 
 
 def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
-                loop: str | None, sink: DiagnosticSink) -> StagePlan | None:
+                loop: str | None, sink: DiagnosticSink,
+                planned: dict[str, StagePlan]) -> StagePlan | None:
     res = stage.resources
     chosen = choose_pool(name, res, site.site, spec.locate, sink)
     if chosen is None:
@@ -91,8 +96,9 @@ def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
     except ExpandError as exc:
         sink.error(spec.locate("stages", name, "sweep", *exc.path), f"stages.{name}.sweep", str(exc))
         return None
-    if points and any("${" in o for o in stage.outputs):
+    if points and any("${" in o for o in stage.output_paths):
         _check_swept_outputs(spec, name, stage.outputs, points, sink)
+    inputs = stage_inputs(spec, name, stage, points, planned, sink)
     if len(sink.items) > before:
         return None
     hide = hidden_devices(node_pool, pool.device)
@@ -127,5 +133,6 @@ def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
         seed=seed,
         sampler=sample.method if sample else None,
         retries=stage.retries,
-        outputs=tuple(stage.outputs),
+        outputs=tuple(stage.output_paths),
+        inputs=inputs,
     )

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from orchestrator.plan.inputs import edge_files, staged_inputs
 from orchestrator.plan.model import Plan, StagePlan
 from orchestrator.plan.packing import pool_packing
 
@@ -36,6 +37,8 @@ def stage_json(s: StagePlan) -> dict[str, Any]:
         "seed": s.seed,
         "retries": s.retries,
         "outputs": list(s.outputs),
+        "inputs": [{"ref": i.ref, "stage": i.stage, "output": i.output, "path": i.path,
+                    "mode": i.mode} for i in s.inputs],
         "node_hours": round(s.cost.node_hours, 6),
         "gpu_hours": round(s.cost.gpu_hours, 6),
         "xpu_hours": round(s.cost.xpu_hours, 6),
@@ -66,8 +69,9 @@ def iter_json(plan: Plan, extra: dict[str, Any] | None = None) -> Iterator[str]:
     for stage in plan.stages.values():
         needs_cache: list[str] | None = None
         resources = stage.resources
+        per_task = bool(stage.inputs and stage.matched_needs())
         for t in stage.tasks:
-            if needs_cache is None:
+            if needs_cache is None or per_task:
                 needs_cache = plan.task_needs(t)
             item = {
                 "id": t.id, "stage": t.stage, "needs": needs_cache, "pool": stage.binding.pool,
@@ -75,6 +79,9 @@ def iter_json(plan: Plan, extra: dict[str, Any] | None = None) -> Iterator[str]:
                 "sweep": t.point,
                 "loop": stage.loop,
             }
+            if stage.inputs:
+                files = staged_inputs(plan, stage, t, "tasks", None)[1]
+                item["inputs"] = [{"path": f[1], "task": f[2], "file": f[3]} for f in files]
             yield ("" if first else ",\n") + json.dumps(item)
             first = False
     yield '], "summary": ' + json.dumps(plan.summary()) + "}\n"
@@ -101,7 +108,10 @@ def to_dot(plan: Plan) -> str:
     lines.extend(f'  "{s.name}" [label="{_label(s)}"];' for s in plan.stages.values()
                  if s.name not in in_loop)
     for s in plan.stages.values():
-        lines.extend(f'  "{need}" -> "{s.name}";' for need in s.needs)
+        for need in s.needs:
+            files = edge_files(s, need)
+            label = f' [label="{files}", style=bold]' if files else ""
+            lines.append(f'  "{need}" -> "{s.name}"{label};')
     for lp in plan.loops.values():
         lines.extend(f'  "{a}" -> "{b}" [style=dashed, label="next iteration"];'
                      for a, b in lp.feedback)
@@ -123,7 +133,10 @@ def to_mermaid(plan: Plan) -> str:
         lines.append("  end")
     lines.extend(node(s) for s in plan.stages.values() if s.name not in in_loop)
     for s in plan.stages.values():
-        lines.extend(f"  s_{need} --> s_{s.name}" for need in s.needs)
+        for need in s.needs:
+            files = edge_files(s, need)
+            lines.append(f'  s_{need} ==>|"{files}"| s_{s.name}' if files
+                         else f"  s_{need} --> s_{s.name}")
     for lp in plan.loops.values():
         lines.extend(f"  s_{a} -. next iteration .-> s_{b}" for a, b in lp.feedback)
     return "\n".join(lines) + "\n"

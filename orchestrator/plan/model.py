@@ -26,6 +26,24 @@ class PlannedTask:
 
 
 @dataclass(frozen=True)
+class StageInput:
+    """One `${stages.S.outputs.O}` of a stage."""
+
+    ref: str  # "S.outputs.O", the placeholder's name
+    stage: str  # the producing stage
+    output: str  # the output's name
+    path: str  # its path template in the producer's task directory
+    mode: str  # "one" | "match" | "all"
+    matches: tuple[int, ...] = ()  # match: the producer task index of each consumer task
+
+    def producers(self, index: int | None, count: int) -> range | list[int]:
+        """Producer task indexes a consumer task (its sweep index) reads."""
+        if self.mode == "match":
+            return [self.matches[index or 0]]
+        return range(count) if self.mode == "all" else [0]
+
+
+@dataclass(frozen=True)
 class Binding:
     """Where a stage runs, and what each task takes of a node."""
 
@@ -66,6 +84,18 @@ class StagePlan:
     sampler: str | None = None
     retries: int = 0
     outputs: tuple[str, ...] = ()
+    inputs: tuple[StageInput, ...] = ()  # upstream files it reads (plan/inputs.py)
+
+    def matched_needs(self) -> dict[str, tuple[int, ...]]:
+        """Needed stages whose files this stage reads only at matching sweep points: each
+        task then waits for (and receives the result of) the one producer task at its
+        point, not the whole stage. Need -> producer task index per task."""
+        out: dict[str, tuple[int, ...]] = {}
+        for need in self.needs:
+            refs = [i for i in self.inputs if i.stage == need]
+            if refs and all(i.mode == "match" for i in refs):
+                out[need] = refs[0].matches
+        return out
 
 
 @dataclass(frozen=True)
@@ -88,6 +118,7 @@ class Plan:
     stages: dict[str, StagePlan]
     loops: dict[str, LoopPlan]
     warnings: tuple[str, ...] = ()
+    staging: str = "link"  # how upstream files reach a task directory: link | copy
 
     def tasks(self) -> Iterator[PlannedTask]:
         for stage in self.stages.values():
@@ -98,10 +129,17 @@ class Plan:
         return sum(len(s.tasks) for s in self.stages.values())
 
     def task_needs(self, task: PlannedTask) -> list[str]:
-        """Task ids a task waits for: every task of each stage it needs (fan-in)."""
+        """Task ids a task waits for: every task of each stage it needs (fan-in), or the
+        task at its own sweep point of a stage it reads file by file (matched_needs)."""
+        stage = self.stages[task.stage]
+        matched = stage.matched_needs() if stage.inputs else {}
         out: list[str] = []
-        for need in self.stages[task.stage].needs:
-            out.extend(t.id for t in self.stages[need].tasks)
+        for need in stage.needs:
+            tasks = self.stages[need].tasks
+            if need in matched:
+                out.append(tasks[matched[need][task.index or 0]].id)
+            else:
+                out.extend(t.id for t in tasks)
         return out
 
     def unit_order(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestrator.plan.inputs import file_lines
 from orchestrator.plan.model import Plan, StagePlan
 from orchestrator.plan.packing import packing_lines
 from orchestrator.report.console import console
@@ -86,6 +87,12 @@ def render_plan(plan: Plan, file=None) -> None:
     con.print("[bold]graph[/bold]")
     for line in dag_lines(plan):
         con.print("  " + line, markup=False)
+    files = file_lines(plan)
+    if files:
+        con.print(f"[bold]files[/bold] (staged into each task's directory: "
+                  f"{'links' if plan.staging == 'link' else 'copies'})")
+        for line in files:
+            con.print("  " + line, markup=False)
     summ = plan.summary()
     con.print(f"[bold]total[/bold] {summ['tasks']:,} tasks in {summ['stages']} stages; "
               f"{summ['node_hours']:.3g} node-hours, {summ['gpu_hours']:.3g} GPU-hours, "

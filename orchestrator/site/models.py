@@ -189,6 +189,10 @@ class Site(SiteModel):
         default_factory=dict,
         description="Run stages of a device class the site lacks on its cpu pool instead.")
     env: dict[str, str] = Field(default_factory=dict, description="Exported for every worker.")
+    stage_inputs: Literal["link", "copy"] = Field(
+        "link", description="How upstream files reach a task's directory: a symbolic link to "
+        "the producer's file, or a copy where links do not resolve on the compute nodes "
+        "(node-local task directories).")
     pools: dict[str, Pool] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from typing import Any
 from orchestrator.errors import DiagnosticSink
 from orchestrator.spec.locate import locate
 from orchestrator.spec.models import IDENT_RE
+from orchestrator.spec.outputs import output_names
 from orchestrator.spec.params import references
 from orchestrator.spec.suggest import did_you_mean
 
@@ -42,6 +43,7 @@ def check_workflow(raw: Any, sink: DiagnosticSink) -> None:
     _check_cycles(raw, sink)
     _check_sweep_refs(raw, sink)
     _check_outputs(raw, sink)
+    _check_stage_refs(raw, sink)
     _check_loops(raw, sink)
 
 
@@ -137,11 +139,53 @@ def _check_sweep_refs(raw: Any, sink: DiagnosticSink) -> None:
 
 def _check_outputs(raw: Any, sink: DiagnosticSink) -> None:
     for name, stage in _map(raw, "stages").items():
-        for i, out in enumerate(_list(stage, "outputs")):
+        outputs = stage.get("outputs") if isinstance(stage, dict) else None
+        items = outputs.items() if isinstance(outputs, dict) else enumerate(_list(stage, "outputs"))
+        for i, out in items:
+            shown = f"stages.{name}.outputs" + (f".{i}" if isinstance(i, str) else f"[{i}]")
             problem = path_problem(out) if isinstance(out, str) else None
+            if isinstance(out, str) and references(out, "stages"):
+                problem = "an output is a file this task writes; it cannot name another stage's"
             if problem:
-                sink.error(locate(raw, ("stages", name, "outputs", i)),
-                           f"stages.{name}.outputs[{i}]", problem)
+                sink.error(locate(raw, ("stages", name, "outputs", i)), shown, problem)
+
+
+def _check_stage_refs(raw: Any, sink: DiagnosticSink) -> None:
+    """`${stages.S.outputs.O}`: S is a stage this one needs, O an output S declares."""
+    stages = _map(raw, "stages")
+    for name, stage in stages.items():
+        needs = [n for n in _list(stage, "needs") if isinstance(n, str)]
+        for field in ("args", "shell", "env"):
+            value = stage.get(field) if isinstance(stage, dict) else None
+            for path, text in _strings(value, ("stages", name, field)):
+                for ref in references(text, "stages"):
+                    problem = _stage_ref_problem(ref, name, needs, stages)
+                    if problem:
+                        sink.error(locate(raw, path), ".".join(map(str, path)), *problem)
+
+
+def _stage_ref_problem(ref: str, name: str, needs: list[str],
+                       stages: dict) -> tuple[str, str | None] | None:
+    src, _, out = ref.split(".", 2)
+    if src == name:
+        return ("a stage cannot read its own outputs (they are files in its own directory)",
+                None)
+    if src not in stages:
+        return f"unknown stage {src!r}", did_you_mean(src, stages)
+    if src not in needs:
+        return (f"{src!r} is not in this stage's needs, so its files may not exist yet",
+                f"add it: needs: [{', '.join([*needs, src])}]")
+    declared = stages[src].get("outputs") if isinstance(stages[src], dict) else None
+    named, clashes = output_names(declared)
+    if out in named:
+        return None
+    if out in clashes:
+        return (f"{src!r} has several outputs named {out!r} by their stem",
+                f"name them: outputs: {{{out}: PATH, ...}}")
+    if not named:
+        return f"stage {src!r} declares no outputs", f"add outputs: {{{out}: PATH}} to {src}"
+    return (f"stage {src!r} has no output {out!r}",
+            did_you_mean(out, named) or "its outputs: " + ", ".join(sorted(named)))
 
 
 def path_problem(text: str) -> str | None:

@@ -233,7 +233,9 @@ class Stage(SpecModel):
     sweep: Sweep | None = None
     resources: Resources = Field(default_factory=Resources)
     retries: int = Field(0, ge=0, le=100)
-    outputs: list[str] = Field(default_factory=list, description="Files inside the task directory.")
+    outputs: list[str] | dict[str, str] = Field(
+        default_factory=list, description="Files inside the task directory: a list, or a "
+        "mapping name -> path; later stages read them as ${stages.NAME.outputs.OUT}.")
     env: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("python")
@@ -242,6 +244,20 @@ class Stage(SpecModel):
         if v is not None and not CALLABLE_RE.match(v):
             raise ValueError(f"{v!r} is not 'module:function' (e.g. 'solver:solve')")
         return v
+
+    @field_validator("outputs")
+    @classmethod
+    def _output_names(cls, v: list[str] | dict[str, str]) -> list[str] | dict[str, str]:
+        if isinstance(v, dict):
+            for name in v:
+                if not re.match(IDENT_RE, name):
+                    raise ValueError(f"output name {name!r} must be an identifier")
+        return v
+
+    @property
+    def output_paths(self) -> list[str]:
+        """Declared output paths (templates), in order."""
+        return list(self.outputs.values()) if isinstance(self.outputs, dict) else self.outputs
 
     @field_validator("env")
     @classmethod

@@ -1,9 +1,10 @@
 """Typed params: defaults, `--set` overrides, and `${params.x}` interpolation.
 
-Interpolation is plain text substitution of `${params.NAME}` and
-`${sweep.NAME}`: no expressions, no Jinja. A string that is exactly one
-placeholder takes the typed value; inside shell commands every value is
-shell-quoted. `$${` writes a literal `${`.
+Interpolation is plain text substitution of `${params.NAME}`, `${sweep.NAME}`
+and `${stages.STAGE.outputs.OUT}` (an upstream file, rendered per task by the
+payload): no expressions, no Jinja. A string that is exactly one placeholder
+takes the typed value; inside shell commands every value is shell-quoted (a
+list, each item). `$${` writes a literal `${`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,18 @@ from orchestrator.spec.suggest import did_you_mean
 from orchestrator.spec.yamlio import YDict, YList
 
 PLACEHOLDER = re.compile(r"\$\$\{|\$\{([^}]*)\}")
-_REF = re.compile(r"^\s*(params|sweep)\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
+_REF = re.compile(r"^\s*(?:(params|sweep)\.([A-Za-z_][A-Za-z0-9_]*)|"
+                  r"(stages)\.([A-Za-z_][A-Za-z0-9_]*\.outputs\.[A-Za-z_][A-Za-z0-9_]*))\s*$")
+ONLY = ("only ${params.NAME}, ${sweep.NAME} and ${stages.STAGE.outputs.OUT} may be "
+        "interpolated (no expressions)")
+
+
+def _ref(text: str) -> tuple[str, str] | None:
+    """(scope, name) of a placeholder's inside; a stage file's name is `STAGE.outputs.OUT`."""
+    m = _REF.match(text)
+    if m is None:
+        return None
+    return (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
 _TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -207,10 +219,10 @@ def render(text: str, scope: str, values: dict[str, Any], quote: bool, report,
            keep_escapes: bool = False, escape_values: bool = False) -> Any:
     """Substitute one string. `report(message, hint)` receives unknown names. With
     `escape_values`, `${` in substituted values is escaped (`$${`) for a later render."""
-    whole = _REF.match(text[2:-1]) if text.startswith("${") and text.endswith("}") \
+    whole = _ref(text[2:-1]) if text.startswith("${") and text.endswith("}") \
         and text.count("${") == 1 else None
-    if whole and whole.group(1) == scope and not quote:
-        name = whole.group(2)
+    if whole and whole[0] == scope and not quote:
+        name = whole[1]
         if values.get(name) is UNRESOLVED:
             report(None)
             return text
@@ -224,42 +236,42 @@ def render(text: str, scope: str, values: dict[str, Any], quote: bool, report,
     def repl(m: re.Match) -> str:
         if m.group(0) == "$${":
             return m.group(0) if keep_escapes else "${"
-        ref = _REF.match(m.group(1))
+        ref = _ref(m.group(1))
         if not ref:
-            report(f"{m.group(0)!r}: only ${{params.NAME}} and ${{sweep.NAME}} may be "
-                   "interpolated (no expressions)")
+            report(f"{m.group(0)!r}: {ONLY}")
             return m.group(0)
-        if ref.group(1) != scope:
+        if ref[0] != scope:
             return m.group(0)
-        name = ref.group(2)
+        name = ref[1]
         if values.get(name) is UNRESOLVED:
             report(None)
             return m.group(0)
         if name not in values:
             report(f"unknown {_noun(scope)} {name!r}", did_you_mean(name, values) or _avail(values))
             return m.group(0)
-        value = as_text(values[name])
+        items = values[name] if isinstance(values[name], list) else [values[name]]
+        texts = [as_text(v) for v in items]
         if escape_values:
-            value = value.replace("${", "$${")
-        return shlex.quote(value) if quote else value
+            texts = [t.replace("${", "$${") for t in texts]
+        return " ".join(shlex.quote(t) for t in texts) if quote else " ".join(texts)
 
     return PLACEHOLDER.sub(repl, text)
 
 
 def references(text: str, scope: str) -> list[str]:
-    """Names referenced as `${scope.NAME}` in a string."""
+    """Names referenced as `${scope.NAME}` in a string (`STAGE.outputs.OUT` for stages)."""
     out = []
     for m in PLACEHOLDER.finditer(text):
         if m.group(1) is None:
             continue
-        ref = _REF.match(m.group(1))
-        if ref and ref.group(1) == scope:
-            out.append(ref.group(2))
+        ref = _ref(m.group(1))
+        if ref and ref[0] == scope:
+            out.append(ref[1])
     return out
 
 
 def _noun(scope: str) -> str:
-    return "param" if scope == "params" else "sweep variable"
+    return {"params": "param", "sweep": "sweep variable"}.get(scope, "stage output")
 
 
 def _avail(values: dict) -> str:

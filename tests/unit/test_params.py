@@ -222,5 +222,5 @@ def test_other_placeholder_scopes_are_errors(spec_file):
     with pytest.raises(SpecError) as info:
         load_spec(path)
     assert formatted(info.value) == [
-        "wf.yaml:5:12: error: stages.a.shell: '${env.HOME}': only ${params.NAME} and "
-        "${sweep.NAME} may be interpolated (no expressions)"]
+        "wf.yaml:5:12: error: stages.a.shell: '${env.HOME}': only ${params.NAME}, "
+        "${sweep.NAME} and ${stages.STAGE.outputs.OUT} may be interpolated (no expressions)"]

@@ -19,13 +19,14 @@ from parsl.dataflow.errors import DependencyError
 from parsl.executors.errors import BadStateException
 from parsl.executors.high_throughput.errors import ManagerLost, WorkerLost
 
+from orchestrator.backends.files import current_hash
 from orchestrator.backends.parsl import reaper
 from orchestrator.backends.parsl.completions import Completer
 from orchestrator.backends.parsl.executors import executor_label, make_executors
 from orchestrator.backends.parsl.gated import SHAPE_KEY, Starter
 from orchestrator.backends.parsl.loops import ConditionError, evaluate
 from orchestrator.backends.parsl.worker import read_legacy_result, record_of, run_task
-from orchestrator.backends.payload import TaskPayloads
+from orchestrator.backends.payload import TaskPayloads, narrow
 from orchestrator.plan.model import Plan
 from orchestrator.site.models import Site
 from orchestrator.spec.load import LoadedSpec
@@ -180,29 +181,28 @@ class ParslRun:
 
     def _submit_stage(self, name: str, iteration: int | None) -> None:
         stage = self.plan.stages[name]
-        layout: list[list] = []
-        handles: list[Any] = []
-        upstream_keys: list[str] = []
+        parts: list[tuple[str, list[str], str]] = []  # (stage, task ids, role)
         missing: list[str] = []
+        upstream_ids: dict[str, list[str]] = {}
         for need in stage.needs:
             ids = self.stage_ids.get((need, self._iteration_of(need, stage.loop, iteration)))
             if ids is None:
                 missing.append(need)
                 continue
-            layout.append([need, len(ids), "results"])
-            handles.extend(self.handles[i] for i in ids)
-            upstream_keys.extend(self.keys[i] for i in ids)
-        feedback_keys: list[str] = []
+            upstream_ids[need] = ids
+            parts.append((need, ids, "results"))
         if stage.loop and iteration and iteration > 1:
             for src, dst in self.plan.loops[stage.loop].feedback:
                 if dst == name:
-                    ids = self.stage_ids.get((src, iteration - 1), [])
-                    layout.append([src, len(ids), "feedback"])
-                    handles.extend(self.handles[i] for i in ids)
-                    feedback_keys.extend(self.keys[i] for i in ids)
+                    parts.append((src, self.stage_ids.get((src, iteration - 1), []), "feedback"))
+        matched = stage.matched_needs()
+        shared = None if matched else self._wiring(parts)
         ids_out = []
         for task in stage.tasks:
-            payload = self.payloads.build(task, iteration, layout, upstream_keys, feedback_keys)
+            layout, handles, upstream_keys, feedback_keys = shared or self._wiring(
+                narrow(parts, matched, task.index))
+            payload = self.payloads.build(task, iteration, layout, upstream_keys, feedback_keys,
+                                          upstream_ids)
             tid = payload["task_id"]
             ids_out.append(tid)
             self.keys[tid] = payload["key"]
@@ -229,6 +229,14 @@ class ParslRun:
             self.progress.submitted(name)
             fut.add_done_callback(lambda f, m=meta: self._on_done(f, m))
         self.stage_ids[(name, iteration)] = ids_out
+
+    def _wiring(self, parts: list[tuple[str, list[str], str]]) -> tuple:
+        """(layout, upstream handles, upstream keys, feedback keys) of a task's inputs."""
+        layout = [[src, len(ids), role] for src, ids, role in parts]
+        handles = [self.handles[i] for _, ids, _ in parts for i in ids]
+        upstream = [self.keys[i] for _, ids, role in parts if role == "results" for i in ids]
+        feedback = [self.keys[i] for _, ids, role in parts if role == "feedback" for i in ids]
+        return layout, handles, upstream, feedback
 
     def _submit(self, stage, payload: dict[str, Any], handles: list[Any]):
         self._engine()
@@ -269,7 +277,22 @@ class ParslRun:
         task_dir = self.rundir.task_dir(payload["task_id"])
         if any(not (task_dir / o).exists() for o in payload["outputs"]):
             return None
+        if payload.get("stage_in") and not self._same_inputs(payload, record):
+            return None
         return record
+
+    def _same_inputs(self, payload: dict[str, Any], record: dict[str, Any]) -> bool:
+        """A task that reads upstream files is taken from the cache only if every producer
+        is finished (not running again now) and each file it read has the content it had:
+        so a changed file sends exactly its readers, and theirs, back to run."""
+        read = record.get("inputs") or {}
+        for src, staged, producer, rel in payload["stage_in"]:
+            done = self.handles.get(producer)
+            if not isinstance(done, dict):
+                return False
+            if current_hash(src, (done.get("files") or {}).get(rel)) != read.get(staged):
+                return False
+        return True
 
     def _on_done(self, fut: cf.Future, meta: dict[str, Any]) -> None:
         """Parsl's callback: hand the completion to the completer thread. Parsl calls the
@@ -308,7 +331,8 @@ class ParslRun:
                 "task_done" if state is TaskState.DONE else "task_cached", **meta,
                 result=record.get("result"), started=record.get("started"),
                 ended=record.get("ended"), host=record.get("host"), pid=record.get("pid"),
-                devices=record.get("devices"), attempts=attempts)
+                devices=record.get("devices"), attempts=attempts,
+                **{k: record[k] for k in ("files", "inputs") if record.get(k)})
         else:
             task_dir = self.rundir.task_dir(tid)
             info = {**meta, "error": error, "attempts": attempts, "ended": time.time(),

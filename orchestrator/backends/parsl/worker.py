@@ -26,6 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from orchestrator.backends.files import FileProblem, check_outputs, stage_in
 from orchestrator.backends.parsl.in_process import run_in_process
 from orchestrator.backends.placement import PlacementError
 from orchestrator.backends.task_binding import PINNING_VARS, env_of, pinning, placed_task
@@ -49,7 +50,8 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
     task_dir = payload["task_dir"]
     _make_dir(task_dir)
     started = time.time()
-    upstream, feedback = _unpack(payload.get("layout", ()), inputs)
+    upstream, feedback, producers = _unpack(payload.get("layout", ()), inputs)
+    read = _stage_in(payload, task_dir, producers) if payload.get("stage_in") else None
     with _placed(payload, parsl_resource_specification or {}) as grant:
         if payload.get("in_process"):
             value = run_in_process(payload, upstream, feedback, task_dir)
@@ -63,10 +65,12 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
                 else:
                     value = _shell(payload, Path(task_dir))
         held_until = time.time()
-    outputs = payload.get("outputs")
-    missing = [o for o in outputs if not os.path.exists(os.path.join(task_dir, o))] if outputs else []
-    if missing:
-        raise TaskFailure(f"declared outputs missing: {', '.join(missing)} (in {task_dir})")
+    files = None
+    if payload.get("outputs"):
+        try:
+            files = check_outputs(payload["outputs"], task_dir)
+        except FileProblem as exc:
+            raise TaskFailure(str(exc)) from None
     record = {
         "task": payload["task_id"],
         "key": payload["key"],
@@ -77,6 +81,10 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
         "pid": os.getpid(),
         "devices": pinning(payload),
     }
+    if files:
+        record["files"] = files
+    if read:
+        record["inputs"] = read
     if grant is not None:
         record["placement"] = {"cpus": list(grant.cpus), "units": list(grant.units),
                                "memory": grant.memory, "waited": grant.waited,
@@ -117,17 +125,29 @@ def _make_dir(path: str) -> None:
         os.makedirs(path, exist_ok=True)
 
 
-def _unpack(layout: list[list], inputs: list[Any]) -> tuple[dict, dict]:
-    """Rebuild {stage: [results]} (needs, and loop feedback) from the flat inputs list."""
+def _unpack(layout: list[list], inputs: list[Any]) -> tuple[dict, dict, dict]:
+    """Rebuild {stage: [results]} (needs, and loop feedback) from the flat inputs list, and
+    {task id: record} of the upstream tasks that wrote files."""
     needs: dict[str, list[Any]] = {}
     feedback: dict[str, list[Any]] = {}
+    producers: dict[str, dict[str, Any]] = {}
     pos = 0
     for stage, count, role in layout:
-        records = inputs[pos:pos + count]
+        records = [record_of(r) for r in inputs[pos:pos + count]]
         pos += count
         target = feedback if role == "feedback" else needs
-        target.setdefault(stage, []).extend(record_of(r)["result"] for r in records)
-    return needs, feedback
+        target.setdefault(stage, []).extend(r["result"] for r in records)
+        producers.update((r["task"], r) for r in records if r.get("files"))
+    return needs, feedback, producers
+
+
+def _stage_in(payload: dict[str, Any], task_dir: str, producers: dict) -> dict[str, str]:
+    try:
+        return stage_in(payload["stage_in"], task_dir, payload.get("staging", "link"), producers)
+    except FileProblem as exc:
+        raise TaskFailure(str(exc)) from None
+    except OSError as exc:
+        raise TaskFailure(f"staging the task's input files failed: {exc}") from None
 
 
 def call_target(payload: dict[str, Any], upstream: dict[str, list[Any]],

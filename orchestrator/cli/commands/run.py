@@ -125,6 +125,7 @@ def _resume_changes(rundir, previous: dict, meta: dict, spec, plan, payloads, co
     old_spec = old_spec if isinstance(old_spec, dict) else {}
     changes, sources = resume.differences(previous, meta, old_spec, spec, code)
     records = list(read_journal(rundir.journal))
+    changes += resume.file_changes(records, rundir.path / "tasks")
     found = resume.assess(plan, payloads, records, changes, sources)
     for line in found.lines():
         print(line, file=sys.stderr)
