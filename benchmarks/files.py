@@ -137,7 +137,10 @@ def orch_side(kind: str, tmp: Path, n: int, k: int) -> dict:
     if len(records) != 2 * n:
         raise SystemExit(f"{run_dir}: {len(records)} result records, expected {2 * n}")
     _, phase = common.task_phase(run_dir)
+    staged = [p for p in (tasks / task_dirname("use[0]")).rglob("*") if p.name == "a.txt"]
     return {"wall": wall, "task_phase": phase,
+            "staged": "link" if staged and staged[0].is_symlink() else
+                      "copy" if staged else "none",
             "task_run": sum(r["ended"] - r["started"] for r in records.values())}
 
 
@@ -256,6 +259,7 @@ def summarise(runs: dict[str, list[dict]], n: int, args, exe: Path | None) -> di
         if "task_phase" in rs[0]:
             d["task_phase_s"] = round(med(r["task_phase"] for r in rs), 2)
             d["task_run_s"] = round(med(r["task_run"] for r in rs), 2)
+            d["staged"] = rs[0]["staged"]
         if "snakemake" in walls and name.startswith("orch_"):
             d["ratio"] = round(w / walls["snakemake"], 3)
         out[name] = d
