@@ -85,15 +85,17 @@ rule use:
     shell: "tr 0-9 a-j < {input} > {output}"
 """
 
-# Snakemake as a user who wants speed runs it, `--cores 2` (this machine):
+# Snakemake as a user who wants speed runs it, `--cores 2` (this machine). One run each at
+# N = 1,000 on this machine (docs/benchmarks.md): `--quiet` 82 s, + `--nolock` and
+# `--max-jobs-per-timespan` 82 s, + `--scheduler greedy` 27 s, + `--drop-metadata` 19 s.
 #   --quiet        no per-job log lines on the terminal (P2 of ../shared/peers runs it so);
 #   --nolock       no lock files for the working directory (one run at a time here);
 #   --max-jobs-per-timespan 10000/1s   the default 100/1s also throttles local jobs;
-#   --scheduler greedy   skip the ILP job selection (only a resource puzzle on a cluster).
-# --drop-metadata (no .snakemake/metadata record per output) was left out: it drops the
-# records Snakemake's rerun triggers need, and saved nothing measurable (docs/benchmarks.md).
+#   --scheduler greedy   the default ILP job selection is solved every scheduling round;
+#   --drop-metadata      no .snakemake/metadata record per output file (costs Snakemake
+#                  its params/code rerun triggers and its report; its mtime trigger stays).
 SNAKEMAKE_FLAGS = ["--cores", "2", "--quiet", "--nolock", "--max-jobs-per-timespan", "10000/1s",
-                   "--scheduler", "greedy"]
+                   "--scheduler", "greedy", "--drop-metadata"]
 
 FLOOR = """\
 import os, subprocess, sys
