@@ -39,6 +39,7 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	bash scripts/install-mpi.sh $(VENV)
+	bash scripts/install-envtools.sh
 	bash scripts/install-xpu.sh $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
 	@bash scripts/install-browser.sh $(VENV) || echo "chromium not installed: browser tests skip (they fail with CI=true)"

@@ -46,28 +46,45 @@ def limit_threads(cores: int) -> None:
         os.environ.setdefault(var, str(max(1, cores)))
 
 
-def main(payload_path: str) -> int:
+def load_payload(payload_path: str) -> dict:
+    """The payload the worker wrote, with thread limits set and the spec's directory
+    importable (shared with env_entry: a python stage run by another interpreter)."""
     payload = json.loads(Path(payload_path).read_text())
     limit_threads(int(payload.get("cores", 1)))
+    if payload.get("base_dir"):
+        sys.path.insert(0, payload["base_dir"])
+    return payload
+
+
+def call_stage(payload: dict, rank: int, size: int):
+    """Call the stage's function as rank `rank` of `size`."""
+    from orchestrator.backends.parsl.worker import call_target  # no Parsl import there
+
+    payload.setdefault("context", {})["rank"] = rank
+    payload["context"]["size"] = size
+    return call_target(payload, payload.get("results", {}), payload.get("feedback", {}),
+                       Path.cwd())
+
+
+def write_result(payload_path: str, value, size: int) -> None:
+    """Where the worker picks the return value up (written atomically)."""
+    tmp = Path(payload_path).with_suffix(".result.tmp")
+    tmp.write_text(json.dumps({"result": value, "size": size}))
+    os.replace(tmp, Path(payload_path).with_suffix(".result.json"))
+
+
+def main(payload_path: str) -> int:
+    payload = load_payload(payload_path)
     rank = _env_int(RANK_VARS)
     local_rank = _env_int(LOCAL_RANK_VARS)
     pin_rank_devices(local_rank or 0)
-    if payload.get("base_dir"):
-        sys.path.insert(0, payload["base_dir"])
     from mpi4py import MPI
-
-    from orchestrator.backends.parsl.worker import call_target  # no Parsl import there
 
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank() if rank is None else rank
-    payload.setdefault("context", {})["rank"] = rank
-    payload["context"]["size"] = comm.Get_size()
-    value = call_target(payload, payload.get("results", {}), payload.get("feedback", {}),
-                        Path.cwd())
+    value = call_stage(payload, rank, comm.Get_size())
     if comm.Get_rank() == 0:
-        tmp = Path(payload_path).with_suffix(".result.tmp")
-        tmp.write_text(json.dumps({"result": value, "size": comm.Get_size()}))
-        os.replace(tmp, Path(payload_path).with_suffix(".result.json"))
+        write_result(payload_path, value, comm.Get_size())
     return 0
 
 

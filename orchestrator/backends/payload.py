@@ -166,6 +166,7 @@ class TaskPayloads:
             "task_dir": f"{self._tasks_root}/{task_dirname(task_id)}",
             "run_dir": self._run_dir,
             "base_dir": self._base_dir,
+            "environment": self.plan.environments.get(stage.environment or ""),
         }
         if stage_in:  # (absent otherwise: every byte of a payload is paid per task)
             payload["stage_in"] = stage_in

@@ -22,11 +22,14 @@ from orchestrator.plan.expand import ExpandError, derived_seed, expand
 from orchestrator.plan.graph import topo_order
 from orchestrator.plan.inputs import stage_inputs
 from orchestrator.plan.model import Binding, LoopPlan, Plan, PlannedTask, StagePlan
+from orchestrator.site.environments import Environment
 from orchestrator.site.load import LoadedSite
+from orchestrator.site.models import Pool
 from orchestrator.spec.checks import path_problem
 from orchestrator.spec.load import LoadedSpec
 from orchestrator.spec.models import Stage
 from orchestrator.spec.params import render
+from orchestrator.spec.suggest import did_you_mean
 from orchestrator.units import parse_memory
 
 
@@ -46,6 +49,7 @@ def build_plan(spec: LoadedSpec, site: LoadedSite) -> Plan:
                 warnings.append(f"stage {name!r}: site {site.site.name!r} has no "
                                 f"{planned.binding.requested} pool; running on "
                                 f"{planned.binding.pool!r} ({planned.binding.device})")
+    used = _check_environments(spec, site, stages, sink)
     sink.raise_if_any(PlanError)
     loops = {
         name: LoopPlan(name, tuple(loop.stages), loop.max_iterations,
@@ -54,7 +58,45 @@ def build_plan(spec: LoadedSpec, site: LoadedSite) -> Plan:
         for name, loop in wf.loops.items()
     }
     return Plan(wf.name, site.site.name, site.site.scheduler, dict(spec.params), stages, loops,
-                tuple(warnings), site.site.stage_inputs)
+                tuple(warnings), site.site.stage_inputs, environments=used)
+
+
+def _check_environments(spec: LoadedSpec, site: LoadedSite, stages: dict[str, StagePlan],
+                        sink: DiagnosticSink) -> dict[str, dict]:
+    """The site's definitions of the environments stages name (resolved, with their name);
+    a name the site lacks, or one a stage's pool or ranks cannot use, is a located error."""
+    defined = site.site.environments
+    used: dict[str, dict] = {}
+    for name, stage in spec.workflow.stages.items():
+        env_name = stage.environment
+        if env_name is None:
+            continue
+        where, path = spec.locate("stages", name, "environment"), f"stages.{name}.environment"
+        env = defined.get(env_name)
+        if env is None:
+            sink.error(where, path, f"site {site.site.name!r} defines no environment "
+                       f"{env_name!r}", did_you_mean(env_name, defined) or (
+                           "environments: " + ", ".join(defined) if defined
+                           else "the site defines no environments"))
+            continue
+        bound = stages.get(name)
+        pool = site.site.pools[bound.binding.pool] if bound else None
+        problem = _environment_misfit(stage, env, pool)
+        if problem:
+            sink.error(where, path, problem)
+            continue
+        used[env_name] = {"name": env_name, **env.model_dump(mode="json")}
+    return used
+
+
+def _environment_misfit(stage: Stage, env: Environment, pool: Pool | None) -> str | None:
+    if env.container is not None and stage.resources.ranks > 1:
+        return ("a container environment cannot run a multi-rank (ranks > 1) task: "
+                "launch MPI inside the container from a single-rank stage instead")
+    if pool is not None and pool.executor == "threads":
+        return ("an environment runs the task in its own process; the stage's pool has "
+                "executor: threads (use htex or processes)")
+    return None
 
 
 def _check_swept_outputs(spec: LoadedSpec, name: str, outputs: list[str] | dict[str, str],
@@ -135,4 +177,5 @@ def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
         retries=stage.retries,
         outputs=tuple(stage.output_paths),
         inputs=inputs,
+        environment=stage.environment,
     )

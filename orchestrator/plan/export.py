@@ -39,6 +39,7 @@ def stage_json(s: StagePlan) -> dict[str, Any]:
         "outputs": list(s.outputs),
         "inputs": [{"ref": i.ref, "stage": i.stage, "output": i.output, "path": i.path,
                     "mode": i.mode} for i in s.inputs],
+        "environment": s.environment,
         "node_hours": round(s.cost.node_hours, 6),
         "gpu_hours": round(s.cost.gpu_hours, 6),
         "xpu_hours": round(s.cost.xpu_hours, 6),
@@ -62,6 +63,7 @@ def iter_json(plan: Plan, extra: dict[str, Any] | None = None) -> Iterator[str]:
             for lp in plan.loops.values()
         ],
         "warnings": list(plan.warnings),
+        "environments": plan.environments,
     }
     yield json.dumps(head, indent=None)[:-1]
     yield ', "tasks": ['

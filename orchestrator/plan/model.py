@@ -96,6 +96,7 @@ class StagePlan:
             if refs and all(i.mode == "match" for i in refs):
                 out[need] = refs[0].matches
         return out
+    environment: str | None = None  # a name in Plan.environments
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Plan:
     loops: dict[str, LoopPlan]
     warnings: tuple[str, ...] = ()
     staging: str = "link"  # how upstream files reach a task directory: link | copy
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)  # used ones, resolved
 
     def tasks(self) -> Iterator[PlannedTask]:
         for stage in self.stages.values():

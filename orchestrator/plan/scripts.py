@@ -62,15 +62,36 @@ def slurm_directives(site: Site, pool_name: str) -> list[str]:
     return lines
 
 
-def worker_init(site: Site, pool: Pool, python_bin: str | None = None) -> str:
+def worker_init(site: Site, pool: Pool, python_bin: str | None = None,
+                environments: str = "") -> str:
     """Shell lines run before the worker pool starts: this interpreter's bin/ first on PATH
-    (workers and `mpiexec` come from the same environment as `orch`), the site's env, then
-    the pool's own init."""
+    (workers and `mpiexec` come from the same environment as `orch`), the site's env, the
+    pool's own init, then the module lines of its stages' environments
+    (`environment_init`)."""
     lines = [f'export PATH="{python_bin}:$PATH"'] if python_bin else []
     lines += _sycl_exports(python_bin)
     lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(site.env.items())]
     if pool.worker_init:
         lines.append(pool.worker_init)
+    if environments:
+        lines.append(environments)
+    return "\n".join(lines)
+
+
+def environment_init(plan: Plan, pool_name: str) -> str:
+    """`module use`/`module load` lines of the module environments of the stages a pool
+    runs: the block loads them once (a missing module shows in the block's output, the
+    workers see the modules' variables); each task still loads its own environment."""
+    from orchestrator.backends.environments import module_lines
+
+    names = dict.fromkeys(s.environment for s in plan.stages.values()
+                          if s.binding.pool == pool_name and s.environment)
+    lines = []
+    for name in names:
+        env = plan.environments.get(name) or {}
+        if env.get("modules") and not env.get("container"):
+            lines.append(f"# environment {name} (its tasks load it again)")
+            lines += module_lines(env, strict=False)
     return "\n".join(lines)
 
 
@@ -110,7 +131,7 @@ def block_script(plan: Plan, site: Site, pool_name: str,
         nodes=pool.nodes_per_block,
         minutes=max(1, parse_walltime(pool.walltime) // 60),
         scheduler_options="\n".join(slurm_directives(site, pool_name)),
-        worker_init=worker_init(site, pool, python_bin()),
+        worker_init=worker_init(site, pool, python_bin(), environment_init(plan, pool_name)),
         user_script=user_script,
     )
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from orchestrator import __version__
 from orchestrator.report import metrics as mx
-from orchestrator.report.status_text import format_seconds, tail_lines
+from orchestrator.report.status_text import exit_text, format_seconds, stderr_tail
 from orchestrator.report.svg import PALETTE, STATE_COLOURS, chart, dag, esc, gantt, short, thin
 from orchestrator.state.states import TaskState
 from orchestrator.state.status import RunStatus, TaskStatus, load_status
@@ -388,12 +388,13 @@ def _failures(ctx: _Context) -> str:
 def _failure(t: TaskStatus) -> str:
     tries = (f" after {t.attempts} attempts" if isinstance(t.attempts, int) and t.attempts > 1
              else "")
-    tail = tail_lines(t.stderr, STDERR_LINES)
+    tail = stderr_tail(t, STDERR_LINES)
     log = (f"<pre>{esc(chr(10).join(tail))}</pre>" if tail else
            '<p class="note">(no stderr output)</p>')
     return (f'<div class="failure" data-task="{esc(t.id)}"><h3>{esc(t.id)} '
             f'<span class="note">{esc(t.stage)}{esc(tries)}</span></h3>'
             f'<pre class="error">{esc(t.error or "(no error recorded)")}</pre>'
+            + (f'<p class="exit">{esc(exit_text(t))}</p>' if t.exit_code is not None else "") +
             f'<p class="note">stderr: {esc(t.stderr or "(no stderr file)")}'
             f'{f"; its last {len(tail)} lines:" if tail else ""}</p>{log}</div>')
 

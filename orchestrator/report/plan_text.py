@@ -48,6 +48,19 @@ def dag_lines(plan: Plan) -> list[str]:
     return out
 
 
+def environment_lines(plan: Plan) -> list[str]:
+    """One line per stage that names an environment: the name and what the site made of it."""
+    from orchestrator.site.environments import Environment
+
+    out = []
+    for s in plan.stages.values():
+        if s.environment:
+            resolved = {k: v for k, v in plan.environments[s.environment].items() if k != "name"}
+            out.append(f"environment {s.name}: {s.environment} "
+                       f"({Environment(**resolved).summary()})")
+    return out
+
+
 def render_plan(plan: Plan, file=None) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -70,6 +83,8 @@ def render_plan(plan: Plan, file=None) -> None:
         table.add_row(s.name, f"{len(s.tasks):,}", escape(pool), _resources(s), escape(shown), wall,
                       f"{s.cost.node_hours * plan.iterations(s.name):.3g}")
     con.print(table)
+    for line in environment_lines(plan):
+        con.print(line, markup=False)
     con.print("[bold]tasks[/bold]")
     for s in plan.stages.values():
         for t in s.tasks[:TASKS_SHOWN_PER_STAGE]:

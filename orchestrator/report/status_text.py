@@ -65,6 +65,19 @@ def tail_lines(path: str | Path | None, n: int = STDERR_TAIL, max_bytes: int = 1
     return [ln for ln in lines if ln.strip()][-n:]
 
 
+def exit_text(t: TaskStatus) -> str:
+    """"exit code 3", or "exit code 137 (SIGKILL)" for a command killed by a signal."""
+    return f"exit code {t.exit_code}" + (f" ({t.signal})" if t.signal else "")
+
+
+def stderr_tail(t: TaskStatus, n: int = STDERR_TAIL) -> list[str]:
+    """The last lines of a failed task's stderr: those its last attempt's command wrote (the
+    journal has them), else the end of its stderr file (a python stage's traceback)."""
+    if t.stderr_tail:
+        return [ln for ln in t.stderr_tail.splitlines() if ln.strip()][-n:]
+    return tail_lines(t.stderr, n)
+
+
 def render_status(st: RunStatus, file=None, show_all: bool = False) -> None:
     con = console(file)
     _header(con, st)
@@ -155,8 +168,9 @@ def _failures(con, st: RunStatus, show_all: bool) -> None:
             t.attempts > 1 else ""
         con.print(f"failed: {t.id}{tries}: {t.error or '(no error recorded)'}", style="red",
                   markup=False)
-        con.print(f"  stderr: {t.stderr or '(no stderr file)'}", markup=False)
-        for line in tail_lines(t.stderr):
+        ended = f"  {exit_text(t)}; " if t.exit_code is not None else "  "
+        con.print(f"{ended}stderr: {t.stderr or '(no stderr file)'}", markup=False)
+        for line in stderr_tail(t):
             con.print(f"  | {line}", style="dim", markup=False)
     if len(failed) > len(shown):
         con.print(f"… {len(failed) - len(shown)} more failed tasks (--all shows them)",

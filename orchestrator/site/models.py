@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from orchestrator.site.environments import Environment, check_names
 from orchestrator.spec.models import NAME_RE, Device
 from orchestrator.units import parse_memory, parse_walltime
 
@@ -194,6 +195,15 @@ class Site(SiteModel):
         "the producer's file, or a copy where links do not resolve on the compute nodes "
         "(node-local task directories).")
     pools: dict[str, Pool] = Field(min_length=1)
+    environments: dict[str, Environment] = Field(
+        default_factory=dict, description="Software environments stages name "
+        "(`environment: NAME`): a prefix, modules, a container, variables (docs/site.md).")
+
+    @field_validator("environments")
+    @classmethod
+    def _environment_names(cls, v: dict[str, Environment]) -> dict[str, Environment]:
+        check_names(v)
+        return v
 
     @model_validator(mode="after")
     def _threads_local(self) -> Site:

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     Tag,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -237,6 +238,9 @@ class Stage(SpecModel):
         default_factory=list, description="Files inside the task directory: a list, or a "
         "mapping name -> path; later stages read them as ${stages.NAME.outputs.OUT}.")
     env: dict[str, str] = Field(default_factory=dict)
+    environment: str | None = Field(None, pattern=IDENT_RE, description=(
+        "A software environment the site defines (its `environments`): prefix, modules, "
+        "container."))
 
     @field_validator("python")
     @classmethod
@@ -266,6 +270,15 @@ class Stage(SpecModel):
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
                 raise ValueError(f"{name!r} is not an environment variable name")
         return v
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        """No `environment` key when none is named: task keys (which hash this dump) of
+        stages without one stay what they were before the field existed."""
+        out = handler(self)
+        if out.get("environment", 0) is None:
+            del out["environment"]
+        return out
 
     @model_validator(mode="after")
     def _what_to_run(self) -> Stage:

@@ -51,6 +51,11 @@ class TaskStatus:
     loop: str | None = None
     index: int | None = None
     host: str | None = None
+    exit_code: int | None = None
+    """A shell stage's or MPI launch's exit code (128+N when killed by signal N)."""
+    signal: str | None = None
+    stderr_tail: str | None = None
+    """The last lines a failed command wrote to stderr (journaled by the driver)."""
     run_attempt: int = 0
     """Which `orch run` attempt (1-based) wrote the task's latest event; 0 if none did."""
 
@@ -243,7 +248,8 @@ class _Fold:
                        started=_number(rec.get("started")), ended=_number(rec.get("ended")),
                        error=rec.get("error"), iteration=rec.get("iteration"),
                        loop=rec.get("loop"), index=rec.get("index"), host=rec.get("host"),
-                       run_attempt=len(self.attempts))
+                       run_attempt=len(self.attempts), exit_code=_int(rec.get("exit_code")),
+                       signal=_text(rec.get("signal")), stderr_tail=_text(rec.get("stderr_tail")))
         if state is TaskState.CACHED and prev is not None and prev.state in (
                 TaskState.DONE, TaskState.CACHED):
             t.started = t.started if t.started is not None else prev.started
@@ -292,6 +298,14 @@ def _resolve_logs(rd: RunDir, tasks: list[TaskStatus]) -> None:
                 setattr(t, log, path)
             elif not (isinstance(recorded := getattr(t, log), str) and os.path.isfile(recorded)):
                 setattr(t, log, None)
+
+
+def _text(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def _number(v: Any) -> float | None:

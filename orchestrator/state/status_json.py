@@ -40,5 +40,7 @@ def _task_json(t: TaskStatus) -> dict[str, Any]:
     return {"id": t.id, "stage": t.stage, "state": t.state.value, "attempts": t.attempts,
             "started": t.started, "ended": t.ended,
             "duration": round(duration, 6) if duration is not None else None,
-            "result": t.result, "error": t.error, "stdout": t.stdout, "stderr": t.stderr,
+            "result": t.result, "error": t.error, "exit_code": t.exit_code,
+            "signal": t.signal, "stderr_tail": t.stderr_tail,
+            "stdout": t.stdout, "stderr": t.stderr,
             "iteration": t.iteration, "loop": t.loop, "host": t.host}

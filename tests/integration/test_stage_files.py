@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from needs import require
 
 from .conftest import REPO, journal, orch
 
@@ -127,3 +128,44 @@ def test_copy_staging_where_links_do_not_resolve(tmp_path, wf):
     assert staged.is_file() and not staged.is_symlink() and staged.read_text() == "2\n"
     p = orch("plan", str(wf / "files.yaml"), "--site", str(site_file), "--set", "n=3")
     assert "files (staged into each task's directory: copies)" in p.stdout
+
+
+def test_readme_files_pipeline(tmp_path):
+    """The README's tour workflow: executables reading each other's files."""
+    run_dir = tmp_path / "run"
+    p = orch("run", str(REPO / "workflows" / "files-pipeline" / "workflow.yaml"), "--site",
+             "laptop", "--run-dir", str(run_dir), "-q")
+    assert p.returncode == 0, p.stderr
+    lines = (run_dir / "tasks" / "summary" / "summary.txt").read_text().splitlines()
+    assert [ln.split()[0] for ln in lines] == [f"inputs/decay[{i}]/u.txt" for i in range(4)]
+    assert float(lines[0].split()[1]) == pytest.approx(0.606531)  # exp(-0.01 * 50)
+
+
+@pytest.mark.parametrize("site", ["laptop", "podman",
+                                  pytest.param("local-slurm", marks=pytest.mark.slurm)])
+def test_executable_sweep_template_moves_between_sites(tmp_path, site):
+    """The template's solver (an executable reading the mesh stage's file, in the site's
+    `solver` environment) gives the same numbers with each site's meaning of `solver`:
+    variables on the laptop and Slurm, a container image under podman."""
+    site_arg = site
+    if site == "podman":
+        from .test_environments_run import IMAGE, _podman_problem
+
+        require(_podman_problem())
+        text = (REPO / "site-configs" / "laptop.yaml").read_text()
+        assert "    env: {LC_ALL: C}\n" in text
+        site_file = tmp_path / "podman.yaml"
+        site_file.write_text(text.replace("name: laptop", "name: laptop-podman", 1).replace(
+            "    env: {LC_ALL: C}\n", f'    container: {{image: "{IMAGE}"}}\n', 1))
+        site_arg = str(site_file)
+    run_dir = tmp_path / "run"
+    p = orch("run", str(REPO / "workflows" / "templates" / "executable-sweep.yaml"),
+             "--site", site_arg, "--set", "n_cases=3", "--run-dir", str(run_dir), "-q",
+             timeout=300)
+    assert p.returncode == 0, p.stderr + p.stdout
+    last = (run_dir / "tasks" / "collect" / "last.txt").read_text().split("\n")
+    values = [float(line.split()[1]) for line in last if line]
+    expected = [(1 - 0.1 * (k + 1) * 0.1) ** 100 for k in range(3)]
+    assert values == pytest.approx(expected, rel=1e-5)
+    staged = run_dir / "tasks" / "solve[1]" / "inputs" / "mesh" / "mesh.txt"
+    assert staged.is_symlink()

@@ -363,8 +363,9 @@ def test_json_contract(tmp_path, capsys):
                               "counts": {**{s.value: 0 for s in TaskState}, "done": 1,
                                          "failed": 1}}]
     assert set(doc["tasks"][0]) == {"id", "stage", "state", "attempts", "started", "ended",
-                                    "duration", "result", "error", "stdout", "stderr",
-                                    "iteration", "loop", "host"}
+                                    "duration", "result", "error", "exit_code", "signal",
+                                    "stderr_tail", "stdout", "stderr", "iteration", "loop",
+                                    "host"}
     assert doc["tasks"][0]["result"] == {"a": 1} and doc["tasks"][0]["duration"] == 1.0
     assert doc["tasks"][1]["error"] == "boom" and doc["tasks"][1]["state"] == "failed"
 

@@ -23,7 +23,12 @@ from orchestrator.backends.parsl.gated import (
 )
 from orchestrator.backends.placement import node_cpus, node_memory
 from orchestrator.plan.model import Plan
-from orchestrator.plan.scripts import python_bin, slurm_directives, worker_init
+from orchestrator.plan.scripts import (
+    environment_init,
+    python_bin,
+    slurm_directives,
+    worker_init,
+)
 from orchestrator.site.load import pool_cores
 from orchestrator.site.models import Pool, Site
 from orchestrator.units import format_walltime, parse_memory, parse_walltime
@@ -66,9 +71,9 @@ def init_env(site: Site, pool: Pool) -> dict[str, str]:
     return {**sycl_env(), **site.env}
 
 
-def _bootstrap_init(site: Site, pool: Pool) -> str:
+def _bootstrap_init(site: Site, pool: Pool, environments: str = "") -> str:
     """Workers use this interpreter's environment whatever the login shell says."""
-    return worker_init(site, pool, python_bin())
+    return worker_init(site, pool, python_bin(), environments)
 
 
 def _heartbeats(site: Site) -> dict[str, int]:
@@ -103,7 +108,7 @@ def admissions(site: Site, labels: list[str]) -> dict[str, Admission]:
 
 
 def make_executor(site: Site, name: str, run_dir: Path,
-                  shapes: list[tuple[int | None, int]] | None = None
+                  shapes: list[tuple[int | None, int]] | None = None, environments: str = ""
                   ) -> HighThroughputExecutor | ThreadPoolExecutor:
     pool = site.pools[name]
     if pool.executor == "threads":
@@ -120,10 +125,10 @@ def make_executor(site: Site, name: str, run_dir: Path,
     )
     if site.scheduler == "local":
         provider = LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1,
-                                 worker_init=_bootstrap_init(site, pool))
+                                 worker_init=_bootstrap_init(site, pool, environments))
         return GatedHighThroughputExecutor(address="127.0.0.1", loopback_address="127.0.0.1",
                                            provider=provider, cores_per_worker=1, **common)
-    provider = _slurm_provider(site, name, _bootstrap_init(site, pool))
+    provider = _slurm_provider(site, name, _bootstrap_init(site, pool, environments))
     return GatedHighThroughputExecutor(provider=provider, cores_per_worker=1, **common)
 
 
@@ -154,11 +159,12 @@ def executor_label(pool: str, ranks: int) -> str:
     return f"{pool}{MPI_SUFFIX}" if ranks > 1 else pool
 
 
-def make_mpi_executor(site: Site, name: str, run_dir: Path) -> MPIExecutor:
+def make_mpi_executor(site: Site, name: str, run_dir: Path, environments: str = ""
+                      ) -> MPIExecutor:
     """Parsl's MPI mode: one worker pool per block that launches multi-rank tasks with the
     site's launcher (mpiexec or srun), composing `$PARSL_MPI_PREFIX` per task."""
     pool = site.pools[name]
-    init = _bootstrap_init(site, pool)
+    init = _bootstrap_init(site, pool, environments)
     if site.scheduler == "local":
         # Parsl's MPI mode learns its nodes from the batch system; a local site has one.
         nodefile = run_dir / "parsl" / "local-nodefile"
@@ -188,10 +194,12 @@ def make_executors(plan: Plan, site: Site, run_dir: Path, starter: Starter | Non
                      for s in plan.stages.values()})
     out: list[HighThroughputExecutor] = []
     for label in labels:
+        pool = label.removesuffix(MPI_SUFFIX)
+        env_init = environment_init(plan, pool)  # what `orch plan --scripts` shows
         if label.endswith(MPI_SUFFIX):
-            out.append(make_mpi_executor(site, label[: -len(MPI_SUFFIX)], run_dir))
+            out.append(make_mpi_executor(site, pool, run_dir, env_init))
         else:
-            out.append(make_executor(site, label, run_dir, pool_shapes(plan, label)))
+            out.append(make_executor(site, label, run_dir, pool_shapes(plan, label), env_init))
     if starter is not None:
         _gate(plan, site, [ex for ex in out if isinstance(ex, _Gated)], starter)
     return out

@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import Any
 
+from orchestrator.backends.task_io import attempt_line, in_dir, scratch_fd, spill, task_env
+
 _ONE_AT_A_TIME = threading.Lock()  # installs the stream proxies once
 
 
@@ -79,39 +81,42 @@ def run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
     have its own cwd. Python-level output (sys.stdout/sys.stderr) is captured per thread;
     what C code writes to fds 1/2 is not. Shell stages get their cwd, environment and output
     files through the subprocess."""
-    from orchestrator.backends.parsl.worker import (  # (worker imports this module)
-        TaskFailure,
-        _header,
-        _in_dir,
-        _scratch_fd,
-        _spill,
-        _task_env,
-        call_target,
-    )
+    from orchestrator.backends.parsl.worker import call_target  # (worker imports this module)
 
     if payload["kind"] == "shell":
-        env = {**os.environ, **payload["env"]} if payload.get("env") else None
-        buffers = [_scratch_fd("stdout"), _scratch_fd("stderr")]
-        try:
-            proc = subprocess.run(["/bin/bash", "-c", payload["target"]], cwd=task_dir,
-                                  stdin=subprocess.DEVNULL, stdout=buffers[0],
-                                  stderr=buffers[1], check=False, env=env)
-        finally:
-            header = _header(payload)
-            for fd, name in zip(buffers, ("stdout", "stderr"), strict=True):
-                _spill(fd, os.path.join(task_dir, name), header)
-        if proc.returncode != 0:
-            raise TaskFailure(f"command exited with {proc.returncode}; "
-                              f"see {os.path.join(task_dir, 'stderr')}")
-        return {"exit_code": 0}
+        return _shell(payload, task_dir)
     _ThreadStreams.install()
     if _own_cwd() and not payload.get("env"):
         with _PROCESS.shared(), _ThreadStreams.capture(task_dir, payload):
             os.chdir(task_dir)  # this thread's own cwd: nothing to restore
             return call_target(payload, upstream, feedback, task_dir)
-    with _PROCESS.alone(), _task_env(payload.get("env")), _in_dir(task_dir), \
+    with _PROCESS.alone(), task_env(payload.get("env")), in_dir(task_dir), \
             _ThreadStreams.capture(task_dir, payload):
         return call_target(payload, upstream, feedback, task_dir)
+
+
+def _shell(payload: dict[str, Any], task_dir: str) -> dict[str, int]:
+    """A shell stage in a subprocess whose output goes to buffers spilled to the task's log
+    files; a non-zero exit raises CommandFailed with its stderr's tail."""
+    from orchestrator.backends.parsl.worker import CommandFailed
+
+    env = {**os.environ, **payload["env"]} if payload.get("env") else None
+    buffers = [scratch_fd("stdout"), scratch_fd("stderr")]
+    failure = None
+    try:
+        proc = subprocess.run(["/bin/bash", "-c", payload["target"]], cwd=task_dir,
+                              stdin=subprocess.DEVNULL, stdout=buffers[0],
+                              stderr=buffers[1], check=False, env=env)
+        if proc.returncode != 0:  # the tail is read before the buffer is spilled and closed
+            failure = CommandFailed.of(proc.returncode, buffers[1], 0,
+                                       os.path.join(task_dir, "stderr"))
+    finally:
+        header = attempt_line(payload)
+        for fd, name in zip(buffers, ("stdout", "stderr"), strict=True):
+            spill(fd, os.path.join(task_dir, name), header)
+    if failure is not None:
+        raise failure
+    return {"exit_code": 0}
 
 
 class _ThreadStreams:
@@ -160,6 +165,4 @@ class _ThreadStreams:
             for parts, name in zip(buffers, ("stdout", "stderr"), strict=True):
                 if parts:
                     with open(os.path.join(task_dir, name), "a") as out:
-                        from orchestrator.backends.parsl.worker import _header
-
-                        out.write(_header(payload) + "".join(parts))
+                        out.write(attempt_line(payload) + "".join(parts))

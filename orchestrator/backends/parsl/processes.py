@@ -52,9 +52,9 @@ class ProcessPoolExecutor(ThreadPoolExecutor):
         finally:
             if tag is not None:
                 os.environ[TAG_VAR] = tag
-        from orchestrator.backends.parsl.worker import _task_env
+        from orchestrator.backends.task_io import task_env
 
-        with _task_env(self.env):
+        with task_env(self.env):
             forkserver.ensure_running()  # started now, with this environment
         pool = cf.ProcessPoolExecutor(max_workers=self.max_threads, mp_context=ctx)
         launch = getattr(pool, "_launch_processes", None)

@@ -21,6 +21,7 @@ from parsl.executors.high_throughput.errors import ManagerLost, WorkerLost
 
 from orchestrator.backends.files import current_hash
 from orchestrator.backends.parsl import reaper
+from orchestrator.backends.parsl.attempts import failure_fields, number_next_try
 from orchestrator.backends.parsl.completions import Completer
 from orchestrator.backends.parsl.executors import executor_label, make_executors
 from orchestrator.backends.parsl.gated import SHAPE_KEY, Starter
@@ -52,7 +53,8 @@ class ParslRun:
 
     def __init__(self, plan: Plan, spec: LoadedSpec, site: Site, rundir: RunDir,
                  journal: Journal, done_records: dict[str, dict[str, Any]], progress: Any,
-                 resuming: bool = False, payloads: TaskPayloads | None = None):
+                 resuming: bool = False, payloads: TaskPayloads | None = None,
+                 tries_before: dict[str, int] | None = None):
         self.plan = plan
         self.site = site
         self.rundir = rundir
@@ -65,6 +67,7 @@ class ParslRun:
         self.stage_ids: dict[tuple[str, int | None], list[str]] = {}
         self.final_iteration: dict[str, int] = {}
         self.retries: dict[str, int] = {}
+        self.tries_before = tries_before or {}  # attempts earlier runs made (attempts.py)
         self.states: dict[str, TaskState] = {}
         self.failed: list[dict[str, Any]] = []
         self.loop_info: dict[str, dict[str, Any]] = {}
@@ -145,7 +148,8 @@ class ParslRun:
 
     def _retry_cost(self, exc: Exception, task_record: Any) -> float:
         """Lost workers/blocks cost little (the task did not fail, its node did); a task's
-        own failures spend its stage's `retries`."""
+        own failures spend its stage's `retries`. The next try gets its attempt number."""
+        number_next_try(task_record)
         if isinstance(exc, ManagerLost | WorkerLost | BadStateException | BrokenProcessPool):
             return RETRY_BUDGET / INFRA_RETRIES
         payload = task_record["args"][0] if task_record.get("args") else {}
@@ -204,6 +208,8 @@ class ParslRun:
             payload = self.payloads.build(task, iteration, layout, upstream_keys, feedback_keys,
                                           upstream_ids)
             tid = payload["task_id"]
+            if tid in self.tries_before:  # a resumed task's logs number on from earlier runs
+                payload = {**payload, "attempt": self.tries_before[tid] + 1}
             ids_out.append(tid)
             self.keys[tid] = payload["key"]
             self.retries[tid] = stage.retries
@@ -309,7 +315,7 @@ class ParslRun:
             self._finish(tid, TaskState.DEP_FAILED, meta, None, _dep_message(exc))
         except BaseException as exc:
             self._finish(tid, TaskState.FAILED, meta, None, f"{type(exc).__name__}: {exc}",
-                         attempts=max(1, failures))
+                         attempts=max(1, failures), ended_by=failure_fields(exc))
         else:
             self._finish(tid, TaskState.DONE, meta, record, attempts=failures + 1)
         finally:
@@ -321,7 +327,9 @@ class ParslRun:
 
     def _finish(self, tid: str, state: TaskState, meta: dict[str, Any],
                 record: dict[str, Any] | None, error: str | None = None,
-                attempts: int | None = None) -> None:
+                attempts: int | None = None, ended_by: dict[str, Any] | None = None) -> None:
+        """Journal how the task ended: `ended_by` says how a failed command ended (exit
+        code, signal, stderr tail: attempts.py); a shell stage that succeeded exited 0."""
         with self.lock:
             was_active = self.states.get(tid) is TaskState.SUBMITTED
             self.states[tid] = state
@@ -332,17 +340,24 @@ class ParslRun:
                 result=record.get("result"), started=record.get("started"),
                 ended=record.get("ended"), host=record.get("host"), pid=record.get("pid"),
                 devices=record.get("devices"), attempts=attempts,
-                **{k: record[k] for k in ("files", "inputs") if record.get(k)})
+                **{k: record[k] for k in ("files", "inputs") if record.get(k)},
+                **({"exit_code": 0} if self._runs_command(meta["stage"]) else {}))
         else:
             task_dir = self.rundir.task_dir(tid)
-            info = {**meta, "error": error, "attempts": attempts, "ended": time.time(),
-                    "stdout": str(task_dir / "stdout"), "stderr": str(task_dir / "stderr")}
+            info = {**meta, "error": error, **(ended_by or {}), "attempts": attempts,
+                    "ended": time.time(), "stdout": str(task_dir / "stdout"),
+                    "stderr": str(task_dir / "stderr")}
             self.journal.append("task_failed" if state is TaskState.FAILED
                                 else "task_dep_failed", **info)
             if state is TaskState.FAILED:
                 with self.lock:
                     self.failed.append(info)
         self.progress.finished(meta["stage"], state, was_active)
+
+    def _runs_command(self, stage: str) -> bool:
+        """Shell stages and MPI launches have an exit code."""
+        s = self.plan.stages[stage]
+        return s.kind == "shell" or s.resources["ranks"] > 1
 
     # ---- loops ----------------------------------------------------------------------------
     def _run_loop(self, name: str) -> None:

@@ -26,10 +26,25 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from orchestrator.backends.environments import (
+    PACKAGE_DIR,
+    EnvironmentProblem,
+    ensure_lib,
+    python_command,
+    wrap,
+)
+from orchestrator.backends.exits import exit_status, fd_size, fd_tail
 from orchestrator.backends.files import FileProblem, check_outputs, stage_in
 from orchestrator.backends.parsl.in_process import run_in_process
 from orchestrator.backends.placement import PlacementError
-from orchestrator.backends.task_binding import PINNING_VARS, env_of, pinning, placed_task
+from orchestrator.backends.task_binding import (
+    PINNING_VARS,
+    THREAD_VARS,
+    env_of,
+    pinning,
+    placed_task,
+)
+from orchestrator.backends.task_io import captured, in_dir, task_env
 from orchestrator.state.results import append_result
 
 LEGACY_RESULT_FILE = "result.json"  # written per task by earlier versions; still read on resume
@@ -37,6 +52,30 @@ LEGACY_RESULT_FILE = "result.json"  # written per task by earlier versions; stil
 
 class TaskFailure(RuntimeError):
     """A task failed; the message says why and where its logs are."""
+
+
+class CommandFailed(TaskFailure):
+    """A shell command (or an MPI launch) ended non-zero or by a signal. It carries the exit
+    code, the signal's name and the last lines of the command's stderr to the driver, which
+    journals them; all its state is in `__reduce__`, so it survives Parsl's pickling."""
+
+    def __init__(self, exit_code: int, signal: str | None, stderr_tail: str, where: str):
+        self.exit_code = exit_code
+        self.signal = signal
+        self.stderr_tail = stderr_tail
+        self.where = where
+        how = f"was killed by {signal} (exit {exit_code})" if signal else \
+            f"exited with {exit_code}"
+        super().__init__(f"command {how}; see {where}")
+
+    def __reduce__(self):
+        return (type(self), (self.exit_code, self.signal, self.stderr_tail, self.where))
+
+    @classmethod
+    def of(cls, returncode: int, stderr_fd: int, since: int | None, where: str) -> CommandFailed:
+        """From a subprocess's return code (negative: killed by that signal; 128+N from a
+        shell: its child was) and the stderr it wrote to `stderr_fd` after offset `since`."""
+        return cls(*exit_status(returncode), fd_tail(stderr_fd, since), where)
 
 
 def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
@@ -56,10 +95,12 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
         if payload.get("in_process"):
             value = run_in_process(payload, upstream, feedback, task_dir)
         else:
-            with _task_env(env_of(payload, grant)), _in_dir(task_dir), \
-                    _captured(task_dir, payload):
+            with task_env(env_of(payload, grant)), in_dir(task_dir), \
+                    captured(task_dir, payload):
                 if payload.get("ranks", 1) > 1:
                     value = _mpi(payload, upstream, feedback, Path(task_dir))
+                elif payload["kind"] == "python" and payload.get("environment"):
+                    value = _out_of_process(payload, upstream, feedback, Path(task_dir))
                 elif payload["kind"] == "python":
                     value = call_target(payload, upstream, feedback, task_dir)
                 else:
@@ -213,124 +254,74 @@ def _accepted(func: Any) -> set[str]:
 
 
 def _mpi(payload: dict[str, Any], upstream: dict, feedback: dict, task_dir: Path) -> Any:
-    """Run a multi-rank task under the launcher prefix Parsl's MPI mode composed for it."""
+    """Run a multi-rank task under the launcher prefix Parsl's MPI mode composed for it
+    (in the stage's environment, if any: the launcher runs the environment's programs)."""
     prefix = os.environ.get("PARSL_MPI_PREFIX")
     if not prefix:
         raise TaskFailure("a multi-rank task needs an MPI-mode executor (no PARSL_MPI_PREFIX)")
     env = dict(os.environ)
     env.update(payload.get("rank_env", {}))
     if payload["kind"] == "shell":
-        command = f"{prefix} {payload['target']}"
-        return _run_bash(command, task_dir, env)
+        return _run_bash(_wrapped(payload, f"{prefix} {payload['target']}"), task_dir, env)
+    return _out_of_process(payload, upstream, feedback, task_dir, prefix, env)
+
+
+def _out_of_process(payload: dict[str, Any], upstream: dict, feedback: dict, task_dir: Path,
+                    launcher: str = "", env: dict[str, str] | None = None) -> Any:
+    """Run a python stage in another process (MPI ranks, or a site environment's own
+    interpreter) from a payload file; the entry module writes the return value back."""
     spec = {**payload, "results": upstream, "feedback": feedback if payload.get("iteration")
             else None}
-    path = task_dir / ".mpi-payload.json"
+    multi = payload.get("ranks", 1) > 1
+    path = task_dir / (".mpi-payload.json" if multi else ".env-payload.json")
     path.write_text(json.dumps(spec))
     result_path = path.with_suffix(".result.json")
     result_path.unlink(missing_ok=True)
-    command = f"{prefix} {shlex.quote(sys.executable)} -m orchestrator.backends.mpi_entry {path.name}"
+    module = "orchestrator.backends." + ("mpi_entry" if multi else "env_entry")
+    environment = payload.get("environment")
+    if environment:
+        command = _wrapped(payload, python_command(environment, path.name, launcher, module),
+                           python_path=True)
+    else:
+        command = f"{launcher} {shlex.quote(sys.executable)} -m {module} {path.name}"
     _run_bash(command, task_dir, env)
     try:
         return json.loads(result_path.read_text())["result"]
     except (OSError, ValueError, KeyError):
-        raise TaskFailure(f"rank 0 wrote no result ({result_path})") from None
+        raise TaskFailure(f"{'rank 0' if multi else 'the stage'} wrote no result "
+                          f"({result_path})") from None
+
+
+def _wrapped(payload: dict[str, Any], command: str, python_path: bool = False) -> str:
+    """`command` inside the task's site environment (unchanged without one)."""
+    environment = payload.get("environment")
+    if not environment:
+        return command
+    try:
+        lib = ensure_lib(payload["run_dir"]) if python_path else None
+        code = [str(PACKAGE_DIR)] + ([payload["base_dir"]] if python_path and
+                                     payload.get("base_dir") else [])
+        return wrap(command, environment, payload["task_dir"], payload["run_dir"],
+                    pass_env=[*PINNING_VARS, *THREAD_VARS, "ORCH_TASK_CPUS",
+                              *payload.get("env", {})],
+                    python_path=lib, read_only=code if python_path else ())
+    except (OSError, EnvironmentProblem) as exc:
+        raise TaskFailure(f"environment {environment.get('name')!r}: {exc}") from None
 
 
 def _run_bash(command: str, task_dir: Path, env: dict[str, str] | None = None) -> Any:
+    """Run `command` with bash; a non-zero exit raises CommandFailed with the tail of what it
+    wrote to stderr (fd 2: the task's capture buffer, read before it is spilled)."""
+    since = fd_size(2)
     proc = subprocess.run(["/bin/bash", "-c", command], cwd=task_dir, stdin=subprocess.DEVNULL,
                           check=False, env=env)
     if proc.returncode != 0:
-        raise TaskFailure(f"command exited with {proc.returncode}; see {task_dir / 'stderr'}")
+        raise CommandFailed.of(proc.returncode, 2, since, str(task_dir / "stderr"))
     return {"exit_code": 0}
 
 
 def _shell(payload: dict[str, Any], task_dir: Path) -> Any:
-    return _run_bash(payload["target"], task_dir)
-
-
-@contextlib.contextmanager
-def _task_env(env: dict[str, str | None] | None):
-    """The task's variables for the body (None: unset), then the worker's again; values the
-    worker already has are left alone (each change is a putenv, per task)."""
-    if env:
-        env = {k: v for k, v in env.items() if os.environ.get(k) != v}
-    if not env:
-        yield
-        return
-    saved = {k: os.environ.get(k) for k in env}
-    for k, v in env.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextlib.contextmanager
-def _in_dir(path: str):
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
-
-
-def _header(payload: dict[str, Any]) -> str:
-    return f"--- {payload['task_id']} attempt at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n"
-
-
-@contextlib.contextmanager
-def _captured(task_dir: str, payload: dict[str, Any]):
-    """Send fds 1 and 2 to memory while the task runs, then append what was written to the
-    task's stdout/stderr files. Silent tasks create no files (file creation is the main
-    per-task cost on shared filesystems); retries append with an attempt header."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    buffers = [_scratch_fd("stdout"), _scratch_fd("stderr")]
-    try:
-        os.dup2(buffers[0], 1)
-        os.dup2(buffers[1], 2)
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
-        header = _header(payload)
-        for fd, name in zip(buffers, ("stdout", "stderr"), strict=True):
-            _spill(fd, os.path.join(task_dir, name), header)
-
-
-def _scratch_fd(name: str) -> int:
-    if hasattr(os, "memfd_create"):
-        return os.memfd_create(f"orch-{name}")
-    import tempfile
-
-    return os.dup(tempfile.TemporaryFile().fileno())
-
-
-def _spill(fd: int, path: str, header: str) -> None:
-    try:
-        size = os.lseek(fd, 0, os.SEEK_END)
-        if size:
-            os.lseek(fd, 0, os.SEEK_SET)
-            with open(path, "ab") as out:
-                out.write(header.encode())
-                while chunk := os.read(fd, 1 << 20):
-                    out.write(chunk)
-    finally:
-        os.close(fd)
+    return _run_bash(_wrapped(payload, payload["target"]), task_dir)
 
 
 def read_legacy_result(task_dir: Path, key: str) -> dict[str, Any] | None:

@@ -188,6 +188,7 @@ def _previous_run(path: Path) -> dict:
 
 def _execute(args, run: _Run) -> int:
     from orchestrator.backends.parsl import reaper
+    from orchestrator.backends.parsl.attempts import tries_before
     from orchestrator.backends.parsl.run import ParslRun
     from orchestrator.backends.resume import done_records
     from orchestrator.report.progress import Progress
@@ -204,7 +205,8 @@ def _execute(args, run: _Run) -> int:
     journal = Journal(rundir.journal)
     progress = Progress(list(plan.stages), quiet=args.quiet or args.format == "json")
     runner = ParslRun(plan, run.spec, run.site.site, rundir, journal, done_records(run.records),
-                      progress, resuming=bool(args.resume), payloads=run.payloads)
+                      progress, resuming=bool(args.resume), payloads=run.payloads,
+                      tries_before=tries_before(run.records))
     _journal_start(journal, run, bool(args.resume))
     started = time.time()
     try:
@@ -272,4 +274,16 @@ def _print_outcome(args, outcome, rundir, seconds: float) -> None:
             line += f": {info['error']}"
         print(line)
     for f in outcome.failed:
-        print(f"failed: {f['task']}: {f['error']}\n  logs: {f['stderr']}", file=sys.stderr)
+        print(_failure_text(f), file=sys.stderr)
+
+
+def _failure_text(f: dict, lines: int = 5) -> str:
+    """A failed task for the end-of-run summary: its error, how its command ended, the last
+    lines of its stderr (the journal keeps 10; `orch logs RUN_DIR TASK` shows them all)."""
+    text = f"failed: {f['task']}: {f['error']}"
+    if f.get("exit_code") is not None:
+        text += f"\n  exit code {f['exit_code']}" + (f" ({f['signal']})" if f.get("signal")
+                                                       else "")
+    tail = (f.get("stderr_tail") or "").splitlines()[-lines:]
+    text += "".join(f"\n  | {line}" for line in tail)
+    return text + f"\n  logs: {f['stderr']}"
