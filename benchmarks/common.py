@@ -48,6 +48,12 @@ pools:
 
 EXECUTORS = ("htex", "threads")
 
+# Snakemake, for the benchmarks that compare with it: its own virtualenv, pinned as in
+# ../shared/peers (setup.sh), installed on first use.
+SNAKEMAKE_VERSION = "9.27.1"
+SNAKEMAKE_VENV = Path(os.environ.get("SNAKEMAKE_VENV",
+                                     Path.home() / ".cache/orch-bench/snakemake"))
+
 
 def parsl_config(kind: str, workers: int, run_dir: str):
     """The Parsl Config `orch run` would build for the laptop's cpu pool."""
@@ -124,6 +130,21 @@ def task_phase(run_dir: Path) -> tuple[int, float]:
     first = min(e["ts"] for e in events if e["ev"] == "task_submitted")
     done = [e for e in events if e["ev"] == "task_done"]
     return len(done), max(e["ts"] for e in done) - first
+
+
+def snakemake() -> Path | None:
+    """The pinned Snakemake's executable, installed into SNAKEMAKE_VENV (default
+    ~/.cache/orch-bench/snakemake) on first use; None when that fails (no network)."""
+    exe = SNAKEMAKE_VENV / "bin" / "snakemake"
+    if exe.exists():
+        return exe
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(SNAKEMAKE_VENV)], check=True)
+        subprocess.run([str(SNAKEMAKE_VENV / "bin/pip"), "install", "--quiet",
+                        f"snakemake=={SNAKEMAKE_VERSION}"], check=True, timeout=900)
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return exe if exe.exists() else None
 
 
 def median(xs: list[float]) -> float:

@@ -3,9 +3,9 @@ fan-in, whole-command wall time and time to the first task's result, against the
 in Snakemake (8 shell jobs + a gather rule, `--cores 2`: its quickest form) in the same run,
 interleaved, median.
 
-Snakemake is installed on first use into its own virtualenv (SNAKEMAKE_VENV, default
-~/.cache/orch-bench/snakemake; pinned as in ../shared/peers); without network the
-Snakemake side is reported as missing.
+Snakemake is installed on first use into its own virtualenv (`common.snakemake`:
+SNAKEMAKE_VENV, default ~/.cache/orch-bench/snakemake; pinned as in ../shared/peers);
+without network the Snakemake side is reported as missing.
 
     python benchmarks/small_run.py [--tasks 8] [--repeats 5]
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -22,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
+
 REPO = Path(__file__).resolve().parents[1]
-VENV = Path(os.environ.get("SNAKEMAKE_VENV", Path.home() / ".cache/orch-bench/snakemake"))
 SNAKEFILE = """\
 N = int(config.get("ntasks", 8))
 
@@ -41,19 +41,6 @@ rule gather:
 """
 # Shell rules: Snakemake's fastest form here. The same DAG with `run:` (Python) rules took
 # 11.3 s (each such job starts a Snakemake subprocess that parses the workflow again).
-
-
-def snakemake() -> Path | None:
-    exe = VENV / "bin" / "snakemake"
-    if exe.exists():
-        return exe
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(VENV / "bin/pip"), "install", "--quiet", "snakemake==9.27.1"],
-                       check=True, timeout=900)
-    except (subprocess.SubprocessError, OSError):
-        return None
-    return exe if exe.exists() else None
 
 
 def orch_once(tmp: Path, k: int, tasks: int) -> tuple[float, float]:
@@ -88,7 +75,7 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    exe = snakemake()
+    exe = common.snakemake()
     orch, smk = [], []
     with tempfile.TemporaryDirectory(prefix="orch-bench-small-") as tmp:
         for k in range(args.repeats):
@@ -108,7 +95,7 @@ def main() -> None:
                    snakemake_first_result_s=round(med(f for _, f in smk), 2),
                    ratio=round(out["orch_wall_s"] / med(w for w, _ in smk), 3))
     else:
-        out["snakemake"] = f"not installed ({VENV})"
+        out["snakemake"] = f"not installed ({common.SNAKEMAKE_VENV})"
     print(json.dumps(out))
 
 

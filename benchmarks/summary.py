@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "halo_exchange": ([], ["--exchanges", "200", "--repeats", "3"]),
     "placement": ([], ["--seconds", "0.3"]),
     "small_run": ([], ["--repeats", "1"]),
+    "files": (["--tasks", "1000"], ["--tasks", "100", "--repeats", "1"]),
     "surrogate": ([], []),
 }
 
@@ -184,10 +185,35 @@ def rows_small_run(r: dict) -> list[Row]:
     return out
 
 
+def rows_files(r: dict) -> list[Row]:
+    out = []
+    names = {"processes": "laptop", "htex": "HTEX", "threads": "threads"}
+    smk = r.get("snakemake")
+    for kind, label in names.items():
+        k = r.get(f"orch_{kind}")
+        if not k:
+            continue
+        if isinstance(smk, dict):
+            out.append((f"files {r['tasks']:,} tasks (read 1, write 1), {label}: orch / "
+                        "Snakemake", f"{k['ratio']:.3f}x ({k['wall_s']} s vs "
+                        f"{smk['wall_s']} s)", "<= 0.5x", k["ratio"] <= 0.5))
+        extra = (f" (+{k['overhead_ms_per_task']} ms over bare bash)"
+                 if "overhead_ms_per_task" in k else "")
+        out.append((f"  orch per task, {label}", f"{k['ms_per_task']} ms{extra}", "-", None))
+    if isinstance(smk, dict):
+        extra = (f" (+{smk['overhead_ms_per_task']} ms over bare bash)"
+                 if "overhead_ms_per_task" in smk else "")
+        out.append(("  Snakemake per task", f"{smk['ms_per_task']} ms{extra}", "-", None))
+    elif smk:
+        out.append(("files: orch / Snakemake", f"n/a: {smk}"[:70], "<= 0.5x", None))
+    return out
+
+
 ROWS = {"plan_scale": rows_plan_scale, "run_overhead": rows_run_overhead,
         "throughput": rows_throughput, "chain_latency": rows_chain, "resume": rows_resume,
         "kernels": rows_kernels, "halo_exchange": rows_halo, "surrogate": rows_surrogate,
-        "placement": rows_placement, "small_run": rows_small_run}
+        "placement": rows_placement, "small_run": rows_small_run,
+        "files": rows_files}
 
 
 def table(rows: list[Row]) -> str:
