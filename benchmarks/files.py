@@ -36,7 +36,7 @@ import common
 
 REPO = common.HERE.parent
 
-SPEC = """\
+_DAG = """\
 apiVersion: orchestrator/v1
 name: files-bench
 params: {{n: {n}}}
@@ -44,30 +44,19 @@ stages:
   make:
     sweep: {{values: {{i: {{start: 0, stop: "${{params.n}}", step: 1}}}}}}
     shell: "echo ${{sweep.i}} > a.txt"
-    outputs: {{a: a.txt}}
+    outputs: OUT_A
   use:
     needs: [make]
     sweep: {{values: {{i: {{start: 0, stop: "${{params.n}}", step: 1}}}}}}
-    shell: "tr 0-9 a-j < ${{stages.make.outputs.a}} > b.txt"
-    outputs: {{b: b.txt}}
+    shell: "tr 0-9 a-j < READ > b.txt"
+    outputs: OUT_B
 """
-
-# The same DAG before references: a hand-written path into the upstream task's directory.
-SPEC_DIRECT = """\
-apiVersion: orchestrator/v1
-name: files-bench
-params: {{n: {n}}}
-stages:
-  make:
-    sweep: {{values: {{i: {{start: 0, stop: "${{params.n}}", step: 1}}}}}}
-    shell: "echo ${{sweep.i}} > a.txt"
-    outputs: [a.txt]
-  use:
-    needs: [make]
-    sweep: {{values: {{i: {{start: 0, stop: "${{params.n}}", step: 1}}}}}}
-    shell: "tr 0-9 a-j < ../make[${{sweep.i}}]/a.txt > b.txt"
-    outputs: [b.txt]
-"""
+# The staged form reads the upstream file by reference; the direct form is the same DAG
+# before references: a hand-written path into the upstream task's directory.
+SPEC = (_DAG.replace("OUT_A", "{{a: a.txt}}").replace("OUT_B", "{{b: b.txt}}")
+        .replace("READ", "${{stages.make.outputs.a}}"))
+SPEC_DIRECT = (_DAG.replace("OUT_A", "[a.txt]").replace("OUT_B", "[b.txt]")
+               .replace("READ", "../make[${{sweep.i}}]/a.txt"))
 
 SNAKEFILE = """\
 N = int(config.get("ntasks", 1000))

@@ -166,9 +166,10 @@ class TaskPayloads:
             "task_dir": f"{self._tasks_root}/{task_dirname(task_id)}",
             "run_dir": self._run_dir,
             "base_dir": self._base_dir,
-            "environment": self.plan.environments.get(stage.environment or ""),
         }
-        if stage_in:  # (absent otherwise: every byte of a payload is paid per task)
+        if stage.environment:  # (absent otherwise: every byte of a payload is paid per task)
+            payload["environment"] = self.plan.environments[stage.environment]
+        if stage_in:
             payload["stage_in"] = stage_in
             payload["staging"] = self.plan.staging
         return payload

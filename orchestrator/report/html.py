@@ -20,7 +20,8 @@ from orchestrator.report import metrics as mx
 from orchestrator.report.status_text import exit_text, format_seconds, stderr_tail
 from orchestrator.report.svg import PALETTE, STATE_COLOURS, chart, dag, esc, gantt, short, thin
 from orchestrator.state.states import TaskState
-from orchestrator.state.status import RunStatus, TaskStatus, load_status
+from orchestrator.state.status import load_status
+from orchestrator.state.status_model import RunStatus, TaskStatus
 
 MAX_LANES = 200
 MAX_BARS = 5000

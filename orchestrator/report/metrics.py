@@ -21,7 +21,7 @@ from orchestrator.state.journal import read_journal
 from orchestrator.state.results import results_by_task
 from orchestrator.state.rundir import task_dirname
 from orchestrator.state.states import SUCCESS_STATES, TaskState
-from orchestrator.state.status import LoopStatus, RunStatus, TaskStatus
+from orchestrator.state.status_model import LoopStatus, RunStatus, TaskStatus
 from orchestrator.units import parse_walltime
 
 PACKAGES = ("orchestrator", "parsl", "numpy", "pydantic")

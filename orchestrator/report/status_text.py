@@ -9,7 +9,7 @@ from typing import Any
 
 from orchestrator.report.console import console
 from orchestrator.state.states import TaskState
-from orchestrator.state.status import LoopStatus, RunStatus, TaskStatus
+from orchestrator.state.status_model import LoopStatus, RunStatus, TaskStatus
 
 TASK_ROWS = 50
 FAILED_SHOWN = 10

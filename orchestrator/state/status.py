@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,15 @@ from orchestrator.state.liveness import pid_alive
 from orchestrator.state.lock import holder
 from orchestrator.state.rundir import RunDir, task_dirname
 from orchestrator.state.states import TaskState
+from orchestrator.state.status_model import (
+    Attempt,
+    LoopIteration,
+    LoopStatus,
+    RunStatus,
+    StageStatus,
+    TaskStatus,
+    count_states,
+)
 
 RUN_STATES = ("running", "succeeded", "failed", "interrupted", "crashed")
 FINISHED_NORMALLY = ("succeeded", "failed")  # the attempt ran every task to an end
@@ -33,113 +41,6 @@ _TASK_EVENTS = {
     "task_failed": TaskState.FAILED,
     "task_dep_failed": TaskState.DEP_FAILED,
 }
-
-
-@dataclass
-class TaskStatus:
-    id: str
-    stage: str
-    state: TaskState
-    attempts: int | None = None
-    started: float | None = None
-    ended: float | None = None
-    result: Any = None
-    error: str | None = None
-    stdout: str | None = None
-    stderr: str | None = None
-    iteration: int | None = None
-    loop: str | None = None
-    index: int | None = None
-    host: str | None = None
-    exit_code: int | None = None
-    """A shell stage's or MPI launch's exit code (128+N when killed by signal N)."""
-    signal: str | None = None
-    stderr_tail: str | None = None
-    """The last lines a failed command wrote to stderr (journaled by the driver)."""
-    run_attempt: int = 0
-    """Which `orch run` attempt (1-based) wrote the task's latest event; 0 if none did."""
-
-    @property
-    def duration(self) -> float | None:
-        if self.started is None or self.ended is None:
-            return None
-        return max(0.0, self.ended - self.started)
-
-
-@dataclass
-class LoopIteration:
-    iteration: int
-    value: Any
-    met: bool | None
-    metric: str | None = None
-    op: str | None = None
-    threshold: Any = None
-
-
-@dataclass
-class LoopStatus:
-    name: str
-    iterations: list[LoopIteration] = field(default_factory=list)
-    reason: str | None = None
-    """condition | max_iterations | failed; None while the loop has not finished."""
-    error: str | None = None
-    max_iterations: int | None = None
-    until: dict[str, Any] | None = None
-    count: int = 0
-    """Iterations started (a loop without `until` evaluates none of them)."""
-
-
-@dataclass
-class StageStatus:
-    name: str
-    counts: dict[str, int]
-    loop: str | None = None
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-@dataclass
-class Attempt:
-    number: int
-    started: float
-    pid: int | None
-    resume: bool
-    state: str = "running"
-    ended: float | None = None
-    seconds: float | None = None
-
-
-@dataclass
-class RunStatus:
-    run_dir: Path
-    workflow: str | None
-    site: str | None
-    state: str
-    attempts: list[Attempt]
-    started: float | None
-    ended: float | None
-    duration: float | None
-    tasks: list[TaskStatus]
-    stages: list[StageStatus]
-    loops: list[LoopStatus]
-    warnings: list[str] = field(default_factory=list)
-    driver: dict | None = None  # who holds the run directory's lock (state/lock.py), if anyone
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return count_states(self.tasks)
-
-    def failed_tasks(self) -> list[TaskStatus]:
-        return [t for t in self.tasks if t.state is TaskState.FAILED]
-
-
-def count_states(tasks: list[TaskStatus]) -> dict[str, int]:
-    counts = {s.value: 0 for s in TaskState}
-    for t in tasks:
-        counts[t.state.value] += 1
-    return counts
 
 
 # ---- reading the run directory ---------------------------------------------------------------

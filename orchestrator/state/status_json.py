@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.state.status import LoopStatus, RunStatus, TaskStatus
+from orchestrator.state.status_model import LoopStatus, RunStatus, TaskStatus
 
 STATUS_FORMAT_VERSION = 1
 

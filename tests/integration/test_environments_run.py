@@ -110,13 +110,19 @@ def _modulefiles(tmp: Path) -> Path:
     return tmp / "mf"
 
 
-def test_module_environment_and_a_missing_module(tmp_path):
-    require(_lmod_problem())
-    mf = _modulefiles(tmp_path)
-    run_dir = _run(tmp_path, f"""\
+def _foo_module(tmp: Path) -> str:
+    """The site's `foo` environment: module foo/1 from the test's modulefiles."""
+    return f"""\
         foo:
           modules: [foo/1]
-          module_use: [{mf}]
+          module_use: [{_modulefiles(tmp)}]
+        """.rstrip(" ")
+
+
+def test_module_environment_and_a_missing_module(tmp_path):
+    require(_lmod_problem())
+    mf = tmp_path / "mf"
+    run_dir = _run(tmp_path, _foo_module(tmp_path) + f"""\
         broken:
           modules: [nope/2]
           module_use: [{mf}]
@@ -157,7 +163,7 @@ def test_container_stage_runs_in_the_image(tmp_path):
           shell: 'echo made-on-host > data.txt'
           outputs: [data.txt]
         box:
-          shell: 'cat /etc/orch-test-marker ../make/data.txt > out.txt; echo "$GREETING" >> out.txt; pwd >> out.txt'
+          shell: 'cat /etc/orch-test-marker ${stages.make.outputs.data} > out.txt; echo "$GREETING" >> out.txt; pwd >> out.txt'
           needs: [make]
           environment: box
         """)
@@ -170,12 +176,7 @@ def test_container_stage_runs_in_the_image(tmp_path):
 @pytest.mark.timeout(600)
 def test_module_environment_under_slurm(tmp_path):
     require(_lmod_problem())
-    mf = _modulefiles(tmp_path)
-    run_dir = _run(tmp_path, f"""\
-        foo:
-          modules: [foo/1]
-          module_use: [{mf}]
-        """, """\
+    run_dir = _run(tmp_path, _foo_module(tmp_path), """\
         mod:
           shell: 'echo "$FOO_MARK" > out.txt; footool >> out.txt; echo "$SLURM_JOB_ID" >> out.txt'
           environment: foo

@@ -308,7 +308,7 @@ def test_pids_from_result_files_when_the_journal_has_none(tmp_path):
 
 def test_stage_metrics_shapes():
     from orchestrator.state.states import TaskState
-    from orchestrator.state.status import TaskStatus
+    from orchestrator.state.status_model import TaskStatus
 
     def task(tid, result, iteration=None, loop=None):
         return TaskStatus(tid, tid.split("[")[0].split("@")[0], TaskState.DONE, result=result,

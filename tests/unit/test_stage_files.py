@@ -3,7 +3,6 @@ plan's views of the files, staging and output checks on a directory."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -19,6 +18,7 @@ from orchestrator.backends.files import (
 from orchestrator.backends.payload import render_value
 from orchestrator.errors import UserError
 from orchestrator.plan.inputs import staged_inputs
+from orchestrator.spec.load import load_spec
 
 CHAIN = """\
 make:
@@ -208,7 +208,10 @@ def test_stage_in_places_files_and_replaces_an_earlier_attempts(tmp_path, mode):
 
 
 def test_list_outputs_keep_their_key_shape(spec_file):
-    """Declaring outputs as a list still plans (and hashes into keys) as before."""
-    plan = plan_of(spec_file(spec_text("a:\n  shell: x\n  outputs: [a.txt]\n")))
-    assert plan.stages["a"].outputs == ("a.txt",)
-    assert json.dumps(plan.stages["a"].inputs) == "[]"
+    """Outputs declared as a list plan and serialise as before: the stage definition that
+    task keys hash is unchanged, so runs made before mappings existed still resume."""
+    path = spec_file(spec_text("a:\n  shell: x\n  outputs: [a.txt]\n"))
+    plan = plan_of(path)
+    assert plan.stages["a"].outputs == ("a.txt",) and plan.stages["a"].inputs == ()
+    dumped = load_spec(path).workflow.stages["a"].model_dump(mode="json")
+    assert dumped["outputs"] == ["a.txt"] and "environment" not in dumped
