@@ -90,6 +90,9 @@ def wrap(command: str, env: dict[str, Any], task_dir: str, run_dir: str,
     lines = module_lines(env)
     container = env.get("container")
     if not container:
+        if env.get("prefix"):   # a missing prefix says so, not "python: not found"
+            lines.append(f"[ -d {quote(env['prefix'])} ] || " + _fail(
+                env, f"prefix {env['prefix']} does not exist on this node", True))
         lines += _exports(env)
         if python_path:
             lines.append(f'export PYTHONPATH={quote(python_path)}"${{PYTHONPATH:+:$PYTHONPATH}}"')

@@ -7,6 +7,7 @@ quoting cannot make sensible (newlines, NULs, relative paths)."""
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Literal
 
@@ -64,7 +65,8 @@ class Environment(_Model):
 
     description: str = ""
     prefix: str | None = Field(None, description=(
-        "A venv or conda prefix: its bin/ goes first on PATH, its python runs python stages."))
+        "A venv or conda prefix: its bin/ goes first on PATH, its python runs python stages. "
+        "Absolute, or ./ or ../ relative to the site file's directory."))
     modules: list[str] = Field(default_factory=list, description="`module load` each, in order.")
     module_use: list[str] = Field(default_factory=list, description="`module use` each first.")
     module_init: str | None = Field(None, description=(
@@ -72,11 +74,30 @@ class Environment(_Model):
     container: Container | None = None
     env: dict[str, str] = Field(default_factory=dict, description="Variables exported.")
 
-    @field_validator("prefix", "module_init")
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        _line(v, "prefix")
+        if v.startswith(("./", "../")):
+            return v                    # made absolute by site.load (the site file's dir)
+        if not v.startswith("/"):
+            raise ValueError(f"prefix must be an absolute path, or start with ./ or ../ "
+                             f"(relative to the site file): {v!r}")
+        return v
+
+    @field_validator("module_init")
     @classmethod
     def _paths(cls, v: str | None, info) -> str | None:
         return None if v is None else _abs_path(v, info.field_name)
 
+    def relative_to(self, base: str) -> Environment:
+        """This environment with a ./ or ../ prefix made absolute against `base`."""
+        if not (self.prefix and self.prefix.startswith(("./", "../"))):
+            return self
+        return self.model_copy(update={"prefix": os.path.normpath(os.path.join(base,
+                                                                               self.prefix))})
     @field_validator("module_use")
     @classmethod
     def _uses(cls, v: list[str]) -> list[str]:

@@ -55,7 +55,15 @@ def load_site(ref: str | Path | None = None) -> LoadedSite:
         site = Site.model_validate(raw)
     except ValidationError as exc:
         raise SiteError(diagnostics_from(exc, raw, Site)) from None
-    return LoadedSite(_resolve_auto(site), path, raw)
+    return LoadedSite(_resolve_auto(_absolute_prefixes(site, path)), path, raw)
+
+
+def _absolute_prefixes(site: Site, path: Path) -> Site:
+    """Environment prefixes written relative (`./` or `../`) are relative to the site
+    file's directory, so a project can ship a site that points at its own venvs."""
+    base = str(path.resolve().parent)
+    envs = {name: env.relative_to(base) for name, env in site.environments.items()}
+    return site.model_copy(update={"environments": envs})
 
 
 def _resolve_auto(site: Site) -> Site:

@@ -4,6 +4,7 @@ and a module environment under the local Slurm cluster."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -81,6 +82,25 @@ def test_prefix_environment_runs_python_and_shell_stages(tmp_path):
     assert res["py"]["task_dir"] == str(run_dir / "tasks" / "py")
     assert res["host"]["prefix"] == sys.prefix  # no environment: the worker's own Python
     assert _out(run_dir, "sh").splitlines() == [str(tool), "tool-from-venv"]
+
+
+def test_a_python_stage_raising_in_an_environment_reports_its_exception(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (tmp_path / "bad.py").write_text(
+        "def bad():\n    raise ValueError('the mesh has 0 cells\\nsecond line')\n")
+    run_dir = _run(tmp_path, f"venv:\n  prefix: {venv}\n", """\
+        py:
+          python: bad:bad
+          environment: venv
+        """, expect=3)
+    s = orch("status", str(run_dir), "--format", "json")
+    task = json.loads(s.stdout)["tasks"][0]
+    # as for a stage run in the worker: the exception, not "command exited with 1"
+    assert task["error"] == "ValueError: the mesh has 0 cells\nsecond line"
+    assert task["exit_code"] == 1
+    stderr = (run_dir / "tasks" / "py" / "stderr").read_text()
+    assert stderr.count("Traceback (most recent call last)") == 1   # printed once
 
 
 def test_env_environment_sets_variables(tmp_path):

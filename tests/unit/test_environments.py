@@ -74,6 +74,19 @@ def test_site_environment_errors(name, body, message):
         _site(**{name: body})
 
 
+def test_relative_prefix_is_relative_to_the_site_file(tmp_path):
+    from orchestrator.site.load import load_site
+
+    (tmp_path / "sites").mkdir()
+    site = SITE + ("  rel:\n    prefix: ../.envs/sci\n"
+                   "  here:\n    prefix: ./venv\n  abs:\n    prefix: /opt/x\n")
+    write(tmp_path / "sites" / "s.yaml", site)
+    envs = load_site(tmp_path / "sites" / "s.yaml").site.environments
+    assert envs["rel"].prefix == str(tmp_path / ".envs" / "sci")
+    assert envs["here"].prefix == str(tmp_path / "sites" / "venv")
+    assert envs["abs"].prefix == "/opt/x"
+
+
 # ---------------------------------------------------------------- spec and plan
 
 
@@ -234,3 +247,14 @@ def test_python_command_uses_the_prefix_interpreter():
     assert python_command({"modules": ["py"]}, "p.json", "mpiexec -n 2",
                           "orchestrator.backends.mpi_entry") == \
         "mpiexec -n 2 python3 -m orchestrator.backends.mpi_entry p.json"
+
+
+def test_a_missing_prefix_fails_the_task_saying_so(tmp_path):
+    env = {"name": "sci", "prefix": str(tmp_path / "not-installed")}
+    script = wrap("echo ran", env, str(tmp_path), str(tmp_path))
+    p = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert p.returncode == 1 and "ran" not in p.stdout
+    assert f"environment sci: prefix {tmp_path / 'not-installed'} does not exist" in p.stderr
+    (tmp_path / "not-installed" / "bin").mkdir(parents=True)
+    p = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.strip() == "ran"

@@ -267,7 +267,8 @@ class ParslRun:
         except DependencyError as exc:
             self._finish(tid, TaskState.DEP_FAILED, meta, None, _dep_message(exc))
         except BaseException as exc:
-            self._finish(tid, TaskState.FAILED, meta, None, f"{type(exc).__name__}: {exc}",
+            kind = getattr(exc, "type_name", None) or type(exc).__name__
+            self._finish(tid, TaskState.FAILED, meta, None, f"{kind}: {exc}",
                          attempts=max(1, failures), ended_by=failure_fields(exc))
         else:
             self._finish(tid, TaskState.DONE, meta, record, attempts=failures + 1)

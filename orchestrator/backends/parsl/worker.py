@@ -78,6 +78,26 @@ class CommandFailed(TaskFailure):
         return cls(*exit_status(returncode), fd_tail(stderr_fd, since), where)
 
 
+class StageRaised(CommandFailed):
+    """A python stage run by another interpreter (a site environment's) raised: the error
+    is its exception's type and message, as for a stage run in the worker, not "command
+    exited with 1"; the exit code and stderr tail are kept too."""
+
+    def __init__(self, exit_code: int, signal: str | None, stderr_tail: str, where: str,
+                 type_name: str = "Exception", message: str = ""):
+        super().__init__(exit_code, signal, stderr_tail, where)
+        self.type_name = type_name
+        self.message = message
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):
+        return (type(self), (self.exit_code, self.signal, self.stderr_tail, self.where,
+                             self.type_name, self.message))
+
+
 def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
              parsl_resource_specification: dict[str, Any] | None = None) -> str:
     """Run one task described by `payload` (a dict, or its JSON: cheaper to ship than a
@@ -284,12 +304,30 @@ def _out_of_process(payload: dict[str, Any], upstream: dict, feedback: dict, tas
                            python_path=True)
     else:
         command = f"{launcher} {shlex.quote(sys.executable)} -m {module} {path.name}"
-    _run_bash(command, task_dir, env)
+    error_path = path.with_suffix(".error.json")
+    error_path.unlink(missing_ok=True)
+    try:
+        _run_bash(command, task_dir, env)
+    except CommandFailed as exc:
+        raised = _read_json(error_path)
+        if raised:
+            raise StageRaised(exc.exit_code, exc.signal, exc.stderr_tail, exc.where,
+                              raised.get("type", "Exception"), raised.get("message", "")
+                              ) from None
+        raise
     try:
         return json.loads(result_path.read_text())["result"]
     except (OSError, ValueError, KeyError):
         raise TaskFailure(f"{'rank 0' if multi else 'the stage'} wrote no result "
                           f"({result_path})") from None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _wrapped(payload: dict[str, Any], command: str, python_path: bool = False) -> str:
