@@ -5,11 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-core
 
-.PHONY: help venv demo demo-active-learning test test-unit test-reliability lint plan-demo bench clean
+.PHONY: help venv demo demo-active-learning demo-dpgen test test-unit test-reliability lint plan-demo bench clean
 
 help:
 	@echo "make demo   - create $(VENV), install, and run the heat-surrogate workflow (solver -> FNO) on this machine"
 	@echo "make demo-active-learning - the DP-GEN-style loop (NN potentials, MD on the SYCL CPU device) here"
+	@echo "make demo-dpgen - DP-GEN with DeePMD-kit, LAMMPS and a GFN1-xTB reference (installs .envs/dpgen)"
 	@echo "make test   - create $(VENV), install, lint and run every test"
 	@echo "make test-reliability - the long reliability scenarios (chaos, 10k-example fuzzing, Slurm faults; ~16 min)"
 	@echo "make lint   - ruff"
@@ -34,6 +35,15 @@ demo-active-learning: $(STAMP)
 	 $(VENV)/bin/orch run workflows/active-learning/workflow.yaml --site site-configs/laptop.yaml --run-dir $$run && \
 	 cat $$run/tasks/report/summary.txt && echo "run directory: $$run (orch status $$run; orch report $$run)"
 
+# DP-GEN with the real codes: the science environment (.envs/dpgen) is its own venv.
+DPGEN_ARGS ?= --set reference=xtb
+demo-dpgen: $(STAMP)
+	bash scripts/install-dpgen.sh
+	@run=runs/dpgen-demo-$$(date +%Y%m%d-%H%M%S); \
+	 $(VENV)/bin/orch run workflows/dpgen/workflow.yaml --site site-configs/laptop.yaml \
+	   --run-dir $$run $(DPGEN_ARGS) && \
+	 cat $$run/tasks/report/summary.txt && echo "run directory: $$run (orch status $$run; orch report $$run)"
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
@@ -41,6 +51,7 @@ test: $(STAMP) lint
 	bash scripts/install-mpi.sh $(VENV)
 	bash scripts/install-envtools.sh
 	bash scripts/install-xpu.sh $(VENV)
+	bash scripts/install-dpgen.sh
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
 	@bash scripts/install-browser.sh $(VENV) || echo "chromium not installed: browser tests skip (they fail with CI=true)"
 	@if [ "$$(id -u)" = 0 ]; then bash scripts/local-slurm.sh up; \
@@ -62,4 +73,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/summary.py $(if $(SURROGATE),,--skip surrogate)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runs
+	rm -rf $(VENV) .envs .pytest_cache .ruff_cache .hypothesis runs
