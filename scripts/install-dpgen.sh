@@ -44,6 +44,19 @@ else
   log "installed in $(( $(date +%s) - start ))s ($(du -sh "$PREFIX" | cut -f1))"
 fi
 
+# CP2K, the DFT reference option (reference=cp2k; ASE drives `cp2k_shell`): Debian's
+# package, as root (it brings libopenmpi3 as a library only; mpiexec stays MPICH's).
+if ! command -v cp2k_shell >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    log "+ apt-get install cp2k"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends cp2k \
+      >/dev/null 2>&1 || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -q --no-install-recommends cp2k >/dev/null; }
+  else
+    log "not root: CP2K is not installed (apt-get install cp2k); reference=cp2k and its test skip"
+  fi
+fi
+
 # The check: the codes start, and LAMMPS knows pair_style deepmd.
 export PATH="$PWD/$PREFIX/bin:$PATH" TF_CPP_MIN_LOG_LEVEL=3
 cudart=$("$PREFIX/bin/python" -c 'import nvidia.cuda_runtime as c; print(list(c.__path__)[0])')/lib
@@ -57,4 +70,4 @@ lmp_help=$(lmp -h 2>&1 || true)
 if ! grep -q "DeePMD-kit" <<<"$lmp_help"; then
   log "error: lmp does not load DeePMD-kit's plugin (pair_style deepmd)"; exit 1
 fi
-log "ok: $dp_version, lmp with the DeePMD-kit plugin, ase, tblite"
+log "ok: $dp_version, lmp with the DeePMD-kit plugin, ase, tblite$(command -v cp2k_shell >/dev/null && echo ', cp2k_shell')"

@@ -145,3 +145,38 @@ def test_a_failed_lmp_is_a_failed_task_showing_lammps_error(tmp_path):
     assert "ERROR on proc 0: DeePMD-kit C API Error" in task["error"]
     out = Path(run_dir / "tasks" / "explore" / "lmp.out").read_text()
     assert "ERROR on proc 0" in out                       # LAMMPS's own log, kept
+
+
+CP2K_LABEL = """
+import json, sys
+import numpy as np
+from ase.build import bulk
+from dpgen_cu import reference
+atoms = bulk("Cu", "fcc", a=3.63, cubic=True)
+atoms.rattle(0.05, seed=1)
+r = reference.label(atoms.positions[None], atoms.cell.array[None], "cp2k")
+print(json.dumps({"energy": float(r["energies"][0]), "forces": r["forces"][0].tolist(),
+                  "virial": r["virials"][0].tolist(), "seconds": float(r["seconds"][0])}))
+"""
+
+
+def test_the_cp2k_reference_runs_dft_through_the_sites_command(tmp_path):
+    """reference=cp2k: ASE's CP2K calculator drives the binary that ASE_CP2K_COMMAND
+    names (a site sets it in the dpgen environment); one 4-atom Cu cell, PBE."""
+    import shutil
+    import subprocess
+
+    _require_env()
+    require(None if shutil.which("cp2k_shell") else
+            "cp2k_shell is not installed (scripts/install-dpgen.sh installs Debian's cp2k)")
+    env = {**os.environ, "ASE_CP2K_COMMAND": "cp2k_shell", "OMP_NUM_THREADS": "2",
+           "PYTHONPATH": str(REPO / "workflows" / "dpgen")}
+    p = subprocess.run([str(PREFIX / "bin" / "python"), "-c", CP2K_LABEL], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=400)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert -1310 < out["energy"] / 4 < -1305                 # eV/atom, PBE with GTH
+    forces = np.array(out["forces"])
+    assert forces.shape == (4, 3) and 0.05 < np.abs(forces).max() < 3   # rattled: not 0
+    assert np.isfinite(out["virial"]).all()
+    assert (tmp_path / ".cp2k").is_dir()          # CP2K ran here, in the task's directory
