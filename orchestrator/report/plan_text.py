@@ -49,15 +49,18 @@ def dag_lines(plan: Plan) -> list[str]:
 
 
 def environment_lines(plan: Plan) -> list[str]:
-    """One line per stage that names an environment: the name and what the site made of it."""
+    """One line per environment the stages name: what the site made of it, and its stages."""
     from orchestrator.site.environments import Environment
 
-    out = []
+    users: dict[str, list[str]] = {}
     for s in plan.stages.values():
         if s.environment:
-            resolved = {k: v for k, v in plan.environments[s.environment].items() if k != "name"}
-            out.append(f"environment {s.name}: {s.environment} "
-                       f"({Environment(**resolved).summary()})")
+            users.setdefault(s.environment, []).append(s.name)
+    out = []
+    for name, stages in users.items():
+        resolved = {k: v for k, v in plan.environments[name].items() if k != "name"}
+        out.append(f"environment {name} ({Environment(**resolved).summary()}): "
+                   + ", ".join(stages))
     return out
 
 

@@ -26,7 +26,7 @@ WORKFLOW = REPO / "workflows" / "dpgen" / "workflow.yaml"
 PREFIX = REPO / ".envs" / "dpgen"
 SMALL = {"ensemble_size": 2, "train_steps": 200, "md_steps": 300, "frame_every": 30,
          "n_init": 6, "test_per_temperature": 1, "max_iterations": 2, "max_select": 6,
-         "label_shards": 2, "trust_lo": 0.02, "trust_hi": 5.0}
+         "label_shards": 2, "trust_lo": 0.02, "trust_hi": 5.0, "compare_seeds": 1}
 
 
 def _require_env() -> None:
@@ -85,6 +85,21 @@ def test_dpgen_loop_runs_the_real_codes_and_feeds_labels_back(tmp_path):
             train_next = res[f"train[0]@{it + 1}"]
             assert train_next["train_frames"] == select["train_frames"] + labelled
 
+    # the comparison: the same budget, three ways of choosing the frames
+    labelled_all = sum(res[f"label[{s}]@{it}"]["labelled"] for s in range(2)
+                       for it in range(1, n + 1))
+    index = {res[f"baseline[{i}]"]["strategy"]: i for i in range(3)}
+    base = {name: res[f"baseline[{i}]"] for name, i in index.items()}
+    assert set(base) == {"loop", "uniform", "md"}
+    assert base["loop"]["new_reference_calls"] == 0
+    for name in ("uniform", "md"):
+        assert base[name]["new_reference_calls"] == labelled_all == base[name]["labelled"]
+        with np.load(tasks / f"baseline[{index[name]}]" / "labels.npz") as f:
+            assert len(f["energies"]) == labelled_all
+    for r in base.values():
+        assert r["train_frames"] == SMALL["n_init"] + labelled_all
+        assert 0 < r["test_force_rmse"] < 5
+
     rep = res["report"]
     assert rep["iterations"] == n
     assert 0 < rep["final_test_force_rmse"] < 5
@@ -94,6 +109,8 @@ def test_dpgen_loop_runs_the_real_codes_and_feeds_labels_back(tmp_path):
     assert body["reference_calls"]["test"] == 4 * SMALL["test_per_temperature"]
     summary = (tasks / "report" / "summary.txt").read_text()
     assert "accur." in summary and ("converged" in summary)
+    assert "comparison at the same budget" in summary and "uniform" in summary
+    assert set(body["comparison"]) == {"loop", "uniform", "md"}
     if rep["converged"]:
         assert loop["reason"] == "condition"
     met = [e["met"] for e in journal(run_dir) if e["ev"] == "loop_iteration"]

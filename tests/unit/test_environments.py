@@ -141,8 +141,8 @@ def test_plan_text_and_json_show_environments(lab):
     write(lab / "wf.yaml", _stages(extra="plain:\n  shell: echo\n"))
     res = orch("plan", "wf.yaml", "--site", "site.yaml")
     assert res.rc == 0, res.stderr
-    assert "environment md: deepmd (modules deepmd/2.2 lammps/2025)" in res.stdout
-    assert "environment train: venv (prefix /opt/venvs/ml)" in res.stdout
+    assert "environment deepmd (modules deepmd/2.2 lammps/2025): md" in res.stdout
+    assert "environment venv (prefix /opt/venvs/ml): train" in res.stdout
     assert "environment plain" not in res.stdout
     res = orch("plan", "wf.yaml", "--site", "site.yaml", "--format", "json")
     doc = json.loads(res.stdout)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dpgen_cu import selection, system, train
+from dpgen_cu import compare, selection, system, train
 
 REPORT = "report.json"
 SUMMARY = "summary.txt"
@@ -83,9 +83,18 @@ def report(converge_accurate: float, max_iterations: int,
                f"{float(converge_accurate):.0%} after {len(history)} iteration(s)" if ok else
                f"not converged: stopped at max_iterations={max_iterations} with accurate "
                f"fraction {last['accurate_fraction']:.1%} < {float(converge_accurate):.0%}")
+    labels = sum(int(h.get("labelled", 0)) for h in history)
+    ref_seconds = (float(init["reference_seconds"]) + float(test["reference_seconds"])
+                   + sum(float(h.get("label_seconds", 0)) for h in history))
     lines += [verdict, f"reference calls: {init['reference_calls']} init + "
-              f"{test['reference_calls']} test set + "
-              f"{sum(int(h.get('labelled', 0)) for h in history)} labels"]
+              f"{test['reference_calls']} test set + {labels} labels "
+              f"({ref_seconds:.1f} s of reference compute)"]
+    baselines = results.get("baseline") or []
+    comparison = compare.summarise(baselines) if baselines else {}
+    if comparison:
+        lines += ["", f"comparison at the same budget (init + test set + {labels} labels; "
+                  "one model per seed, the same training for each):",
+                  *compare.table(comparison, base + labels)]
     text = "\n".join(lines)
     print(text, flush=True)
     out = system.task_dir(context)
@@ -95,7 +104,8 @@ def report(converge_accurate: float, max_iterations: int,
             "reference_calls": {"init": init["reference_calls"],
                                 "test": test["reference_calls"],
                                 "labels": sum(int(h.get("labelled", 0)) for h in history)},
-            "converge_accurate": float(converge_accurate),
+            "converge_accurate": float(converge_accurate), "comparison": comparison,
+            "baselines": baselines, "reference_seconds": ref_seconds,
             "plot": str(picture) if picture else None}
     tmp = out / (REPORT + ".tmp")
     tmp.write_text(json.dumps(body, indent=1))
@@ -106,4 +116,5 @@ def report(converge_accurate: float, max_iterations: int,
             "final_test_force_rmse": last["test_force_rmse"],
             "final_test_energy_rmse_mev": last["test_energy_rmse_mev"],
             "first_test_force_rmse": history[0]["test_force_rmse"],
+            "comparison": {k: v["force_rmse_mean"] for k, v in comparison.items()},
             "report": str(out / REPORT), "seconds": time.perf_counter() - start}

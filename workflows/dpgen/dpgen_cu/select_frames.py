@@ -47,7 +47,7 @@ def select(trust_lo: float, trust_hi: float, max_select: int, seed: int = 0,
              "selected": len(chosen), "train_frames": walkers[0]["train_frames"],
              "temperatures": sorted({w["temperature"] for w in walkers}),
              "max_deviation": float(np.nanmax(deviation)) if len(deviation) else None,
-             "models": models, **errs,
+             "models": models, "frames_files": [w["frames_file"] for w in walkers], **errs,
              "train_seconds": float(walkers[0].get("train_seconds") or 0.0),
              "md_seconds": float(sum(w["md_seconds"] for w in walkers))}
     print(f"iteration {iteration}: {entry['frames']} frames: accurate "
