@@ -4,12 +4,12 @@ No network is needed to view it: the CSS is inline, the charts are inline SVG
 written here, and there is no JavaScript (hover titles are SVG `<title>`s); a
 Content-Security-Policy forbids loading anything. Every string from the run
 (task ids, errors, logs, spec values) is escaped. Never imports Parsl.
-See docs/report.md.
+The Provenance section is provenance.py (its file lineage lineage.py), the figures in
+Metrics figures.py, shared HTML pieces parts.py. See docs/report.md.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -18,8 +18,8 @@ from typing import Any
 from orchestrator import __version__
 from orchestrator.report import metrics as mx
 from orchestrator.report.figures import figures
-from orchestrator.report.lineage import lineage
-from orchestrator.report.parts import badge, section, table
+from orchestrator.report.parts import badge, clock, section, table
+from orchestrator.report.provenance import provenance
 from orchestrator.report.status_text import exit_text, format_seconds, stderr_tail
 from orchestrator.report.svg import PALETTE, STATE_COLOURS, chart, dag, esc, gantt, short, thin
 from orchestrator.state.results import results_by_task
@@ -32,8 +32,6 @@ MAX_BARS = 5000
 FAILED_DETAILED = 10
 FAILED_LISTED = 200
 STDERR_LINES = 20
-MAX_KEYS = 500
-MAX_SPEC_CHARS = 256_000
 MAX_POINT_TITLES = 200
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = """
@@ -72,7 +70,7 @@ def render_report(run_dir: Path, now: float | None = None) -> str:
     st = load_status(Path(run_dir), now=now)
     ctx = _Context(st)
     body = [_summary(ctx), _timeline(ctx), _dag(ctx), _metrics(ctx), _failures(ctx),
-            _provenance(ctx)]
+            provenance(ctx)]
     return _page(ctx, "".join(body), now)
 
 
@@ -116,7 +114,7 @@ def _page(ctx: _Context, body: str, now: float | None) -> str:
         ("summary", "Summary"), ("timeline", "Timeline"), ("dag", "Stages"),
         ("metrics", "Metrics"), *((("figures", "Figures"),) if ctx.figures else ()),
         ("failures", "Failures"), ("provenance", "Provenance"), ("lineage", "Lineage")))
-    made = _clock(now if now is not None else time.time())
+    made = clock(now if now is not None else time.time())
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -129,15 +127,6 @@ def _page(ctx: _Context, body: str, now: float | None) -> str:
             f"directory alone</footer></body></html>\n")
 
 
-def _clock(ts: Any) -> str:
-    if isinstance(ts, bool) or not isinstance(ts, int | float):
-        return "-"
-    try:
-        return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
-    except (OverflowError, OSError, ValueError):
-        return "-"
-
-
 def _h(v: float | None) -> str:
     return "-" if v is None else "0" if v == 0 else f"{v:.3g}"
 
@@ -146,8 +135,8 @@ def _h(v: float | None) -> str:
 def _summary(ctx: _Context) -> str:
     st = ctx.st
     facts = [("workflow", esc(st.workflow or "?")), ("site", esc(st.site or "?")),
-             ("state", badge(st.state)), ("started", esc(_clock(st.started))),
-             ("ended", esc(_clock(st.ended))), ("duration", esc(format_seconds(st.duration))),
+             ("state", badge(st.state)), ("started", esc(clock(st.started))),
+             ("ended", esc(clock(st.ended))), ("duration", esc(format_seconds(st.duration))),
              ("attempts", esc(len(st.attempts))), ("tasks", esc(f"{len(st.tasks):,}"))]
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     chips = " ".join(f"{badge(k)} {v:,}" for k, v in st.counts.items() if v)
@@ -226,7 +215,7 @@ def _timeline(ctx: _Context) -> str:
                    "the driver saw it fail: failed attempts have no worker times)")
     note = "".join(f'<p class="note">{esc(n)}</p>' for n in notes)
     return section("timeline", "Timeline", f"<p>{legend}</p>{svg}{note}"
-                   f'<p class="note">time from {esc(_clock(t0))}; one lane per worker '
+                   f'<p class="note">time from {esc(clock(t0))}; one lane per worker '
                    "(host and pid, or device mask); hover a bar for the task.</p>")
 
 
@@ -399,98 +388,3 @@ def _error_groups(failed: list[TaskStatus]) -> str:
 def _first_line(text: str | None) -> str:
     lines = (text or "").strip().splitlines()
     return lines[0] if lines else "(no error recorded)"
-
-
-# ---- provenance ----------------------------------------------------------------------------
-def _provenance(ctx: _Context) -> str:
-    parts = [_run_facts(ctx), _params_and_seeds(ctx), _sources(ctx), _code_keys(ctx),
-             lineage(ctx.plan, ctx.st, ctx.results), _packages(), _spec_text(ctx)]
-    return section("provenance", "Provenance", "".join(parts))
-
-
-def _run_facts(ctx: _Context) -> str:
-    meta = ctx.meta
-    rows = [[esc(k), f"<code>{esc(meta.get(k))}</code>"] for k in ("workflow", "site")
-            if meta.get(k)]
-    sets = meta.get("sets") or {}
-    if sets:
-        rows.append(["--set", esc(", ".join(f"{k}={v}" for k, v in sets.items()))])
-    for i, a in enumerate(meta.get("attempts") or [], start=1):
-        if isinstance(a, dict):
-            argv = " ".join(str(x) for x in a.get("argv") or [])
-            rows.append([f"attempt {i}", f"{esc(_clock(a.get('started')))}: "
-                         f"<code>orch {esc(argv)}</code>"])
-    return "<h3>Run</h3>" + (table(["", ""], rows) if rows else "<p>no run.json</p>")
-
-
-def _params_and_seeds(ctx: _Context) -> str:
-    params = ctx.plan.get("params") or ctx.spec.get("params") or {}
-    rows = [[esc(k), f"<code>{esc(json.dumps(v))}</code>"] for k, v in params.items()]
-    out = "<h3>Parameters</h3>" + (table(["param", "value"], rows) if rows else "<p>none</p>")
-    seeds = [[esc(s.get("name")), esc(s.get("sampler") or "-"), esc(s.get("seed"))]
-             for s in ctx.plan.get("stages") or [] if isinstance(s, dict)
-             and s.get("seed") is not None]
-    return out + "<h3>Seeds</h3>" + (table(["stage", "sampler", "seed"], seeds) if seeds else
-                                     "<p>No stage samples its sweep.</p>")
-
-
-def _sources(ctx: _Context) -> str:
-    """Every file that went into the spec, with its SHA-256 (and, where recorded, the
-    template name and version it was included as), and files a resume found changed."""
-    rows = []
-    for s in ctx.spec.get("sources") or ctx.plan.get("sources") or []:
-        if isinstance(s, dict):
-            rows.append([f"<code>{esc(s.get('path'))}</code>", esc(s.get("template") or "-"),
-                         esc(s.get("version") or "-"), f"<code>{esc(s.get('sha256'))}</code>"])
-    out = "<h3>Sources</h3>" + (table(["file", "template", "version", "sha256"], rows) if rows
-                                else "<p>none recorded</p>")
-    changed = [[esc(_clock(n.get("ts"))), f"<code>{esc(c.get('path'))}</code>",
-                esc(f"{c.get('old_version') or '-'} → {c.get('version') or '-'}"),
-                f"<code>{esc(str(c.get('old_sha256'))[:12])} → {esc(str(c.get('sha256'))[:12])}"
-                "</code>"]
-               for n in ctx.notes if n.get("ev") == "sources_changed"
-               for c in n.get("sources") or [] if isinstance(c, dict)]
-    if changed:
-        out += ("<p>Changed when the run was resumed (tasks whose definition changed ran "
-                "again):</p>" + table(["resumed", "file", "version", "sha256"], changed))
-    return out
-
-
-def _code_keys(ctx: _Context) -> str:
-    targets = {s.get("name"): s.get("target") for s in ctx.plan.get("stages") or []
-               if isinstance(s, dict)}
-    rows, detail = [], []
-    for stage, tasks in ctx.by_stage.items():
-        keys = [(t.id, ctx.extras[t.id].key) for t in tasks
-                if t.id in ctx.extras and ctx.extras[t.id].key]
-        digest = hashlib.sha256("\n".join(sorted(k for _, k in keys)).encode()).hexdigest()
-        rows.append([esc(stage), f"<code>{esc(targets.get(stage) or '-')}</code>",
-                     f"{len(keys):,}", f"<code>{digest[:16]}</code>" if keys else "-"])
-        detail += keys
-    shown = "".join(f"<tr><td>{esc(tid)}</td><td><code>{esc(k)}</code></td></tr>"
-                    for tid, k in detail[:MAX_KEYS])
-    more = (f'<p class="note">{len(detail) - MAX_KEYS:,} more not shown.</p>'
-            if len(detail) > MAX_KEYS else "")
-    return ("<h3>Code and input hashes</h3><p class=\"note\">A task's key hashes its stage "
-            "definition, resolved inputs, upstream keys and the code it runs; the digest is "
-            "the SHA-256 of a stage's sorted keys (equal digests: same code and inputs).</p>"
-            + table(["stage", "target", "keyed tasks", "digest"], rows, {2})
-            + f"<details><summary>task keys</summary><table>{shown}</table>{more}</details>")
-
-
-def _packages() -> str:
-    rows = [[esc(n), esc(v or "not installed")] for n, v in mx.package_versions()]
-    return ("<h3>Package versions</h3><p class=\"note\">Read with importlib.metadata where and "
-            "when this report was generated; the run's workers may have used others.</p>"
-            + table(["package", "version"], rows))
-
-
-def _spec_text(ctx: _Context) -> str:
-    if not ctx.spec:
-        return "<h3>Resolved spec</h3><p>no spec.json</p>"
-    text = json.dumps(ctx.spec.get("workflow", ctx.spec), indent=2, default=str)
-    cut = ""
-    if len(text) > MAX_SPEC_CHARS:
-        text, cut = text[:MAX_SPEC_CHARS], f" (first {MAX_SPEC_CHARS:,} characters)"
-    return (f"<h3>Resolved spec</h3><details><summary>spec.json{esc(cut)}</summary>"
-            f"<pre>{esc(text)}</pre></details>")

@@ -1,9 +1,13 @@
-"""Small HTML pieces shared by the report's modules: sections, tables, state badges, sizes.
+"""Small HTML pieces shared by the report's modules: sections, tables, state badges, times,
+sizes.
 
 Cells handed to `table` are already-escaped HTML; everything else goes through `esc`.
 """
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 from orchestrator.report.svg import STATE_COLOURS, esc
 
@@ -39,3 +43,12 @@ def size_text(n: object) -> str:
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{int(n)} B"
+
+
+def clock(ts: Any) -> str:
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        return "-"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
+    except (OverflowError, OSError, ValueError):
+        return "-"
