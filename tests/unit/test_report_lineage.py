@@ -46,7 +46,8 @@ class Runner:
     def __init__(self, run: Path):
         self.run, self.records = run, []
 
-    def task(self, tid: str, files: dict[str, bytes], result=None, link: dict | None = None):
+    def task(self, tid: str, files: dict[str, bytes], result=None, link: dict | None = None,
+             inputs: dict[str, str] | None = None):
         folder = self.run / "tasks" / task_dirname(tid)
         folder.mkdir(parents=True, exist_ok=True)
         record = {}
@@ -60,7 +61,7 @@ class Runner:
             record[rel] = [hashlib.sha256(data).hexdigest(), len(data), 0]
         self.records.append({"task": tid, "key": f"key-{tid}", "result": result or {},
                              "started": T0, "ended": T0 + 1, "host": "node1", "pid": 11,
-                             "files": record})
+                             "files": record, **({"inputs": inputs} if inputs else {})})
         return record
 
     def save(self):
@@ -101,7 +102,9 @@ def al_run(tmp_path) -> tuple[Path, dict]:
             events.append(done(tid, {"loss": 1 / k}, T0 + k, index=i, iteration=k, loop="al"))
         for i in (0, 1):
             tid = f"label[{i}]@{k}"
-            files[tid] = w.task(tid, {"labels.txt": f"labels {i} {k}".encode()})
+            staged = {f"in/train[{j}]/model.bin": files[f"train[{j}]@{k}"]["model.bin"][0]
+                      for j in (0, 1)}  # what a worker records of the files it staged in
+            files[tid] = w.task(tid, {"labels.txt": f"labels {i} {k}".encode()}, inputs=staged)
             events.append(done(tid, {"n": 3}, T0 + k + 0.5, index=i, iteration=k, loop="al"))
     outside = tmp_path / "outside.png"
     outside.write_bytes(png(b"secret outside"))
@@ -166,7 +169,10 @@ def test_lineage_follows_files_through_the_loop(al_run):
     assert files["train[0]@1"]["model.bin"][0][:10] not in wrote
     assert read.splitlines() == ["prep", "feedback: label[0]@1, label[1]@1"]
     assert rows["train[0]@1"][2] == "prep"  # no feedback into the first iteration
-    assert rows["label[1]@3"][2] == "train[0]@3, train[1]@3"
+    assert rows["label[1]@3"][2].splitlines() == [
+        "train[0]@3, train[1]@3",
+        f"staged: in/train[0]/model.bin {files['train[0]@3']['model.bin'][0][:10]}",
+        f"in/train[1]/model.bin {files['train[1]@3']['model.bin'][0][:10]}"]
     assert rows["final"][2] == "label[0]@3, label[1]@3"  # after the loop: its last iteration
     # upstream ids link to their rows
     doc = Doc(html)
