@@ -4,12 +4,12 @@ No network is needed to view it: the CSS is inline, the charts are inline SVG
 written here, and there is no JavaScript (hover titles are SVG `<title>`s); a
 Content-Security-Policy forbids loading anything. Every string from the run
 (task ids, errors, logs, spec values) is escaped. Never imports Parsl.
-See docs/report.md.
+The Provenance section is provenance.py (its file lineage lineage.py), the figures in
+Metrics figures.py, shared HTML pieces parts.py. See docs/report.md.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -17,8 +17,12 @@ from typing import Any
 
 from orchestrator import __version__
 from orchestrator.report import metrics as mx
+from orchestrator.report.figures import figures
+from orchestrator.report.parts import badge, clock, section, table
+from orchestrator.report.provenance import provenance
 from orchestrator.report.status_text import exit_text, format_seconds, stderr_tail
 from orchestrator.report.svg import PALETTE, STATE_COLOURS, chart, dag, esc, gantt, short, thin
+from orchestrator.state.results import results_by_task
 from orchestrator.state.states import TaskState
 from orchestrator.state.status import load_status
 from orchestrator.state.status_model import RunStatus, TaskStatus
@@ -28,8 +32,6 @@ MAX_BARS = 5000
 FAILED_DETAILED = 10
 FAILED_LISTED = 200
 STDERR_LINES = 20
-MAX_KEYS = 500
-MAX_SPEC_CHARS = 256_000
 MAX_POINT_TITLES = 200
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = """
@@ -48,6 +50,8 @@ dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin
 svg text{font-family:system-ui,sans-serif}svg .axis{stroke:#999;stroke-width:1}svg .gridl{stroke:#eee}
 svg .bar{stroke:#fff;stroke-width:.3}svg .bar.failed{fill:#e15759;stroke:none}
 .failure{border-left:4px solid #e15759;padding:2px 10px;margin:10px 0}details summary{cursor:pointer;color:#1f4f8f}
+figure.fig{margin:0;border:1px solid #eaecef;padding:6px;background:#fff}figure.fig img{display:block;max-width:600px;max-height:600px;height:auto}
+figure.fig img.svg{width:600px}figcaption{font-size:12px;color:#555;margin-top:4px}
 """
 
 
@@ -66,7 +70,7 @@ def render_report(run_dir: Path, now: float | None = None) -> str:
     st = load_status(Path(run_dir), now=now)
     ctx = _Context(st)
     body = [_summary(ctx), _timeline(ctx), _dag(ctx), _metrics(ctx), _failures(ctx),
-            _provenance(ctx)]
+            provenance(ctx)]
     return _page(ctx, "".join(body), now)
 
 
@@ -80,7 +84,9 @@ class _Context:
         self.meta = _json_file(st.run_dir / "run.json")
         self.notes: list[dict[str, Any]] = []
         self.extras = mx.journal_extras(st.run_dir / "journal.jsonl", self.notes)
-        mx.fill_pids_from_results(st.run_dir, st.tasks, self.extras)
+        self.results = results_by_task(st.run_dir)  # the workers' records: files, pids
+        mx.fill_pids_from_results(st.run_dir, st.tasks, self.extras, records=self.results)
+        self.figures = figures(st.run_dir, st, self.results)  # "" when no task made one
         names = [s.name for s in st.stages]
         self.colour = {n: i % len(PALETTE) for i, n in enumerate(names)}
         self.by_stage: dict[str, list[TaskStatus]] = {n: [] for n in names}
@@ -106,8 +112,9 @@ def _page(ctx: _Context, body: str, now: float | None) -> str:
     stage_css = "".join(f".s{i}{{fill:{c}}}" for i, c in enumerate(PALETTE))
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("summary", "Summary"), ("timeline", "Timeline"), ("dag", "Stages"),
-        ("metrics", "Metrics"), ("failures", "Failures"), ("provenance", "Provenance")))
-    made = _clock(now if now is not None else time.time())
+        ("metrics", "Metrics"), *((("figures", "Figures"),) if ctx.figures else ()),
+        ("failures", "Failures"), ("provenance", "Provenance"), ("lineage", "Lineage")))
+    made = clock(now if now is not None else time.time())
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -120,38 +127,6 @@ def _page(ctx: _Context, body: str, now: float | None) -> str:
             f"directory alone</footer></body></html>\n")
 
 
-def _section(anchor: str, title: str, inner: str) -> str:
-    return f'<section id="{anchor}"><h2>{esc(title)}</h2>{inner}</section>\n'
-
-
-def _badge(state: str) -> str:
-    return (f'<span class="badge" style="background:{STATE_COLOURS.get(state, "#888")}">'
-            f"{esc(state)}</span>")
-
-
-def _clock(ts: Any) -> str:
-    if isinstance(ts, bool) or not isinstance(ts, int | float):
-        return "-"
-    try:
-        return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
-    except (OverflowError, OSError, ValueError):
-        return "-"
-
-
-def _table(head: list[str], rows: list[list[str]], numeric: set[int] = frozenset(),
-           total: list[str] | None = None) -> str:
-    """`rows` are already-escaped HTML cells."""
-    th = "".join(f"<th>{esc(h)}</th>" for h in head) if any(head) else ""
-    body = "".join("<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
-                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
-    if total:
-        body += '<tr class="total">' + "".join(
-            f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
-            for i, c in enumerate(total)) + "</tr>"
-    thead = f"<thead><tr>{th}</tr></thead>" if th else ""
-    return f"<table>{thead}<tbody>{body}</tbody></table>"
-
-
 def _h(v: float | None) -> str:
     return "-" if v is None else "0" if v == 0 else f"{v:.3g}"
 
@@ -160,15 +135,15 @@ def _h(v: float | None) -> str:
 def _summary(ctx: _Context) -> str:
     st = ctx.st
     facts = [("workflow", esc(st.workflow or "?")), ("site", esc(st.site or "?")),
-             ("state", _badge(st.state)), ("started", esc(_clock(st.started))),
-             ("ended", esc(_clock(st.ended))), ("duration", esc(format_seconds(st.duration))),
+             ("state", badge(st.state)), ("started", esc(clock(st.started))),
+             ("ended", esc(clock(st.ended))), ("duration", esc(format_seconds(st.duration))),
              ("attempts", esc(len(st.attempts))), ("tasks", esc(f"{len(st.tasks):,}"))]
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
-    chips = " ".join(f"{_badge(k)} {v:,}" for k, v in st.counts.items() if v)
+    chips = " ".join(f"{badge(k)} {v:,}" for k, v in st.counts.items() if v)
     warn = "".join(f'<p class="note">warning: {esc(w)}</p>' for w in st.warnings)
-    return _section("summary", "Summary", f'<dl class="facts">{dl}</dl><p>tasks by state: '
-                    f"{chips or 'none'}</p>{warn}<h3>Stages and resources used</h3>"
-                    + _usage_table(ctx))
+    return section("summary", "Summary", f'<dl class="facts">{dl}</dl><p>tasks by state: '
+                   f"{chips or 'none'}</p>{warn}<h3>Stages and resources used</h3>"
+                   + _usage_table(ctx))
 
 
 def _usage_table(ctx: _Context) -> str:
@@ -201,7 +176,7 @@ def _usage_table(ctx: _Context) -> str:
              f"{_h(tot('xpu_hours'))} / {_h(tot('planned_xpu_hours'))}"]
     head = ["stage", "pool · device", "tasks", "done", "failed", "busy", "median", "max",
             "node-h used / planned", "GPU-h used / planned", "XPU-h used / planned"]
-    return (_table(head, rows, set(range(2, 11)), total) +
+    return (table(head, rows, set(range(2, 11)), total) +
             '<p class="note">used = each done or cached task\'s run time (measured on the '
             "worker) &times; the nodes and accelerators it held, from plan.json (its share "
             "of a node, as the plan charges it); planned = the plan's estimate from walltimes, loop stages "
@@ -213,7 +188,7 @@ def _usage_table(ctx: _Context) -> str:
 def _timeline(ctx: _Context) -> str:
     lanes = mx.timeline_lanes(ctx.st, ctx.extras)
     if not lanes:
-        return _section("timeline", "Timeline", "<p>No task has run yet.</p>")
+        return section("timeline", "Timeline", "<p>No task has run yet.</p>")
     notes = []
     if len(lanes) > MAX_LANES:
         hidden = sum(len(lane.bars) for lane in lanes[MAX_LANES:])
@@ -239,16 +214,16 @@ def _timeline(ctx: _Context) -> str:
         legend += ('<span class="chip" style="background:#e15759"></span>failed (a mark when '
                    "the driver saw it fail: failed attempts have no worker times)")
     note = "".join(f'<p class="note">{esc(n)}</p>' for n in notes)
-    return _section("timeline", "Timeline", f"<p>{legend}</p>{svg}{note}"
-                    f'<p class="note">time from {esc(_clock(t0))}; one lane per worker '
-                    "(host and pid, or device mask); hover a bar for the task.</p>")
+    return section("timeline", "Timeline", f"<p>{legend}</p>{svg}{note}"
+                   f'<p class="note">time from {esc(clock(t0))}; one lane per worker '
+                   "(host and pid, or device mask); hover a bar for the task.</p>")
 
 
 # ---- the DAG -------------------------------------------------------------------------------
 def _dag(ctx: _Context) -> str:
     names = [s.name for s in ctx.st.stages]
     if not names:
-        return _section("dag", "Stages (DAG)", "<p>No stages.</p>")
+        return section("dag", "Stages (DAG)", "<p>No stages.</p>")
     edges = mx.stage_edges(ctx.plan)
     counts = {s.name: s.counts for s in ctx.st.stages}
     boxes = []
@@ -260,9 +235,9 @@ def _dag(ctx: _Context) -> str:
               lambda s, x, y: _dag_node(ctx, s, counts.get(s, {}), x, y), boxes)
     legend = "".join(f'<span class="chip" style="background:{STATE_COLOURS[k]}"></span>{k}'
                      for k in ("done", "partial", "running", "failed", "cancelled", "pending"))
-    return _section("dag", "Stages (DAG)", f"<p>{legend}</p>{svg}<p class=\"note\">border: "
-                    "the stage's state; stripe: its colour in the timeline; dashed purple: "
-                    "loops and their feedback.</p>")
+    return section("dag", "Stages (DAG)", f"<p>{legend}</p>{svg}<p class=\"note\">border: "
+                   "the stage's state; stripe: its colour in the timeline; dashed purple: "
+                   "loops and their feedback.</p>")
 
 
 def _dag_node(ctx: _Context, name: str, counts: dict[str, int], x: float, y: float,
@@ -296,7 +271,7 @@ def _metrics(ctx: _Context) -> str:
     if not parts:
         parts.append("<p>No numeric values were returned (a task returning a dict of numbers "
                      "gets a plot per field).</p>")
-    return _section("metrics", "Metrics", "".join(parts))
+    return section("metrics", "Metrics", ctx.figures + "".join(parts))
 
 
 def _loop_chart(lp, pts: list[tuple[int, float, bool | None]], threshold: float | None) -> str:
@@ -321,9 +296,9 @@ def _stage_charts(ctx: _Context, m: mx.StageMetrics) -> str:
     charts = []
     if m.kind == "single":
         rows = [[esc(k), esc(f"{v[0][1]:.6g}")] for k, v in m.points.items()]
-        table = _table(["value", ""], rows, {1}) if rows else ""
+        values = table(["value", ""], rows, {1}) if rows else ""
     else:
-        table = ""
+        values = ""
         for name, pts in m.points.items():
             charts.append(_points_chart(m, name, pts, colour, xlabel))
     for name, lines in m.series.items():
@@ -335,7 +310,7 @@ def _stage_charts(ctx: _Context, m: mx.StageMetrics) -> str:
     notes = (f'<p class="note">the same in every task: {esc(const)}</p>' if const else "")
     if m.dropped:
         notes += f'<p class="note">{m.dropped} more numeric field(s) not plotted.</p>'
-    return (f"<h3>{esc(m.stage)} <span class=\"note\">({esc(m.kind)})</span></h3>{table}"
+    return (f"<h3>{esc(m.stage)} <span class=\"note\">({esc(m.kind)})</span></h3>{values}"
             f'<div class="grid">{"".join(charts)}</div>{notes}')
 
 
@@ -363,12 +338,12 @@ def _failures(ctx: _Context) -> str:
     dep = [t for t in st.tasks if t.state is TaskState.DEP_FAILED]
     cancelled = sum(1 for t in st.tasks if t.state is TaskState.CANCELLED)
     if not (failed or dep or cancelled):
-        return _section("failures", "Failures", "<p>No task failed.</p>")
+        return section("failures", "Failures", "<p>No task failed.</p>")
     parts = [_error_groups(failed)] if len(failed) > FAILED_DETAILED else []
     parts += [_failure(t) for t in failed[:FAILED_DETAILED]]
     rest = failed[FAILED_DETAILED:FAILED_DETAILED + FAILED_LISTED]
     if rest:
-        parts.append(f"<details><summary>{len(rest):,} more failed tasks</summary>" + _table(
+        parts.append(f"<details><summary>{len(rest):,} more failed tasks</summary>" + table(
             ["task", "attempts", "error", "stderr"],
             [[esc(t.id), esc(t.attempts if t.attempts is not None else "-"),
               esc(short(_first_line(t.error), 160)), esc(t.stderr or "-")] for t in rest])
@@ -383,7 +358,7 @@ def _failures(ctx: _Context) -> str:
     if cancelled:
         parts.append(f"<p>{cancelled:,} task(s) cancelled: the attempt ended before they "
                      "finished (`orch run --resume` runs them).</p>")
-    return _section("failures", f"Failures ({len(failed):,} failed)", "".join(parts))
+    return section("failures", f"Failures ({len(failed):,} failed)", "".join(parts))
 
 
 def _failure(t: TaskStatus) -> str:
@@ -407,122 +382,9 @@ def _error_groups(failed: list[TaskStatus]) -> str:
     rows = [[f"{len(ids):,}", esc(short(err, 200)), esc(", ".join(ids[:3])
                                                         + (" …" if len(ids) > 3 else ""))]
             for err, ids in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:20]]
-    return "<h3>By error</h3>" + _table(["tasks", "error", "for example"], rows, {0})
+    return "<h3>By error</h3>" + table(["tasks", "error", "for example"], rows, {0})
 
 
 def _first_line(text: str | None) -> str:
     lines = (text or "").strip().splitlines()
     return lines[0] if lines else "(no error recorded)"
-
-
-# ---- provenance ----------------------------------------------------------------------------
-def _provenance(ctx: _Context) -> str:
-    parts = [_run_facts(ctx), _params_and_seeds(ctx), _sources(ctx), _code_keys(ctx),
-             _lineage(ctx), _packages(), _spec_text(ctx)]
-    return _section("provenance", "Provenance", "".join(parts))
-
-
-def _run_facts(ctx: _Context) -> str:
-    meta = ctx.meta
-    rows = [[esc(k), f"<code>{esc(meta.get(k))}</code>"] for k in ("workflow", "site")
-            if meta.get(k)]
-    sets = meta.get("sets") or {}
-    if sets:
-        rows.append(["--set", esc(", ".join(f"{k}={v}" for k, v in sets.items()))])
-    for i, a in enumerate(meta.get("attempts") or [], start=1):
-        if isinstance(a, dict):
-            argv = " ".join(str(x) for x in a.get("argv") or [])
-            rows.append([f"attempt {i}", f"{esc(_clock(a.get('started')))}: "
-                         f"<code>orch {esc(argv)}</code>"])
-    return "<h3>Run</h3>" + (_table(["", ""], rows) if rows else "<p>no run.json</p>")
-
-
-def _params_and_seeds(ctx: _Context) -> str:
-    params = ctx.plan.get("params") or ctx.spec.get("params") or {}
-    rows = [[esc(k), f"<code>{esc(json.dumps(v))}</code>"] for k, v in params.items()]
-    out = "<h3>Parameters</h3>" + (_table(["param", "value"], rows) if rows else "<p>none</p>")
-    seeds = [[esc(s.get("name")), esc(s.get("sampler") or "-"), esc(s.get("seed"))]
-             for s in ctx.plan.get("stages") or [] if isinstance(s, dict)
-             and s.get("seed") is not None]
-    return out + "<h3>Seeds</h3>" + (_table(["stage", "sampler", "seed"], seeds) if seeds else
-                                     "<p>No stage samples its sweep.</p>")
-
-
-def _sources(ctx: _Context) -> str:
-    """Every file that went into the spec, with its SHA-256 (and, where recorded, the
-    template name and version it was included as), and files a resume found changed."""
-    rows = []
-    for s in ctx.spec.get("sources") or ctx.plan.get("sources") or []:
-        if isinstance(s, dict):
-            rows.append([f"<code>{esc(s.get('path'))}</code>", esc(s.get("template") or "-"),
-                         esc(s.get("version") or "-"), f"<code>{esc(s.get('sha256'))}</code>"])
-    out = "<h3>Sources</h3>" + (_table(["file", "template", "version", "sha256"], rows) if rows
-                                else "<p>none recorded</p>")
-    changed = [[esc(_clock(n.get("ts"))), f"<code>{esc(c.get('path'))}</code>",
-                esc(f"{c.get('old_version') or '-'} → {c.get('version') or '-'}"),
-                f"<code>{esc(str(c.get('old_sha256'))[:12])} → {esc(str(c.get('sha256'))[:12])}"
-                "</code>"]
-               for n in ctx.notes if n.get("ev") == "sources_changed"
-               for c in n.get("sources") or [] if isinstance(c, dict)]
-    if changed:
-        out += ("<p>Changed when the run was resumed (tasks whose definition changed ran "
-                "again):</p>" + _table(["resumed", "file", "version", "sha256"], changed))
-    return out
-
-
-def _code_keys(ctx: _Context) -> str:
-    targets = {s.get("name"): s.get("target") for s in ctx.plan.get("stages") or []
-               if isinstance(s, dict)}
-    rows, detail = [], []
-    for stage, tasks in ctx.by_stage.items():
-        keys = [(t.id, ctx.extras[t.id].key) for t in tasks
-                if t.id in ctx.extras and ctx.extras[t.id].key]
-        digest = hashlib.sha256("\n".join(sorted(k for _, k in keys)).encode()).hexdigest()
-        rows.append([esc(stage), f"<code>{esc(targets.get(stage) or '-')}</code>",
-                     f"{len(keys):,}", f"<code>{digest[:16]}</code>" if keys else "-"])
-        detail += keys
-    shown = "".join(f"<tr><td>{esc(tid)}</td><td><code>{esc(k)}</code></td></tr>"
-                    for tid, k in detail[:MAX_KEYS])
-    more = (f'<p class="note">{len(detail) - MAX_KEYS:,} more not shown.</p>'
-            if len(detail) > MAX_KEYS else "")
-    return ("<h3>Code and input hashes</h3><p class=\"note\">A task's key hashes its stage "
-            "definition, resolved inputs, upstream keys and the code it runs; the digest is "
-            "the SHA-256 of a stage's sorted keys (equal digests: same code and inputs).</p>"
-            + _table(["stage", "target", "keyed tasks", "digest"], rows, {2})
-            + f"<details><summary>task keys</summary><table>{shown}</table>{more}</details>")
-
-
-def _lineage(ctx: _Context) -> str:
-    counts = {s.name: s.counts for s in ctx.st.stages}
-
-    def desc(s: str) -> str:
-        c = counts.get(s, {})
-        ok = c.get("done", 0) + c.get("cached", 0)
-        return f"{esc(s)} <span class=\"note\">({ok:,}/{sum(c.values()):,} ok)</span>"
-
-    rows = []
-    for e in mx.stage_edges(ctx.plan):
-        n = sum(counts.get(e.src, {}).values())
-        how = ("feedback: results of iteration k go to iteration k+1" if e.feedback else
-               f"each task receives all {n:,} result(s)")
-        rows.append([desc(e.src), desc(e.dst), esc(how)])
-    return "<h3>Lineage</h3>" + (_table(["from", "to", "what flows"], rows) if rows else
-                                 "<p>No stage needs another.</p>")
-
-
-def _packages() -> str:
-    rows = [[esc(n), esc(v or "not installed")] for n, v in mx.package_versions()]
-    return ("<h3>Package versions</h3><p class=\"note\">Read with importlib.metadata where and "
-            "when this report was generated; the run's workers may have used others.</p>"
-            + _table(["package", "version"], rows))
-
-
-def _spec_text(ctx: _Context) -> str:
-    if not ctx.spec:
-        return "<h3>Resolved spec</h3><p>no spec.json</p>"
-    text = json.dumps(ctx.spec.get("workflow", ctx.spec), indent=2, default=str)
-    cut = ""
-    if len(text) > MAX_SPEC_CHARS:
-        text, cut = text[:MAX_SPEC_CHARS], f" (first {MAX_SPEC_CHARS:,} characters)"
-    return (f"<h3>Resolved spec</h3><details><summary>spec.json{esc(cut)}</summary>"
-            f"<pre>{esc(text)}</pre></details>")

@@ -63,15 +63,18 @@ def journal_extras(journal: Path, notes: list[dict[str, Any]] | None = None
 
 
 def fill_pids_from_results(run_dir: Path, tasks: list[TaskStatus],
-                           extras: dict[str, TaskExtra], limit: int = PID_FILES_READ) -> bool:
+                           extras: dict[str, TaskExtra], limit: int = PID_FILES_READ,
+                           records: dict[str, dict[str, Any]] | None = None) -> bool:
     """Worker pids from the workers' result files (`results/*.jsonl`; `tasks/<id>/result.json`
     in runs of earlier versions) where the journal has none: all of them or, beyond `limit`
-    tasks, none (lanes are then packed per host). True if it read them."""
+    tasks, none (lanes are then packed per host). True if it read them. `records`: those
+    files already read (`results_by_task`)."""
     missing = [t for t in tasks if t.state in SUCCESS_STATES
                and (extras.get(t.id) is None or extras[t.id].pid is None)]
     if not missing or len(missing) > limit:
         return False
-    records = results_by_task(run_dir)
+    if records is None:
+        records = results_by_task(run_dir)
     for t in missing:
         rec = records.get(t.id)
         if rec is None:
