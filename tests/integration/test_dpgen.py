@@ -116,6 +116,18 @@ def test_dpgen_loop_runs_the_real_codes_and_feeds_labels_back(tmp_path):
     met = [e["met"] for e in journal(run_dir) if e["ev"] == "loop_iteration"]
     assert len(met) == n and not any(met[:-1])
 
+    # the HTML report: DP-GEN's plot, and the lineage dataset -> models -> MD -> labels
+    r = orch("report", str(run_dir), "-o", str(tmp_path / "report.html"))
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in html and "dpgen.png" in html
+    from orchestrator.state.results import results_by_task
+    model_sha = results_by_task(run_dir)["train[0]@1"]["files"]["graph.pb"][0]
+    assert model_sha[:10] in html                      # the model, by its content hash
+    assert "explore[0]@1" in html and "select@1" in html
+    if n > 1:
+        assert "label[0]@1" in html and "train[0]@2" in html   # labels fed the next models
+
 
 FAKE_TRAIN = '''
 from pathlib import Path
