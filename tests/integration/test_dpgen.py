@@ -78,7 +78,7 @@ def test_dpgen_loop_runs_the_real_codes_and_feeds_labels_back(tmp_path):
         assert sum(fr) == pytest.approx(1.0)
         assert select["frames"] == 4 * (SMALL["md_steps"] // 30 + 1)
         assert select["selected"] == min(SMALL["max_select"], select["candidates"])
-        assert select["temperatures"] == [300.0 + 300 * (it - 1), 600.0 + 300 * (it - 1)]
+        assert select["temperatures"] == [300.0 + 200 * (it - 1), 600.0 + 200 * (it - 1)]
         labelled = sum(res[f"label[{s}]@{it}"]["labelled"] for s in range(2))
         assert labelled == select["selected"]
         if it < n:   # the next iteration trains on init + everything labelled so far

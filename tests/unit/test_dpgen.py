@@ -154,3 +154,22 @@ def test_the_error_names_lammps_error_line_and_drops_tensorflow_chatter(tmp_path
 def test_code_env_sets_thread_counts_from_the_task():
     env = codes.code_env(3)
     assert env["OMP_NUM_THREADS"] == "3" and env["DP_INTRA_OP_PARALLELISM_THREADS"] == "3"
+
+
+def test_the_comparison_summarises_each_strategy_over_seeds_at_equal_budget():
+    from dpgen_cu import compare
+
+    recs = [{"strategy": s, "seed": k, "labelled": 48, "new_reference_calls": 0 if s == "loop"
+             else 48, "md_drive_calls": 1200 if s == "md" else 0,
+             "test_force_rmse": f, "test_energy_rmse_mev": 2.0}
+            for s, fs in (("loop", [0.03, 0.05]), ("uniform", [0.04, 0.04]), ("md", [0.02]))
+            for k, f in enumerate(fs)]
+    summary = compare.summarise(recs)
+    assert summary["loop"]["force_rmse_mean"] == pytest.approx(0.04)
+    assert (summary["loop"]["force_rmse_min"], summary["loop"]["force_rmse_max"]) == (0.03, 0.05)
+    assert summary["md"]["seeds"] == 1 and summary["uniform"]["seeds"] == 2
+    lines = compare.table(summary, 96)
+    assert len(lines) == 4
+    # every strategy spends the same reference calls on labels: the loop's budget
+    assert all(line.split()[-1] == "96" for line in lines[1:3])
+    assert "96 (+1200 to drive the MD with the reference)" in lines[3]

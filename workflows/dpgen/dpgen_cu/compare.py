@@ -8,7 +8,9 @@ all, chosen three ways:
 - `md`: N frames from MD at the temperatures the loop explored, without any model
   (EMT-driven and scaled to the reference's lattice, as the test set; with
   `reference: emt` this is reference-driven MD).
-Each is scored on the held-out test set. Reference calls are counted for each: the
+Each is scored on the held-out test set. The baselines' frames are saved in random
+order, so that any prefix of them is a smaller sample of the same kind (the learning
+curves of benchmarks/dpgen_curves.py train on prefixes). Reference calls are counted for each: the
 loop's include nothing for choosing (its exploration is model MD), the baselines' the
 N labels; reference-driven MD would also spend `every` reference calls per frame to
 move (reported as `md_drive_calls`, not run unless the reference is EMT)."""
@@ -42,8 +44,8 @@ def _uniform(history: list[dict[str, Any]], n: int, rng: np.random.Generator
     parts = [system.load(f) for h in history for f in h.get("frames_files", [])]
     pos = np.concatenate([p["positions"] for p in parts])
     cells = np.concatenate([p["cells"] for p in parts])
-    pick = np.sort(rng.choice(len(pos), size=min(n, len(pos)), replace=False))
-    return pos[pick], cells[pick]
+    pick = rng.choice(len(pos), size=min(n, len(pos)), replace=False)   # random order:
+    return pos[pick], cells[pick]                    # any prefix is a uniform draw too
 
 
 def _md(history: list[dict[str, Any]], n: int, n_cells: int, every: int, seed: int,
@@ -55,6 +57,8 @@ def _md(history: list[dict[str, Any]], n: int, n_cells: int, every: int, seed: i
         if k:
             frames += init.md_frames(n_cells, float(t), k, every,
                                      system.seed_of(seed, 0xB45E, i), reference.lattice(method))
+    order = np.random.default_rng(system.seed_of(seed, 0xB45F)).permutation(len(frames))
+    frames = [frames[i] for i in order]          # any prefix mixes the temperatures
     return (np.array([a.positions for a in frames]), np.array([a.cell.array for a in frames]))
 
 

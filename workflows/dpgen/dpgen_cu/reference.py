@@ -11,8 +11,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from ase import units
-
 from dpgen_cu import system
 
 METHODS = ("emt", "xtb", "cp2k")
@@ -49,6 +47,7 @@ def calculator(method: str):
         from tblite.ase import TBLite
         return TBLite(method="GFN1-xTB", verbosity=0, electronic_temperature=1000.0)
     if method == "cp2k":
+        from ase import units
         from ase.calculators.cp2k import CP2K
         return CP2K(xc="PBE", basis_set="DZVP-MOLOPT-SR-GTH", pseudo_potential="GTH-PBE",
                     basis_set_file="BASIS_MOLOPT", potential_file="GTH_POTENTIALS",

@@ -18,7 +18,7 @@ PLOT = "dpgen.png"
 
 def table(history: list[dict[str, Any]], base_calls: int) -> list[str]:
     lines = [f"{'iter':>4} {'T (K)':>11} {'frames':>6} {'accur.':>7} {'cand.':>7} "
-             f"{'failed':>7} {'label':>5} {'train':>5} {'E meV/at':>8} {'F eV/Å':>7} "
+             f"{'failed':>7} {'label':>5} {'train':>5} {'E meV/at':>8} {'F eV/Å':>7} {'F rel':>6} "
              f"{'ref calls':>9} {'train s':>7} {'MD s':>6} {'label s':>7}"]
     calls = base_calls
     for h in history:
@@ -28,7 +28,8 @@ def table(history: list[dict[str, Any]], base_calls: int) -> list[str]:
             f"{h['iteration']:>4} {temps:>11} {h['frames']:>6} {h['accurate_fraction']:>7.1%} "
             f"{h['candidate_fraction']:>7.1%} {h['failed_fraction']:>7.1%} "
             f"{h.get('labelled', 0):>5} {h['train_frames']:>5} "
-            f"{h['test_energy_rmse_mev']:>8.2f} {h['test_force_rmse']:>7.4f} {calls:>9} "
+            f"{h['test_energy_rmse_mev']:>8.2f} {h['test_force_rmse']:>7.4f} "
+            f"{h['test_force_rmse'] / max(h['test_force_rms'], 1e-12):>6.1%} {calls:>9} "
             f"{h.get('train_seconds', 0):>7.1f} {h.get('md_seconds', 0):>6.1f} "
             f"{h.get('label_seconds', 0):>7.1f}")
     return lines
