@@ -56,7 +56,7 @@ def _records(run_dir: Path) -> dict[str, dict]:
 def main() -> int:
     _reexec()
     sys.path.insert(0, str(REPO / "workflows" / "dpgen"))
-    from dpgen_cu import codes, evaluate, system, train
+    from dpgen_cu import codes, evaluate, system
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path)

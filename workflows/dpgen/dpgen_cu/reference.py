@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from dpgen_cu import system
 
 METHODS = ("emt", "xtb", "cp2k")
