@@ -54,6 +54,7 @@ def _records(run_dir: Path) -> dict[str, dict]:
 
 
 def main() -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _reexec()
     sys.path.insert(0, str(REPO / "workflows" / "dpgen"))
     from dpgen_cu import codes, evaluate, system

@@ -4,12 +4,15 @@ inference (deepmd.infer.DeepPot)."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
 def predict(models: list[str], positions: np.ndarray, cells: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
     """Ensemble-mean energies (F,) and forces (F, N, 3)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # TensorFlow's per-op chatter
     from deepmd.infer import DeepPot
 
     n_frames, n_atoms = positions.shape[:2]
