@@ -51,7 +51,7 @@ test: $(STAMP) lint
 	bash scripts/install-mpi.sh $(VENV)
 	bash scripts/install-envtools.sh
 	bash scripts/install-xpu.sh $(VENV)
-	bash scripts/install-dpgen.sh
+	DPGEN_CP2K=1 bash scripts/install-dpgen.sh
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
 	@bash scripts/install-browser.sh $(VENV) || echo "chromium not installed: browser tests skip (they fail with CI=true)"
 	@if [ "$$(id -u)" = 0 ]; then bash scripts/local-slurm.sh up; \

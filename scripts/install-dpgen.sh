@@ -6,7 +6,7 @@
 # torch and numpy<2. The site maps the environment name `dpgen` to this prefix
 # (site-configs/laptop.yaml: `prefix: ../.envs/dpgen`).
 #
-# Usage: bash scripts/install-dpgen.sh [PREFIX]        (default: .envs/dpgen)
+# Usage: [DPGEN_CP2K=1] bash scripts/install-dpgen.sh [PREFIX]   (default: .envs/dpgen)
 # Idempotent: a stamp records the pinned set; the check at the end runs every time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,8 +45,9 @@ else
 fi
 
 # CP2K, the DFT reference option (reference=cp2k; ASE drives `cp2k_shell`): Debian's
-# package, as root (it brings libopenmpi3 as a library only; mpiexec stays MPICH's).
-if ! command -v cp2k_shell >/dev/null 2>&1; then
+# package, as root, with DPGEN_CP2K=1 (make test sets it; the demo does not need it). It
+# brings libopenmpi3 as a library only; mpiexec stays MPICH's.
+if [ "${DPGEN_CP2K:-0}" = 1 ] && ! command -v cp2k_shell >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     log "+ apt-get install cp2k"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends cp2k \

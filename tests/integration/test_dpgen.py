@@ -26,7 +26,8 @@ WORKFLOW = REPO / "workflows" / "dpgen" / "workflow.yaml"
 PREFIX = REPO / ".envs" / "dpgen"
 SMALL = {"ensemble_size": 2, "train_steps": 200, "md_steps": 300, "frame_every": 30,
          "n_init": 6, "test_per_temperature": 1, "max_iterations": 2, "max_select": 6,
-         "label_shards": 2, "trust_lo": 0.02, "trust_hi": 5.0, "compare_seeds": 1}
+         "label_shards": 2, "trust_lo": 0.02, "trust_hi": 5.0, "compare_seeds": 1,
+         "md_ranks": 2}
 
 
 def _require_env() -> None:
@@ -67,7 +68,8 @@ def test_dpgen_loop_runs_the_real_codes_and_feeds_labels_back(tmp_path):
             d = tasks / f"explore[{w}]@{it}"
             text = (d / "in.lammps").read_text()
             assert f"pair_style deepmd {' '.join(models)} out_freq 30" in text
-            assert "Loop time" in (d / "log.lammps").read_text()  # LAMMPS finished
+            log = (d / "log.lammps").read_text()
+            assert "Loop time" in log and "on 2 procs" in log  # LAMMPS finished, 2 MPI ranks
             devi = np.loadtxt(d / "model_devi.out", ndmin=2)
             assert devi.shape[0] == SMALL["md_steps"] // 30 + 1
             with np.load(d / "frames.npz") as f:

@@ -173,3 +173,9 @@ def test_the_comparison_summarises_each_strategy_over_seeds_at_equal_budget():
     # every strategy spends the same reference calls on labels: the loop's budget
     assert all(line.split()[-1] == "96" for line in lines[1:3])
     assert "96 (+1200 to drive the MD with the reference)" in lines[3]
+
+
+def test_lammps_runs_under_the_mpi_launcher_with_more_than_one_rank():
+    assert explore.lammps_command(1) == ["lmp", "-in", "in.lammps", "-log", "log.lammps"]
+    assert explore.lammps_command(4)[:3] == ["mpiexec", "-n", "4"]
+    assert explore.lammps_command(2, "srun --mpi=pmi2")[:4] == ["srun", "--mpi=pmi2", "-n", "2"]

@@ -76,9 +76,17 @@ def read_devi(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data[:, 0].astype(int), data[:, 4]
 
 
+def lammps_command(ranks: int, launcher: str = "mpiexec") -> list[str]:
+    """`lmp -in in.lammps`, under `launcher -n RANKS` for more than one rank (DP-GEN's
+    model_devi_command); LAMMPS then splits the box over the ranks."""
+    argv = ["lmp", "-in", "in.lammps", "-log", "log.lammps"]
+    return [*launcher.split(), "-n", str(int(ranks)), *argv] if int(ranks) > 1 else argv
+
+
 def run_md(temperature: float, pressure: float | None = None, n_cells: int = 2,
            steps: int = 2000, every: int = 20, heat_per_iteration: float = 0.0,
-           seed: int = 0, results: dict[str, list[Any]] | None = None,
+           seed: int = 0, ranks: int = 1, launcher: str = "mpiexec",
+           results: dict[str, list[Any]] | None = None,
            context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
     start = time.perf_counter()
     members = sorted((results or {}).get("train") or [], key=lambda r: r["member"])
@@ -93,8 +101,9 @@ def run_md(temperature: float, pressure: float | None = None, n_cells: int = 2,
     s = system.seed_of(seed, iteration, int(temp), 0xE7) % 900_000 + 1
     (out / "in.lammps").write_text(lammps_input(models, temp, press, int(steps), int(every), s))
     t0 = time.perf_counter()
-    codes.run(["lmp", "-in", "in.lammps", "-log", "log.lammps"], out, "lmp",
-              codes.threads_of(context))
+    ranks = int(ranks)
+    codes.run(lammps_command(ranks, launcher), out, "lmp",
+              max(1, codes.threads_of(context) // ranks))
     md_seconds = time.perf_counter() - t0
     dsteps, devi = read_devi(out / DEVI)
     tsteps, positions, cells = read_dump(out / TRAJ)
@@ -107,6 +116,7 @@ def run_md(temperature: float, pressure: float | None = None, n_cells: int = 2,
           f"{devi.max():.3f} eV/Å (median {np.median(devi):.3f}); MD {md_seconds:.1f} s",
           flush=True)
     return {"temperature": temp, "pressure": press, "frames_file": str(out / FRAMES),
+            "ranks": ranks,
             "frames": len(devi), "models": models,
             "train_frames": members[0]["train_frames"], "md_seconds": md_seconds,
             "train_seconds": sum(m["train_seconds"] + m["freeze_seconds"] for m in members),
