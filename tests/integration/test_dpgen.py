@@ -137,7 +137,7 @@ from pathlib import Path
 def train(member, context=None, **_):
     bad = Path(context["task_dir"]) / "graph.pb"
     bad.write_text("this is not a frozen DeePMD-kit model")
-    return {"member": member, "model": str(bad), "train_frames": 0,
+    return {"member": member, "model": str(bad), "train_frames": 0, "lattice": 3.59,
             "train_seconds": 0.0, "freeze_seconds": 0.0}
 '''
 
