@@ -1,4 +1,5 @@
-"""Build a Plan from a loaded spec and site. Pure: no I/O, no Parsl.
+"""Build a Plan from a loaded spec and site. Pure: no Parsl, and no I/O but one look
+(on a local site: do the environment prefixes its tasks will use exist?).
 
 Problems (no pool for a device, a task bigger than a node, walltime over the
 partition limit, a zip of unequal lists) are reported together, each at the
@@ -6,6 +7,8 @@ YAML position that asked for it.
 """
 
 from __future__ import annotations
+
+import os
 
 from orchestrator.errors import DiagnosticSink, PlanError
 from orchestrator.plan.bind import (
@@ -50,6 +53,7 @@ def build_plan(spec: LoadedSpec, site: LoadedSite) -> Plan:
                                 f"{planned.binding.requested} pool; running on "
                                 f"{planned.binding.pool!r} ({planned.binding.device})")
     used = _check_environments(spec, site, stages, sink)
+    warnings += _missing_prefixes(site, used)
     sink.raise_if_any(PlanError)
     loops = {
         name: LoopPlan(name, tuple(loop.stages), loop.max_iterations,
@@ -87,6 +91,22 @@ def _check_environments(spec: LoadedSpec, site: LoadedSite, stages: dict[str, St
             continue
         used[env_name] = {"name": env_name, **env.model_dump(mode="json")}
     return used
+
+
+def _missing_prefixes(site: LoadedSite, used: dict[str, dict]) -> list[str]:
+    """On a local site the plan can see the prefixes its tasks will use: say which are not
+    there (their tasks would fail at start), with the site's description, which names
+    what installs them. A cluster's prefixes live on its nodes: not checked."""
+    if site.site.scheduler != "local":
+        return []
+    out = []
+    for name, env in used.items():
+        prefix = env.get("prefix")
+        if prefix and not os.path.isdir(prefix):
+            about = f" ({env['description']})" if env.get("description") else ""
+            out.append(f"environment {name!r}: prefix {prefix} does not exist on this "
+                       f"machine{about}; its tasks fail until it does")
+    return out
 
 
 def _environment_misfit(stage: Stage, env: Environment, pool: Pool | None) -> str | None:

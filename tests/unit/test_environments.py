@@ -153,6 +153,26 @@ def test_plan_text_and_json_show_environments(lab):
     assert doc["environments"]["venv"]["prefix"] == "/opt/venvs/ml"
 
 
+def test_a_local_site_warns_of_a_prefix_that_is_not_there(lab):
+    local = ("apiVersion: orchestrator/v1\nkind: site\nname: here\nscheduler: local\n"
+             "pools:\n  cpu:\n    device: cpu\n    cores_per_node: 2\n"
+             "environments:\n  venv:\n    description: made by scripts/install-x.sh\n"
+             f"    prefix: {lab / 'venv'}\n")
+    write(lab / "local.yaml", local)
+    write(lab / "wf.yaml", spec_text("train:\n  python: m:f\n  environment: venv\n"))
+    res = orch("plan", "wf.yaml", "--site", "local.yaml", "--format", "json")
+    assert res.rc == 0, res.stderr
+    warning = (f"environment 'venv': prefix {lab / 'venv'} does not exist on this machine "
+               "(made by scripts/install-x.sh); its tasks fail until it does")
+    assert warning in json.loads(res.stdout)["warnings"]
+    (lab / "venv").mkdir()
+    res = orch("plan", "wf.yaml", "--site", "local.yaml", "--format", "json")
+    assert not any("does not exist" in w for w in json.loads(res.stdout)["warnings"])
+    # a cluster's prefixes live on its nodes: the laptop planning for it does not look
+    res = orch("plan", "wf.yaml", "--site", "site.yaml", "--format", "json")
+    assert not any("does not exist" in w for w in json.loads(res.stdout)["warnings"])
+
+
 def test_scripts_load_the_pools_modules(lab):
     write(lab / "wf.yaml", _stages())
     res = orch("plan", "wf.yaml", "--site", "site.yaml", "--scripts", "scripts")
