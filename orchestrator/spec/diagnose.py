@@ -19,6 +19,26 @@ def diagnostics_from(exc: ValidationError, data: Any, model: type[BaseModel],
     out: list[Diagnostic] = []
     for err in exc.errors(include_url=False):
         out.append(_one(err, data, model, prefix))
+    return _merge_unions(out)
+
+
+EXPECTED = "expected a valid "
+
+
+def _merge_unions(items: list[Diagnostic]) -> list[Diagnostic]:
+    """A value that fits no member of a union (`int | float | str | bool`) gets one error
+    naming every type it could have been, not one error per type."""
+    out: list[Diagnostic] = []
+    for d in items:
+        prev = out[-1] if out else None
+        if (prev is not None and prev.loc == d.loc and prev.path == d.path
+                and prev.message.startswith(EXPECTED) and d.message.startswith(EXPECTED)):
+            kinds = prev.message[len(EXPECTED):].replace(" or ", ", ").split(", ")
+            kinds.append(d.message[len(EXPECTED):])
+            out[-1] = Diagnostic(prev.loc, prev.path, EXPECTED + ", ".join(kinds[:-1])
+                                 + " or " + kinds[-1], prev.severity, prev.hint)
+        else:
+            out.append(d)
     return out
 
 

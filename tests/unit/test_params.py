@@ -224,3 +224,16 @@ def test_other_placeholder_scopes_are_errors(spec_file):
     assert formatted(info.value) == [
         "wf.yaml:5:12: error: stages.a.shell: '${env.HOME}': only ${params.NAME}, "
         "${sweep.NAME} and ${stages.STAGE.outputs.OUT} may be interpolated (no expressions)"]
+
+
+def test_a_list_default_is_one_error_naming_the_types_a_param_can_have(tmp_path):
+    from conftest import write
+
+    spec = write(tmp_path / "wf.yaml", spec_text("a:\n  shell: echo\n",
+                                                 params="t:\n  default: [1, 2]\n"))
+    res = orch("validate", spec)
+    assert res.rc == 1
+    errors = [x for x in res.stderr.splitlines() if ": error: " in x]
+    assert len(errors) == 1, res.stderr
+    assert errors[0].endswith("params.t.default: expected a valid integer, number, string "
+                              "or boolean")
