@@ -77,6 +77,19 @@ def test_command_failed_pickles_round_trip():
     assert str(CommandFailed(3, None, "", "f")) == "command exited with 3; see f"
 
 
+def test_stage_raised_carries_the_remote_exception_through_pickling():
+    from orchestrator.backends.parsl.attempts import failure_fields
+    from orchestrator.backends.parsl.worker import StageRaised
+
+    exc = StageRaised(1, None, "Traceback ...\nValueError: bad", "/r/stderr", "ValueError",
+                      "bad\nsecond line")
+    copy = pickle.loads(pickle.dumps(exc))
+    assert type(copy) is StageRaised and isinstance(copy, CommandFailed)
+    assert (copy.type_name, str(copy), copy.exit_code) == ("ValueError", "bad\nsecond line", 1)
+    assert failure_fields(copy) == {"exit_code": 1,
+                                    "stderr_tail": "Traceback ...\nValueError: bad"}
+
+
 def _bash_in_capture(tmp_path: Path, command: str, attempt: int | None = None):
     payload = {"task_id": "t", **({"attempt": attempt} if attempt else {})}
     with captured(str(tmp_path), payload):
