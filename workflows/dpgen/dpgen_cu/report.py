@@ -35,7 +35,8 @@ def table(history: list[dict[str, Any]], base_calls: int) -> list[str]:
     return lines
 
 
-def plot(history: list[dict[str, Any]], path: Path) -> Path | None:
+def plot(history: list[dict[str, Any]], path: Path, threshold: float | None = None
+         ) -> Path | None:
     """DP-GEN's standard plot: stacked fractions per iteration, and the test force RMSE."""
     try:
         import matplotlib
@@ -52,6 +53,9 @@ def plot(history: list[dict[str, Any]], path: Path) -> Path | None:
     a1.bar(its, cand, bottom=acc, color="#e0a100", label="candidate")
     a1.bar(its, fail, bottom=[a + c for a, c in zip(acc, cand, strict=True)],
            color="#c0392b", label="failed")
+    if threshold is not None:
+        a1.axhline(threshold, color="#222", linestyle="--", linewidth=1,
+                   label=f"converged at {threshold:.0%}")
     a1.set(xlabel="iteration", ylabel="fraction of explored frames", ylim=(0, 1),
            xticks=its)
     a1.legend(fontsize=8, loc="lower right")
@@ -99,7 +103,7 @@ def report(converge_accurate: float, max_iterations: int,
     text = "\n".join(lines)
     print(text, flush=True)
     out = system.task_dir(context)
-    picture = plot(history, out / PLOT)
+    picture = plot(history, out / PLOT, float(converge_accurate))
     body = {"converged": ok, "iterations": len(history), "history": history,
             "final_models": last["models"], "data_files": sel["data_files"],
             "reference_calls": {"init": init["reference_calls"],
