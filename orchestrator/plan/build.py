@@ -177,7 +177,7 @@ def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
                       pool.cores_per_node if isinstance(pool.cores_per_node, int) else None,
                       parse_memory(pool.memory_per_node)
                       if pool.memory_per_node not in (None, "auto") else None,
-                      node_units(node_pool))
+                      node_units(node_pool), pool.max_blocks * pool.nodes_per_block)
     sweep_vars: tuple[str, ...] = ()
     if stage.sweep is not None:
         sweep_vars = (*stage.sweep.values, *(sample.space if sample else {}))

@@ -57,6 +57,7 @@ class Binding:
     node_cores: int | None = None  # the pool's cores per node (None: read on the node)
     node_memory: int | None = None  # bytes per node (None: read on the node)
     node_units: tuple[str, ...] = ()  # the node's accelerator units ("gpu:0", "xpu:1.0")
+    pool_nodes: int = 1  # nodes the pool may hold at once (max_blocks x nodes_per_block)
 
 
 @dataclass(frozen=True)

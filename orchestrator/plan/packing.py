@@ -16,7 +16,7 @@ def pool_packing(plan: Plan) -> list[dict[str, Any]]:
     for s in plan.stages.values():
         b = s.binding
         entry = pools.setdefault(b.pool, {
-            "pool": b.pool, "cores_per_node": b.node_cores,
+            "pool": b.pool, "nodes": b.pool_nodes, "cores_per_node": b.node_cores,
             "memory_per_node": format_memory(b.node_memory) if b.node_memory else None,
             "units": list(b.node_units),
             "shapes": [], "node_hours": 0.0, "classes": []})

@@ -1,68 +1,114 @@
-"""Live progress of a run: per stage done / running / failed / pending, elapsed and ETA.
+"""Live progress of a run, as the driver sees it (report/progress_view.py draws it).
 
-On a terminal it is a Rich live table; otherwise (CI, logs) a plain line every
-few seconds, so long runs still show signs of life.
+The driver counts what ended (done, cached, failed, with durations); what is in
+flight comes from a `live` source the engine gives (waiting, queued, running per
+stage, and scheduler notes), asked at most once a second. On a terminal it is a
+Rich live table; otherwise (CI, logs) plain lines every few seconds
+(`ORCH_PROGRESS_EVERY`, default 5), so long runs still show signs of life.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
+from orchestrator.report.progress_view import (
+    Durations,
+    ProgressView,
+    StageRow,
+    estimate,
+    loop_note,
+    plain_lines,
+    rich_table,
+)
 from orchestrator.state.states import TaskState
+
+LIVE_EVERY = 1.0  # seconds between two questions to the live source (and ETA updates)
 
 
 @dataclass
-class StageCounts:
-    total: int = 0
-    active: int = 0
-    done: int = 0
-    cached: int = 0
-    failed: int = 0
+class Live:
+    """What the engine says is in flight: per stage (waiting, queued, running)."""
 
-    @property
-    def pending(self) -> int:
-        return self.total - self.active - self.done - self.cached - self.failed
+    counts: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    running: dict[str, list[float]] = field(default_factory=dict)  # seconds run so far
+    notes: list[str] = field(default_factory=list)  # e.g. Slurm blocks pending, and why
+
+
+@dataclass
+class Shape:
+    """What the ETA needs of the plan: plan.json's stage entries (in plan order), the
+    nodes of each pool, and task durations of earlier runs of the workflow."""
+
+    stages: list[dict[str, Any]]
+    capacity: dict[str, float]
+    history: dict[str, Any] = field(default_factory=dict)
 
 
 class Progress:
     def __init__(self, stages: list[str], live: bool | None = None, quiet: bool = False,
-                 plain_every: float = 5.0):
-        self.counts = {s: StageCounts() for s in stages}
+                 plain_every: float | None = None):
+        self.rows = {s: StageRow(s) for s in stages}
+        self.active = {s: 0 for s in stages}
+        self.durations = Durations()
         self.lock = threading.Lock()
         self.started = time.time()
         self.live = sys.stdout.isatty() if live is None else live
         self.quiet = quiet
-        self.plain_every = plain_every
+        self.plain_every = plain_every if plain_every is not None else float(
+            os.environ.get("ORCH_PROGRESS_EVERY") or 5.0)
         self._last_plain = 0.0
         self._live = None
-        self._done_times: deque[float] = deque(maxlen=200)  # the ETA's window; bounded
         self.notes: list[str] = []
+        self.shape: Shape | None = None
+        self.source: Callable[[], Live] | None = None
+        self.loops: dict[str, tuple[int, int | None]] = {}
+        self._view: ProgressView | None = None
+        self._view_at = 0.0
+
+    def configure(self, shape: Shape, source: Callable[[], Live] | None) -> None:
+        """The plan's shape for ETAs, and the engine's view of what is in flight."""
+        self.shape, self.source = shape, source
+        for s in shape.stages:
+            row = self.rows.get(s["name"])
+            if row is not None:
+                row.loop = s.get("loop")
+        self.durations.history = shape.history
 
     # counters (called from Parsl callback threads)
     def add(self, stage: str, n: int) -> None:
         with self.lock:
-            self.counts[stage].total += n
+            self.rows[stage].total += n
 
     def submitted(self, stage: str) -> None:
         with self.lock:
-            self.counts[stage].active += 1
+            self.active[stage] += 1
 
-    def finished(self, stage: str, state: TaskState, was_active: bool) -> None:
+    def finished(self, stage: str, state: TaskState, was_active: bool,
+                 seconds: float | None = None) -> None:
         with self.lock:
-            c = self.counts[stage]
+            r = self.rows[stage]
             if was_active:
-                c.active -= 1
+                self.active[stage] -= 1
             if state is TaskState.DONE:
-                c.done += 1
-                self._done_times.append(time.time())
+                r.done += 1
+                if seconds is not None:
+                    total, n = self.durations.measured.get(stage, (0.0, 0))
+                    self.durations.measured[stage] = (total + seconds, n + 1)
             elif state is TaskState.CACHED:
-                c.cached += 1
+                r.cached += 1
             else:
-                c.failed += 1
+                r.failed += 1
+
+    def iteration(self, loop: str, k: int, most: int | None) -> None:
+        """A loop starts its k-th pass (the ETA covers it; later passes are unknown)."""
+        with self.lock:
+            self.loops[loop] = (k, most)
 
     def note(self, text: str) -> None:
         with self.lock:
@@ -70,21 +116,50 @@ class Progress:
         if not self.quiet and not self.live:
             print(text, flush=True)
 
+    # the view
+    def view(self, force: bool = False) -> ProgressView:
+        now = time.time()
+        if not force and self._view is not None and now - self._view_at < LIVE_EVERY:
+            self._view.elapsed = now - self.started
+            return self._view
+        live = self.source() if self.source is not None else None
+        with self.lock:
+            rows = [StageRow(r.name, r.total, r.done, r.cached, r.failed, loop=r.loop)
+                    for r in self.rows.values()]
+            active = dict(self.active)
+            measured = dict(self.durations.measured)
+            loops = dict(self.loops)
+        for r in rows:
+            if live is not None:
+                r.waiting, r.queued, r.running = live.counts.get(r.name, (0, 0, 0))
+            else:
+                r.queued = active.get(r.name, 0)
+        view = ProgressView(now - self.started, rows)
+        if self.shape is not None:
+            durations = Durations(measured, live.running if live else {},
+                                  self.durations.history)
+            view.eta = estimate(rows, self.shape.stages, durations, self.shape.capacity)
+        note = loop_note(loops)
+        view.notes = ([note] if note and view.eta is not None else []) + (
+            live.notes if live else [])
+        self._view, self._view_at = view, now
+        return view
+
     # display
     def __enter__(self) -> Progress:
         if self.live and not self.quiet:
-            from rich.live import Live
+            from rich.live import Live as RichLive
 
             from orchestrator.report.console import console
 
-            self._live = Live(self._table(), console=console(), refresh_per_second=4,
-                              transient=False)
+            self._live = RichLive(rich_table(self.view(force=True)), console=console(),
+                                  refresh_per_second=4, transient=False)
             self._live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
-            self._live.update(self._table())
+            self._live.update(rich_table(self.view(force=True)))
             self._live.stop()
             self._live = None
         elif not self.quiet:
@@ -94,65 +169,13 @@ class Progress:
         if self.quiet:
             return
         if self._live is not None:
-            self._live.update(self._table())
+            self._live.update(rich_table(self.view()))
         else:
             self._plain()
-
-    def totals(self) -> StageCounts:
-        with self.lock:
-            t = StageCounts()
-            for c in self.counts.values():
-                t.total += c.total
-                t.active += c.active
-                t.done += c.done
-                t.cached += c.cached
-                t.failed += c.failed
-            return t
-
-    def eta(self) -> float | None:
-        t = self.totals()
-        remaining = t.pending + t.active
-        with self.lock:
-            times = list(self._done_times)
-        if remaining <= 0 or len(times) < 2:
-            return None
-        rate = (len(times) - 1) / max(1e-6, times[-1] - times[0])
-        return remaining / rate if rate > 0 else None
 
     def _plain(self, force: bool = False) -> None:
         now = time.time()
         if not force and now - self._last_plain < self.plain_every:
             return
         self._last_plain = now
-        t = self.totals()
-        eta = self.eta()
-        print(f"[{_fmt(now - self.started)}] {t.done + t.cached}/{t.total} done, {t.active} running, "
-              f"{t.failed} failed, {t.pending} pending" + (f", ETA {_fmt(eta)}" if eta else ""),
-              flush=True)
-
-    def _table(self):
-        from rich.table import Table
-
-        elapsed = time.time() - self.started
-        eta = self.eta()
-        title = f"elapsed {_fmt(elapsed)}" + (f"  ETA {_fmt(eta)}" if eta else "")
-        table = Table(title=title, title_justify="left")
-        for col in ("stage", "done", "running", "failed", "pending"):
-            table.add_column(col, justify="left" if col == "stage" else "right")
-        with self.lock:
-            for name, c in self.counts.items():
-                if c.total == 0:
-                    continue
-                done = f"{c.done + c.cached}" + (f" ({c.cached} cached)" if c.cached else "")
-                table.add_row(name, done, str(c.active),
-                              f"[red]{c.failed}[/red]" if c.failed else "0", str(c.pending))
-        return table
-
-
-def _fmt(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:d}:{s:02d}"
+        print("\n".join(plain_lines(self.view(force=True))), flush=True)

@@ -20,12 +20,15 @@ _RUN_STYLE = {"succeeded": "green", "running": "cyan", "failed": "red",
               "interrupted": "yellow", "crashed": "red"}
 _TASK_STYLE = {TaskState.DONE: "green", TaskState.CACHED: "green", TaskState.FAILED: "red",
                TaskState.DEP_FAILED: "red", TaskState.CANCELLED: "yellow",
-               TaskState.SUBMITTED: "cyan", TaskState.PENDING: "dim"}
+               TaskState.SUBMITTED: "cyan", TaskState.PENDING: "dim",
+               TaskState.WAITING: "dim cyan", TaskState.QUEUED: "blue",
+               TaskState.RUNNING: "cyan"}
 # stage table columns: (heading, states counted)
 _COLUMNS = (("done", (TaskState.DONE,)), ("cached", (TaskState.CACHED,)),
             ("failed", (TaskState.FAILED,)), ("dep_failed", (TaskState.DEP_FAILED,)),
-            ("cancelled", (TaskState.CANCELLED,)), ("running", (TaskState.SUBMITTED,)),
-            ("pending", (TaskState.PENDING,)))
+            ("cancelled", (TaskState.CANCELLED,)), ("running", (TaskState.RUNNING,)),
+            ("queued", (TaskState.QUEUED, TaskState.SUBMITTED)),
+            ("waiting", (TaskState.WAITING,)), ("pending", (TaskState.PENDING,)))
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -78,10 +81,17 @@ def stderr_tail(t: TaskStatus, n: int = STDERR_TAIL) -> list[str]:
     return tail_lines(t.stderr, n)
 
 
-def render_status(st: RunStatus, file=None, show_all: bool = False) -> None:
+def render_status(st: RunStatus, file=None, show_all: bool = False, view=None) -> None:
+    """`view`: a live run's progress (report/progress_view.py) shown instead of the stage
+    counts: the same table the driver shows."""
     con = console(file)
     _header(con, st)
-    _stage_table(con, st)
+    if view is not None:
+        from orchestrator.report.progress_view import rich_table
+
+        con.print(rich_table(view))
+    else:
+        _stage_table(con, st)
     for loop in st.loops:
         _loop_lines(con, loop)
     _failures(con, st, show_all)
@@ -212,4 +222,8 @@ def _result_cell(t: TaskStatus, width: int):
         return Text(preview(t.error or "", width), style="red")
     if t.state in (TaskState.DONE, TaskState.CACHED):
         return Text(preview(t.result, width))
+    if t.state is TaskState.RUNNING:
+        where = f"on {t.host or '?'}" + (f" pid {t.pid}" if t.pid else "")
+        since = f" for {format_seconds(time.time() - t.started)}" if t.started else ""
+        return Text(where + since, style="cyan")
     return Text("")

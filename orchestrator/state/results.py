@@ -7,6 +7,10 @@ replaces a `result.json` created per task (file creation was the largest
 per-task cost of a run). The journal stays the durable truth; these lines are
 a recovery hint read only by `--resume`: a line lost to a crash or power cut
 means the task runs again, a torn last line is skipped. No Parsl here.
+
+A worker also appends a start line (`{"started": task id, "host", "pid", "t"}`, no
+`key`) when a task starts running on it: how the driver and `orch status` tell a
+running task from a queued one without a file or a message per task (StartTail).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,74 @@ def append_result(run_dir: str, line: str) -> None:
                              0o644)
                 _fds[slot] = fd
     os.write(fd, (line + "\n").encode())
+
+
+def append_start(run_dir: str, task_id: str) -> None:
+    """Say that `task_id` starts running in this process now (see StartTail)."""
+    append_result(run_dir, json.dumps({"started": task_id, "host": socket.gethostname(),
+                                       "pid": os.getpid(), "t": time.time()},
+                                      separators=(",", ":")))
+
+
+class StartTail:
+    """The start lines of a run's worker files, read incrementally: each poll reads only
+    what was appended since the last one (bytes after the last newline wait for the
+    next poll)."""
+
+    def __init__(self, run_dir: Path):
+        self.folder = Path(run_dir) / RESULTS_DIR
+        self.offsets: dict[str, int] = {}
+        self.starts: dict[str, dict[str, Any]] = {}  # task id -> its latest start line
+        self.ends: dict[str, float] = {}  # task id -> when its latest result line says it ended
+
+    def poll(self) -> dict[str, dict[str, Any]]:
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return self.starts
+        for name in names:
+            self._read(name)
+        return self.starts
+
+    def _read(self, name: str) -> None:
+        offset = self.offsets.get(name, 0)
+        try:
+            with open(self.folder / name, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except OSError:
+            return
+        end = data.rfind(b"\n") + 1
+        if not end:
+            return
+        self.offsets[name] = offset + end
+        for line in data[:end].split(b"\n"):
+            if line.startswith(b'{"task":'):
+                self._ended(line)
+            if b'"started"' not in line[:12]:
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("started"), str):
+                self.starts[rec["started"]] = rec
+
+
+    def _ended(self, line: bytes) -> None:
+        """A result line's task and end time, without parsing its (maybe large) result:
+        the record's own `ended` is its last one (worker.run_task writes it after it)."""
+        at = line.rfind(b'"ended":')
+        try:
+            task, _ = _DECODER.raw_decode(line[8:].decode("utf-8", errors="replace"))
+            ended = float(line[at + 8:].split(b",", 1)[0].rstrip(b"}"))
+        except (ValueError, IndexError):
+            return
+        if isinstance(task, str) and at > 0:
+            self.ends[task] = ended
+
+
+_DECODER = json.JSONDecoder()
 
 
 def iter_results(run_dir: Path) -> Iterator[dict[str, Any]]:

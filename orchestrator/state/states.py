@@ -29,7 +29,18 @@ class TaskState(StrEnum):
     CANCELLED = "cancelled"
     """The run was interrupted before the task finished; `--resume` runs it again."""
 
+    # What SUBMITTED means while its run is live (state/live.py); never journaled.
+    WAITING = "waiting"
+    """Submitted; a task it needs (or loop feedback) has not finished yet."""
+
+    QUEUED = "queued"
+    """Ready (everything it needs is done) but not started: no free slot or worker yet."""
+
+    RUNNING = "running"
+    """Started on a worker: its host and pid are known."""
+
 
 TERMINAL_STATES = frozenset({TaskState.DONE, TaskState.CACHED, TaskState.FAILED,
                              TaskState.DEP_FAILED})
 SUCCESS_STATES = frozenset({TaskState.DONE, TaskState.CACHED})
+LIVE_STATES = (TaskState.WAITING, TaskState.QUEUED, TaskState.RUNNING)

@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.state.journal import read_journal
+from orchestrator.state.live import refine_submitted
 from orchestrator.state.liveness import pid_alive
 from orchestrator.state.lock import holder
 from orchestrator.state.rundir import RunDir, task_dirname
@@ -64,6 +65,8 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
     attempts = fold.attempts + _unjournaled_attempt(meta, fold.attempts)
     state = _run_state(attempts, fold.last_ts)
     tasks = _final_tasks(fold, plan, len(attempts), state)
+    if state == "running":
+        refine_submitted(tasks, plan, rd.path)
     _resolve_logs(rd, tasks)
     first = attempts[0].started if attempts else None
     last = attempts[-1] if attempts else None
@@ -81,6 +84,9 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
         loops=_loops(fold.loops, plan, tasks),
         warnings=warnings,
         driver=holder(rd.path) if state == "running" else None,
+        plan_stages=[s for s in plan.get("stages") or [] if isinstance(s, dict) and s.get("name")],
+        capacity={str(p.get("pool")): float(p.get("nodes") or 1)
+                  for p in plan.get("pools") or [] if isinstance(p, dict)},
     )
 
 
@@ -157,6 +163,9 @@ class _Fold:
             t.ended = t.ended if t.ended is not None else prev.ended
             t.host = t.host or prev.host
             t.attempts = t.attempts if t.attempts is not None else prev.attempts
+        if state is TaskState.SUBMITTED:
+            t.submitted = self.last_ts
+        t.pid = _int(rec.get("pid"))
         t.stdout, t.stderr = rec.get("stdout"), rec.get("stderr")  # resolved by _logs
         self.tasks[tid] = t
 

@@ -9,7 +9,8 @@ from orchestrator.state.status_model import LoopStatus, RunStatus, TaskStatus
 STATUS_FORMAT_VERSION = 1
 
 
-def status_json(st: RunStatus) -> dict[str, Any]:
+def status_json(st: RunStatus, view: Any = None) -> dict[str, Any]:
+    """`view`: the progress view of a live run (report/progress_view.ProgressView)."""
     return {
         "format": STATUS_FORMAT_VERSION,
         "run_dir": str(st.run_dir),
@@ -25,7 +26,19 @@ def status_json(st: RunStatus) -> dict[str, Any]:
         "loops": [_loop_json(lp) for lp in st.loops],
         "tasks": [_task_json(t) for t in st.tasks],
         "warnings": list(st.warnings),
+        "progress": _progress_json(view) if view is not None else None,
     }
+
+
+def _progress_json(view: Any) -> dict[str, Any]:
+    return {"elapsed": round(view.elapsed, 3),
+            "eta": round(view.eta, 3) if view.eta is not None else None,
+            "stages": [{"name": r.name, "total": r.total, "done": r.done + r.cached,
+                        "failed": r.failed, "running": r.running, "queued": r.queued,
+                        "waiting": r.waiting,
+                        "eta": round(r.eta, 3) if r.eta is not None else None,
+                        "eta_from": r.source} for r in view.rows],
+            "notes": list(view.notes)}
 
 
 def _loop_json(lp: LoopStatus) -> dict[str, Any]:
@@ -43,4 +56,4 @@ def _task_json(t: TaskStatus) -> dict[str, Any]:
             "result": t.result, "error": t.error, "exit_code": t.exit_code,
             "signal": t.signal, "stderr_tail": t.stderr_tail,
             "stdout": t.stdout, "stderr": t.stderr,
-            "iteration": t.iteration, "loop": t.loop, "host": t.host}
+            "iteration": t.iteration, "loop": t.loop, "host": t.host, "pid": t.pid}

@@ -33,6 +33,9 @@ class TaskStatus:
     """The last lines a failed command wrote to stderr (journaled by the driver)."""
     run_attempt: int = 0
     """Which `orch run` attempt (1-based) wrote the task's latest event; 0 if none did."""
+    submitted: float | None = None
+    """When the latest attempt handed it to the engine (the journal's task_submitted)."""
+    pid: int | None = None
 
     @property
     def duration(self) -> float | None:
@@ -101,6 +104,8 @@ class RunStatus:
     loops: list[LoopStatus]
     warnings: list[str] = field(default_factory=list)
     driver: dict | None = None  # who holds the run directory's lock (state/lock.py), if anyone
+    plan_stages: list[dict[str, Any]] = field(default_factory=list)  # plan.json's, for ETAs
+    capacity: dict[str, float] = field(default_factory=dict)  # nodes per pool (plan.json)
 
     @property
     def counts(self) -> dict[str, int]:

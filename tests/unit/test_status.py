@@ -192,8 +192,8 @@ def test_running_run_keeps_submitted(tmp_path):
     ], plan=_plan([("work", 2, None)]))
     st = load_status(run, now=time.time() + 5)
     assert st.state == "running" and st.ended is None and st.duration >= 5
-    assert [t.state.value for t in st.tasks] == ["done", "submitted"]
-    assert "running" in text_of(st)
+    assert [t.state.value for t in st.tasks] == ["done", "queued"]  # needs nothing, not started
+    assert "running" in text_of(st) and "queued" in text_of(st)
 
 
 def test_dead_driver_without_run_finished_is_crashed(tmp_path):
@@ -254,7 +254,7 @@ def test_resume_in_progress_cancels_only_old_submissions(tmp_path):
     ], plan=_plan([("work", 2, None)]))
     st = load_status(run)
     assert st.state == "running"
-    assert [t.state.value for t in st.tasks] == ["cancelled", "submitted"]
+    assert [t.state.value for t in st.tasks] == ["cancelled", "queued"]
 
 
 def _loop_plan() -> dict:
@@ -354,7 +354,9 @@ def test_json_contract(tmp_path, capsys):
     assert main(["status", str(run), "--format", "json"]) == 0  # status reports; it does not fail
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"format", "run_dir", "workflow", "site", "state", "attempts", "started",
-                        "ended", "duration", "counts", "stages", "loops", "tasks", "warnings"}
+                        "ended", "duration", "counts", "stages", "loops", "tasks", "warnings",
+                        "progress"}
+    assert doc["progress"] is None  # only while the run runs
     assert doc["format"] == 1 and doc["run_dir"] == str(run.resolve())
     assert (doc["workflow"], doc["site"], doc["state"], doc["attempts"]) == (
         "wf", "laptop", "failed", 1)
@@ -365,7 +367,7 @@ def test_json_contract(tmp_path, capsys):
     assert set(doc["tasks"][0]) == {"id", "stage", "state", "attempts", "started", "ended",
                                     "duration", "result", "error", "exit_code", "signal",
                                     "stderr_tail", "stdout", "stderr", "iteration", "loop",
-                                    "host"}
+                                    "host", "pid"}
     assert doc["tasks"][0]["result"] == {"a": 1} and doc["tasks"][0]["duration"] == 1.0
     assert doc["tasks"][1]["error"] == "boom" and doc["tasks"][1]["state"] == "failed"
 

@@ -15,6 +15,7 @@ import parsl
 from parsl.app.app import python_app
 from parsl.config import Config
 from parsl.dataflow.errors import DependencyError
+from parsl.dataflow.states import States
 
 from orchestrator.backends.cache import TaskCache
 from orchestrator.backends.parsl import reaper
@@ -25,10 +26,13 @@ from orchestrator.backends.parsl.gated import SHAPE_KEY, Starter
 from orchestrator.backends.parsl.loops import ConditionError, evaluate, record_decision
 from orchestrator.backends.parsl.worker import read_legacy_result, record_of, run_task
 from orchestrator.backends.payload import TaskPayloads, narrow
+from orchestrator.backends.squeue import job_notes
 from orchestrator.plan.model import Plan
+from orchestrator.report.progress import Live
 from orchestrator.site.models import Site
 from orchestrator.spec.load import LoadedSpec
 from orchestrator.state.journal import Journal
+from orchestrator.state.results import StartTail
 from orchestrator.state.rundir import RunDir
 from orchestrator.state.states import TaskState
 
@@ -76,6 +80,9 @@ class ParslRun:
         self.completer: Completer | None = None  # started with Parsl
         self.starter = Starter()  # starts tasks whose node share was busy (gated.py)
         self.pinned: dict[str, bool] = {}  # executors whose workers Parsl pinned
+        self.in_flight: dict[str, tuple[str, float]] = {}  # task id -> (stage, submitted at)
+        self.start_tail = StartTail(rundir.path)  # workers' start lines (state/results.py)
+        self._job_notes: tuple[float, list[str]] = (0.0, [])
 
     # ---- engine ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -214,6 +221,8 @@ class ParslRun:
                 self.states[tid] = TaskState.SUBMITTED
                 self.outstanding += 1
             self.journal.append("task_submitted", **meta)
+            with self.lock:
+                self.in_flight[tid] = (name, time.time())
             self.progress.submitted(name)
             fut.add_done_callback(lambda f, m=meta: self._on_done(f, m))
         self.stage_ids[(name, iteration)] = ids_out
@@ -287,6 +296,7 @@ class ParslRun:
         with self.lock:
             was_active = self.states.get(tid) is TaskState.SUBMITTED
             self.states[tid] = state
+            self.in_flight.pop(tid, None)
         if state in (TaskState.DONE, TaskState.CACHED):
             assert record is not None
             self.journal.append(
@@ -306,12 +316,52 @@ class ParslRun:
             if state is TaskState.FAILED:
                 with self.lock:
                     self.failed.append(info)
-        self.progress.finished(meta["stage"], state, was_active)
+        seconds = None
+        if record is not None and state is TaskState.DONE:
+            started, ended = record.get("started"), record.get("ended")
+            if isinstance(started, int | float) and isinstance(ended, int | float):
+                seconds = max(0.0, ended - started)
+        self.progress.finished(meta["stage"], state, was_active, seconds)
 
     def _runs_command(self, stage: str) -> bool:
         """Shell stages and MPI launches have an exit code."""
         s = self.plan.stages[stage]
         return s.kind == "shell" or s.resources["ranks"] > 1
+
+    # ---- what is in flight (the progress display) -----------------------------------------
+    def live(self) -> Live:
+        """Per stage: tasks waiting for what they need (Parsl: pending), queued (launched to
+        an executor, not started) and running (their worker wrote a start line)."""
+        starts = self.start_tail.poll()
+        now = time.time()
+        with self.lock:
+            flying = list(self.in_flight.items())
+        out = Live()
+        counts: dict[str, list[int]] = {}
+        for tid, (stage, since) in flying:
+            c = counts.setdefault(stage, [0, 0, 0])
+            start = starts.get(tid)
+            t = start.get("t") if start else None
+            if isinstance(t, int | float) and t >= since - 1.0:
+                c[2] += 1
+                out.running.setdefault(stage, []).append(max(0.0, now - t))
+                continue
+            handle = self.handles.get(tid)
+            record = getattr(handle, "task_record", None) or {}
+            c[0 if record.get("status", States.pending) is States.pending else 1] += 1
+        out.counts = {k: (v[0], v[1], v[2]) for k, v in counts.items()}
+        out.notes = self._scheduler_notes(now)
+        return out
+
+    def _scheduler_notes(self, now: float) -> list[str]:
+        """Slurm blocks that are not running yet, with squeue's reason (every 5 s)."""
+        if self.site.scheduler != "slurm":
+            return []
+        at, notes = self._job_notes
+        if now - at >= 5.0:
+            notes = job_notes(reaper.recorded_jobs(self.rundir.path))
+            self._job_notes = (now, notes)
+        return notes
 
     # ---- loops ----------------------------------------------------------------------------
     def _run_loop(self, name: str) -> None:
@@ -320,6 +370,7 @@ class ParslRun:
         info: dict[str, Any] = {"iterations": 0, "reason": "max_iterations", "values": []}
         self.loop_info[name] = info
         for k in range(1, loop.max_iterations + 1):
+            self.progress.iteration(name, k, loop.max_iterations)
             for s in order:
                 self._submit_stage(s, k)
             self.final_iteration[name] = k

@@ -45,7 +45,7 @@ from orchestrator.backends.task_binding import (
     placed_task,
 )
 from orchestrator.backends.task_io import captured, in_dir, task_env
-from orchestrator.state.results import append_result
+from orchestrator.state.results import append_result, append_start
 
 LEGACY_RESULT_FILE = "result.json"  # written per task by earlier versions; still read on resume
 
@@ -112,6 +112,7 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
     upstream, feedback, producers = _unpack(payload.get("layout", ()), inputs)
     read = _stage_in(payload, task_dir, producers) if payload.get("stage_in") else None
     with _placed(payload, parsl_resource_specification or {}) as grant:
+        append_start(payload["run_dir"], payload["task_id"])  # running, not queued
         if payload.get("in_process"):
             value = run_in_process(payload, upstream, feedback, task_dir)
         else:

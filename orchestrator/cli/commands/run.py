@@ -207,6 +207,7 @@ def _execute(args, run: _Run) -> int:
     runner = ParslRun(plan, run.spec, run.site.site, rundir, journal, done_records(run.records),
                       progress, resuming=bool(args.resume), payloads=run.payloads,
                       tries_before=tries_before(run.records))
+    progress.configure(_shape(run), runner.live)
     _journal_start(journal, run, bool(args.resume))
     started = time.time()
     try:
@@ -234,6 +235,19 @@ def _execute(args, run: _Run) -> int:
     _close(runner, journal, tag)
     _print_outcome(args, outcome, rundir, time.time() - started)
     return 0 if outcome.state == "succeeded" else 3
+
+
+def _shape(run: _Run):
+    """What the progress display's ETA needs: the plan's stages, each pool's nodes, and the
+    task durations of earlier runs of this workflow in the same run root."""
+    from orchestrator.plan.export import stage_json
+    from orchestrator.report.progress import Shape
+    from orchestrator.state.history import earlier_runs, stage_history
+
+    capacity = {s.binding.pool: float(s.binding.pool_nodes) for s in run.plan.stages.values()}
+    runs = earlier_runs(run.rundir.path.parent, run.plan.workflow, exclude=run.rundir.path)
+    return Shape([stage_json(s) for s in run.plan.stages.values()], capacity,
+                 stage_history(runs))
 
 
 def _journal_start(journal, run: _Run, resume: bool) -> None:

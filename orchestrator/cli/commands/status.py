@@ -18,21 +18,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="json: the documented contract of docs/status-json.md")
     p.add_argument("--all", dest="show_all", action="store_true",
                    help="list every task and failure (text format caps the tables)")
+    p.add_argument("--watch", nargs="?", type=float, const=2.0, default=None, metavar="SECONDS",
+                   help="refresh every SECONDS (default 2) until the run ends")
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 whenever the run directory could be read, whatever state the run is in."""
-    from orchestrator.state.status import load_status
+    if args.watch is not None:
+        from orchestrator.cli.commands.watch import watch
+
+        return watch(args.run_dir, max(0.2, args.watch), args.format, args.show_all)
     from orchestrator.state.status_json import status_json
 
-    st = load_status(args.run_dir)
+    st, view = snapshot(args.run_dir)
     if args.format == "json":
-        _write_json(status_json(st), sys.stdout)
+        _write_json(status_json(st, view), sys.stdout)
         return 0
     from orchestrator.report.status_text import render_status
 
-    render_status(st, show_all=args.show_all)
+    render_status(st, show_all=args.show_all, view=view)
     return 0
+
+
+def snapshot(run_dir: Path):
+    """The run's status and, while it runs, its progress view (ETA, Slurm blocks)."""
+    import time
+
+    from orchestrator.state.status import load_status
+
+    st = load_status(run_dir)
+    if st.state != "running":
+        return st, None
+    from orchestrator.backends.parsl.reaper import recorded_jobs
+    from orchestrator.backends.squeue import job_notes
+    from orchestrator.report.status_view import status_view
+
+    return st, status_view(st, time.time(), job_notes(recorded_jobs(st.run_dir)))
 
 
 def _write_json(doc: dict, out) -> None:
