@@ -1,4 +1,5 @@
-"""Inline SVG for the HTML report: the task timeline, the stage graph and x/y charts.
+"""Inline SVG for the HTML report: the task timeline and x/y charts (the stage graph is
+graph.py).
 
 Plain strings, no libraries, no scripts: hover text is an SVG `<title>`. Every
 text that comes from a run goes through `esc`. Stage colours are CSS classes
@@ -8,11 +9,11 @@ text that comes from a run goes through `esc`. Stage colours are CSS classes
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from orchestrator.report.metrics import Bar, Edge, Lane
+from orchestrator.report.metrics import Bar, Lane
 from orchestrator.report.status_text import format_seconds
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
@@ -114,47 +115,6 @@ def _tick_label(t: float, step: float) -> str:
     if t < 3600:
         return f"{int(t // 60)}m"
     return f"{int(t // 3600)}h{int(t % 3600 // 60):02d}"
-
-
-# ---- stage graph ---------------------------------------------------------------------------
-def dag(layers: list[list[str]], edges: list[Edge], node: Callable[[str, float, float], str],
-        boxes: Sequence[tuple[list[str], str]] = (), bw: int = 160, bh: int = 46) -> str:
-    """Layers left to right; `node(name, x, y)` draws a box of bw x bh; `boxes` are dashed
-    frames (members, label) around groups such as loops; feedback edges are dashed."""
-    gx, gy, pad = 70, 18, 30
-    pos = {s: (pad + li * (bw + gx), pad + ri * (bh + gy))
-           for li, row in enumerate(layers) for ri, s in enumerate(row)}
-    w = pad * 2 + len(layers) * (bw + gx) - gx
-    h = pad * 2 + max(len(r) for r in layers) * (bh + gy) - gy + 24
-    out = [f'<svg id="dag-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" '
-           f'width="{min(w, 1300)}" role="img" aria-label="stage graph"><defs><marker id="arr" '
-           'viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill="#777"/></marker></defs>']
-    for members, label in boxes:
-        pts = [pos[m] for m in members if m in pos]
-        if pts:
-            x0, y0 = min(x for x, _ in pts) - 10, min(y for _, y in pts) - 18
-            x1, y1 = max(x for x, _ in pts) + bw + 10, max(y for _, y in pts) + bh + 8
-            out.append(f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" rx="8" '
-                       f'fill="#faf5ff" stroke="#b07aa1" stroke-dasharray="6 4"/><text '
-                       f'x="{x0 + 6}" y="{y0 + 12}" font-size="10" fill="#7a4f8a">{esc(label)}'
-                       "</text>")
-    for e in edges:
-        (x1, y1), (x2, y2) = pos[e.src], pos[e.dst]
-        if e.feedback:
-            a, b = x1 + bw / 2, x2 + bw / 2
-            out.append(f'<path d="M{a} {y1 + bh}C{a} {y1 + bh + 40} {b} {y2 + bh + 40} {b} '
-                       f'{y2 + bh}" fill="none" stroke="#b07aa1" stroke-dasharray="5 3" '
-                       f'marker-end="url(#arr)"><title>feedback: {esc(e.src)} → next '
-                       f"{esc(e.dst)}</title></path>")
-        else:
-            ya, yb, mid = y1 + bh / 2, y2 + bh / 2, (x1 + bw + x2) / 2
-            out.append(f'<path d="M{x1 + bw} {ya}C{mid} {ya} {mid} {yb} {x2} {yb}" fill="none" '
-                       f'stroke="#888" marker-end="url(#arr)"><title>{esc(e.src)} → '
-                       f"{esc(e.dst)}</title></path>")
-    out += [node(s, *pos[s]) for row in layers for s in row]
-    out.append("</svg>")
-    return "".join(out)
 
 
 # ---- x/y charts ----------------------------------------------------------------------------

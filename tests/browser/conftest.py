@@ -161,3 +161,32 @@ def make_demo_run(path: Path) -> tuple[Path, list[str]]:
         done(j, "summary", {"best": 0.03}, t, 0.8, 102)
         j.append("run_finished", state="failed", seconds=t + 1 - T0)
     return path, ran
+
+
+def make_wide_run(path: Path, layers: int = 9, fan: int = 9) -> Path:
+    """A finished run whose stage graph is long and wide: a chain of `layers` stages with a
+    fan of `fan` long-named stages after its second (the shape that overflowed the page)."""
+    chain = [f"stage_{k}_of_a_long_chain" for k in range(layers)]
+    fanned = [f"postprocess_member_{i:02d}_with_a_long_name" for i in range(fan)]
+    stages = [_stage(chain[0], 1), _stage(chain[1], 1, [chain[0]])]
+    stages += [_stage(n, 1, [chain[1]]) for n in fanned]
+    stages += [_stage(chain[2], 1, fanned)]
+    stages += [_stage(chain[k], 1, [chain[k - 1]]) for k in range(3, layers)]
+    tasks = [{"id": s["name"], "stage": s["name"], "loop": None} for s in stages]
+    plan = {"format": 1, "workflow": "wide", "site": "laptop", "params": {}, "stages": stages,
+            "tasks": tasks, "loops": []}
+    path.mkdir(parents=True)
+    (path / "plan.json").write_text(json.dumps(plan))
+    (path / "spec.json").write_text(json.dumps({"workflow": {"name": "wide"}, "params": {}}))
+    (path / "run.json").write_text(json.dumps({"workflow": "wide.yaml", "site": "laptop",
+                                               "attempts": [{"started": T0, "pid": 1,
+                                                             "argv": ["run", "wide.yaml"]}]}))
+    with Journal(path / "journal.jsonl", fsync=False) as j:
+        j.append("run_started", workflow="wide", site="laptop", attempt=1, pid=2**22 + 1,
+                 resume=False, tasks=len(tasks))
+        for k, s in enumerate(stages):
+            j.append("task_done", task=s["name"], stage=s["name"], key=f"k{k}",
+                     result={"value": float(k)}, started=T0 + k, ended=T0 + k + 0.9,
+                     host="node1", pid=100 + k % 4, devices={}, attempts=1)
+        j.append("run_finished", state="succeeded", seconds=len(stages) + 1.0)
+    return path
