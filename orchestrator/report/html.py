@@ -244,7 +244,8 @@ def _dag(ctx: _Context) -> str:
     svg = dag(mx.dag_layers(names, edges), edges,
               lambda s, x, y: _dag_node(ctx, s, counts.get(s, {}), x, y), boxes)
     legend = "".join(f'<span class="chip" style="background:{STATE_COLOURS[k]}"></span>{k}'
-                     for k in ("done", "partial", "running", "failed", "cancelled", "pending"))
+                     for k in ("done", "partial", "running", "queued", "failed", "cancelled",
+                               "pending"))
     return section("dag", "Stages (DAG)", f"<p>{legend}</p>{svg}<p class=\"note\">border: "
                    "the stage's state; stripe: its colour in the timeline; dashed purple: "
                    "loops and their feedback.</p>")

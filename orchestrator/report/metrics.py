@@ -391,12 +391,15 @@ def dag_layers(stages: list[str], edges: list[Edge]) -> list[list[str]]:
 
 
 def stage_state(counts: dict[str, int]) -> str:
-    """One word for a stage: failed, running, cancelled, done, partial or pending."""
+    """One word for a stage: failed, running, queued (in flight, none started), cancelled,
+    done, partial or pending."""
     total = sum(counts.values())
     if counts.get("failed") or counts.get("dep_failed"):
         return "failed"
-    if counts.get("submitted"):
+    if counts.get("running"):
         return "running"
+    if counts.get("queued") or counts.get("waiting") or counts.get("submitted"):
+        return "queued"
     if counts.get("cancelled"):
         return "cancelled"
     ok = counts.get("done", 0) + counts.get("cached", 0)

@@ -20,7 +20,8 @@ PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9
            "#ff9da7", "#bab0ac", "#86bcb6", "#d37295", "#a0cbe8")
 STATE_COLOURS = {"done": "#59a14f", "cached": "#76b7b2", "failed": "#e15759",
                  "dep_failed": "#c0504d", "cancelled": "#edc948", "submitted": "#4e79a7",
-                 "running": "#4e79a7", "pending": "#bab0ac", "partial": "#f28e2b",
+                 "running": "#4e79a7", "queued": "#a0cbe8", "waiting": "#d4e3f0",
+                 "pending": "#bab0ac", "partial": "#f28e2b",
                  "succeeded": "#59a14f", "interrupted": "#edc948", "crashed": "#e15759"}
 Point = tuple[float, float]
 Dot = tuple[float, float, str | None, str]
