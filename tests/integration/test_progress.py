@@ -89,3 +89,28 @@ def test_states_and_eta_of_a_live_run(tmp_path, wf):
         if head and int(head.group(1)) < 8:
             assert "running" not in slow_line, block
     assert any("queued" in b for b in blocks) and any("waiting" in b for b in blocks)
+
+
+def test_status_watch_follows_a_run_started_elsewhere(tmp_path, wf):
+    run_dir = tmp_path / "run"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "run", str(wf / "eta.yaml"), "--set", "n=4",
+         "--set", "short=1.0", "--set", "long=2.0", "--run-dir", str(run_dir), "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while not (run_dir / "journal.jsonl").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        watch = subprocess.run([sys.executable, "-m", "orchestrator", "status", str(run_dir),
+                                "--watch", "0.5"], capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "COLUMNS": "200"})
+        driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0 and watch.returncode == 0, watch.stderr
+    heads = re.findall(r"^\[(\d+):(\d+)\] (\d+)/5 done, (\d+) running", watch.stdout, re.M)
+    assert len(heads) >= 3, watch.stdout  # refreshed while the run ran
+    assert any(int(h[3]) > 0 for h in heads)
+    assert "succeeded" in watch.stdout.splitlines()[0] or "succeeded" in watch.stdout
+    assert watch.stdout.rstrip().splitlines()[-1].strip()  # ended with the final status
