@@ -7,7 +7,7 @@ runs/<workflow>-<timestamp>/
   plan.json         the plan, as `orch plan --format json` prints it
   journal.jsonl     task events (the truth for status and resume)
   tasks/<task-id>/  cwd of the task: stdout, stderr, declared outputs
-  results/          per-worker result lines (state/results.py), read by --resume
+  results/          per-worker start and result lines (state/results.py): --resume, live states
   parsl/            Parsl's own run files and logs
   .lock             held (flock) by the one driver running it (state/lock.py)
 ```
