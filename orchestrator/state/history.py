@@ -65,7 +65,7 @@ def earlier_runs(root: Path, workflow: str, exclude: Path | None = None,
 def _durations(run: Path) -> dict[str, tuple[str, float]]:
     """task id -> (stage, seconds) of its last `task_done` in the run's journal."""
     out: dict[str, tuple[str, float]] = {}
-    for rec in read_journal(run / JOURNAL_NAME):
+    for rec in read_journal(run / JOURNAL_NAME, events=("task_done",)):
         if rec.get("ev") != "task_done":
             continue
         tid, start, end = rec.get("task"), rec.get("started"), rec.get("ended")
