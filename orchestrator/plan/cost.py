@@ -1,8 +1,13 @@
-"""Node-hour and accelerator-hour estimates for a stage (upper bounds from walltimes)."""
+"""Node-hour and accelerator-hour estimates for a stage: upper bounds from walltimes (what
+the scheduler charges at most) and, from earlier runs' durations, what to expect."""
 
 from __future__ import annotations
 
-from orchestrator.plan.model import Cost
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from orchestrator.plan.model import Cost, Plan
 from orchestrator.site.models import Pool
 from orchestrator.spec.models import Resources
 from orchestrator.units import parse_memory, parse_walltime
@@ -31,3 +36,58 @@ def stage_cost(res: Resources, pool: Pool, rpn: int, fallback: bool, tasks: int)
         xpu_hours=acc_hours if pool.device == "xpu" else 0.0,
         charged_hours=node_hours * pool.charge_factor,
     )
+
+
+# ---- expected cost, from earlier runs' durations ---------------------------------------------
+class Measured(Protocol):
+    """What an earlier-runs history gives per stage (state/history.py StageHistory)."""
+
+    seconds: float
+    tasks: int
+    runs: int
+
+
+@dataclass(frozen=True)
+class StageExpected:
+    seconds: float  # mean measured run time of one task
+    measured: int  # done tasks it is measured from
+    runs: int  # earlier runs those came from
+    cost: Cost  # the stage's tasks, one iteration (as StagePlan.cost)
+    times: int = 1  # iterations counted (a loop's max_iterations, as the bound counts them)
+
+    def hours(self, attr: str) -> float:
+        """Over every counted iteration."""
+        return getattr(self.cost, attr) * self.times
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The plan's cost if tasks take as long as they did before, not their walltimes."""
+
+    runs: int  # earlier runs read
+    root: str  # where they were looked for (for messages)
+    stages: dict[str, StageExpected] = field(default_factory=dict)  # measured stages only
+
+    def total(self, attr: str) -> float:
+        return sum(s.hours(attr) for s in self.stages.values())
+
+
+def expected_cost(cost: Cost, seconds: float) -> Cost:
+    """The bound's own charge (share of a node, nodes, accelerators, tasks) for `seconds`
+    a task instead of its walltime, so both figures count the same things."""
+    k = seconds / cost.task_seconds if cost.task_seconds > 0 else 0.0
+    return Cost(task_seconds=round(seconds), node_hours=cost.node_hours * k,
+                gpu_hours=cost.gpu_hours * k, xpu_hours=cost.xpu_hours * k,
+                charged_hours=cost.charged_hours * k)
+
+
+def expect(plan: Plan, history: Mapping[str, Measured], runs: int, root: str) -> Expectation:
+    """Expected cost per measured stage; loop stages count `max_iterations` times, as the
+    walltime bound does."""
+    stages = {}
+    for name, s in plan.stages.items():
+        h = history.get(name)
+        if h is not None and h.tasks > 0:
+            stages[name] = StageExpected(h.seconds, h.tasks, h.runs,
+                                         expected_cost(s.cost, h.seconds), plan.iterations(name))
+    return Expectation(runs, root, stages)

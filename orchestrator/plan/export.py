@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from orchestrator.plan.cost import Expectation
 from orchestrator.plan.inputs import edge_files, staged_inputs
 from orchestrator.plan.model import Plan, StagePlan
 from orchestrator.plan.packing import pool_packing
@@ -17,8 +18,8 @@ from orchestrator.plan.packing import pool_packing
 PLAN_FORMAT_VERSION = 1
 
 
-def stage_json(s: StagePlan) -> dict[str, Any]:
-    return {
+def stage_json(s: StagePlan, expected: Expectation | None = None) -> dict[str, Any]:
+    out = {
         "name": s.name,
         "kind": s.kind,
         "target": s.target,
@@ -44,10 +45,45 @@ def stage_json(s: StagePlan) -> dict[str, Any]:
         "gpu_hours": round(s.cost.gpu_hours, 6),
         "xpu_hours": round(s.cost.xpu_hours, 6),
     }
+    if expected is not None:
+        out.update(_stage_expected(s.name, expected))
+    return out
 
 
-def iter_json(plan: Plan, extra: dict[str, Any] | None = None) -> Iterator[str]:
-    """Chunks of the plan's JSON document."""
+def _stage_expected(name: str, expected: Expectation) -> dict[str, Any]:
+    """`orch plan`'s expected cost of a stage; null where no earlier run measured it."""
+    e = expected.stages.get(name)
+    if e is None:
+        return dict.fromkeys(("expected_seconds", "expected_node_hours", "expected_gpu_hours",
+                              "expected_xpu_hours", "expected_from_tasks"), None) | {
+            "expected_from_runs": 0}
+    return {"expected_seconds": round(e.seconds, 3),
+            "expected_node_hours": round(e.cost.node_hours, 6),
+            "expected_gpu_hours": round(e.cost.gpu_hours, 6),
+            "expected_xpu_hours": round(e.cost.xpu_hours, 6),
+            "expected_from_tasks": e.measured, "expected_from_runs": e.runs}
+
+
+def summary_expected(plan: Plan, expected: Expectation) -> dict[str, Any]:
+    """Totals over the measured stages, and which stages no earlier run measured."""
+    measured = bool(expected.stages)
+    return {
+        "expected_node_hours": round(expected.total("node_hours"), 6) if measured else None,
+        "expected_gpu_hours": round(expected.total("gpu_hours"), 6) if measured else None,
+        "expected_xpu_hours": round(expected.total("xpu_hours"), 6) if measured else None,
+        "expected_charged_node_hours":
+            round(expected.total("charged_hours"), 6) if measured else None,
+        "expected_from_runs": expected.runs,
+        "expected_unmeasured": [n for n in plan.stages if n not in expected.stages],
+        "expected_estimate": "earlier runs' mean task run time x the same shares; "
+                             "loops at max_iterations",
+    }
+
+
+def iter_json(plan: Plan, extra: dict[str, Any] | None = None,
+              expected: Expectation | None = None) -> Iterator[str]:
+    """Chunks of the plan's JSON document; `expected` (from earlier runs, `orch plan`
+    only) adds the expected cost per stage and in the summary."""
     head = {
         "format": PLAN_FORMAT_VERSION,
         "workflow": plan.workflow,
@@ -55,7 +91,7 @@ def iter_json(plan: Plan, extra: dict[str, Any] | None = None) -> Iterator[str]:
         "scheduler": plan.scheduler,
         "params": plan.params,
         **(extra or {}),
-        "stages": [stage_json(s) for s in plan.stages.values()],
+        "stages": [stage_json(s, expected) for s in plan.stages.values()],
         "pools": pool_packing(plan),
         "loops": [
             {"name": lp.name, "stages": list(lp.stages), "max_iterations": lp.max_iterations,
@@ -86,11 +122,15 @@ def iter_json(plan: Plan, extra: dict[str, Any] | None = None) -> Iterator[str]:
                 item["inputs"] = [{"path": f[1], "task": f[2], "file": f[3]} for f in files]
             yield ("" if first else ",\n") + json.dumps(item)
             first = False
-    yield '], "summary": ' + json.dumps(plan.summary()) + "}\n"
+    summary = plan.summary()
+    if expected is not None:
+        summary |= summary_expected(plan, expected)
+    yield '], "summary": ' + json.dumps(summary) + "}\n"
 
 
-def to_json(plan: Plan, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return json.loads("".join(iter_json(plan, extra)))
+def to_json(plan: Plan, extra: dict[str, Any] | None = None,
+            expected: Expectation | None = None) -> dict[str, Any]:
+    return json.loads("".join(iter_json(plan, extra, expected)))
 
 
 def _label(s: StagePlan) -> str:

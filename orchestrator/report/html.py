@@ -23,6 +23,7 @@ from orchestrator.report.parts import badge, clock, section, table
 from orchestrator.report.provenance import provenance
 from orchestrator.report.status_text import exit_text, format_seconds, stderr_tail
 from orchestrator.report.svg import PALETTE, STATE_COLOURS, chart, esc, gantt, short, thin
+from orchestrator.state.history import earlier_runs, stage_history
 from orchestrator.state.results import results_by_task
 from orchestrator.state.states import TaskState
 from orchestrator.state.status import load_status
@@ -156,8 +157,17 @@ def _summary(ctx: _Context) -> str:
                    + _usage_table(ctx))
 
 
+def _earlier(st: RunStatus) -> tuple[dict[str, Any], int]:
+    """History of the same workflow's other runs beside this one (the run root)."""
+    if not st.workflow:
+        return {}, 0
+    runs = earlier_runs(st.run_dir.parent, st.workflow, exclude=st.run_dir)
+    return stage_history(runs), len(runs)
+
+
 def _usage_table(ctx: _Context) -> str:
-    usage = mx.stage_usage(ctx.plan, ctx.st)
+    history, earlier = _earlier(ctx.st)
+    usage = mx.stage_usage(ctx.plan, ctx.st, history)
     counts = {s.name: s.counts for s in ctx.st.stages}
     rows = []
     for u in usage:
@@ -171,9 +181,7 @@ def _usage_table(ctx: _Context) -> str:
                      where, f"{u.tasks:,}", f"{ok:,}", f"{bad:,}" if bad else "·",
                      esc(format_seconds(u.busy_seconds if u.timed else None)),
                      esc(format_seconds(u.quantile(0.5))), esc(format_seconds(u.quantile(1.0))),
-                     f"{_h(u.node_hours)} / {_h(u.planned_node_hours)}",
-                     f"{_h(u.gpu_hours)} / {_h(u.planned_gpu_hours)}",
-                     f"{_h(u.xpu_hours)} / {_h(u.planned_xpu_hours)}"])
+                     *(_trio(u, k) for k in ("node", "gpu", "xpu"))])
 
     def tot(attr: str) -> float | None:
         vals = [getattr(u, attr) for u in usage if getattr(u, attr) is not None]
@@ -181,17 +189,30 @@ def _usage_table(ctx: _Context) -> str:
 
     total = ["total", "", f"{sum(u.tasks for u in usage):,}", "", "",
              esc(format_seconds(sum(u.busy_seconds for u in usage))), "", "",
-             f"{_h(tot('node_hours'))} / {_h(tot('planned_node_hours'))}",
-             f"{_h(tot('gpu_hours'))} / {_h(tot('planned_gpu_hours'))}",
-             f"{_h(tot('xpu_hours'))} / {_h(tot('planned_xpu_hours'))}"]
+             *(f"{_h(tot(k + '_hours'))} / {_h(tot('expected_' + k + '_hours'))} / "
+               f"{_h(tot('planned_' + k + '_hours'))}" for k in ("node", "gpu", "xpu"))]
     head = ["stage", "pool · device", "tasks", "done", "failed", "busy", "median", "max",
-            "node-h used / planned", "GPU-h used / planned", "XPU-h used / planned"]
+            "node-h used / expected / planned", "GPU-h used / expected / planned",
+            "XPU-h used / expected / planned"]
+    source = (f"from {earlier} earlier run{'s' if earlier != 1 else ''} of "
+              f"{esc(ctx.st.workflow)} in {esc(ctx.st.run_dir.parent)}" if earlier else
+              f"none: no earlier run of {esc(ctx.st.workflow or '?')} in "
+              f"{esc(ctx.st.run_dir.parent)}")
     return (table(head, rows, set(range(2, 11)), total) +
             '<p class="note">used = each done or cached task\'s run time (measured on the '
             "worker) &times; the nodes and accelerators it held, from plan.json (its share "
-            "of a node, as the plan charges it); planned = the plan's estimate from walltimes, loop stages "
-            "at max_iterations (an upper bound). Failed attempts and idle workers are not "
-            "counted. See docs/report.md.</p>")
+            "of a node, as the plan charges it); expected = the same, for every planned task "
+            "at the mean run time of the stage's done tasks in earlier runs beside this one "
+            f"({source}; - where a stage never ran); planned = the plan's estimate from "
+            "walltimes (an upper bound). Expected and planned count loop stages at "
+            "max_iterations. Failed attempts and idle workers are not counted. "
+            "See docs/report.md.</p>")
+
+
+def _trio(u: mx.StageUsage, kind: str) -> str:
+    """used / expected / planned hours of one kind (node, gpu, xpu)."""
+    return " / ".join(_h(getattr(u, name)) for name in (
+        f"{kind}_hours", f"expected_{kind}_hours", f"planned_{kind}_hours"))
 
 
 # ---- timeline ------------------------------------------------------------------------------

@@ -12,11 +12,13 @@ import json
 import math
 import platform
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from orchestrator.state.history import StageHistory
 from orchestrator.state.journal import read_journal
 from orchestrator.state.results import results_by_task
 from orchestrator.state.rundir import task_dirname
@@ -107,6 +109,12 @@ class StageUsage:
     node_rate: float
     """Nodes held by one running task (its share of a node x nodes)."""
     durations: list[float] = field(default_factory=list, repr=False)
+    expected_node_hours: float | None = None
+    """From earlier runs' mean task run time (state/history.py), the plan's tasks and shares,
+    loop stages at max_iterations like the planned figure; None where never measured."""
+    expected_gpu_hours: float | None = None
+    expected_xpu_hours: float | None = None
+    expected_runs: int = 0
 
     def quantile(self, q: float) -> float | None:
         d = self.durations
@@ -132,8 +140,10 @@ def _rates(s: dict[str, Any]) -> tuple[float, float, float]:
             (_num(res.get("xpus")) or 0.0) * ranks)
 
 
-def stage_usage(plan: dict[str, Any], st: RunStatus) -> list[StageUsage]:
-    """Per stage: node-, GPU- and XPU-hours used by done and cached tasks, and the plan's."""
+def stage_usage(plan: dict[str, Any], st: RunStatus,
+                history: Mapping[str, StageHistory] | None = None) -> list[StageUsage]:
+    """Per stage: node-, GPU- and XPU-hours used by done and cached tasks, the plan's bound
+    and, given earlier runs' `history`, what they made one expect."""
     loops = {lp.get("name"): lp.get("max_iterations") for lp in plan.get("loops") or []
              if isinstance(lp, dict)}
     by_stage: dict[str, list[TaskStatus]] = {}
@@ -151,6 +161,10 @@ def stage_usage(plan: dict[str, Any], st: RunStatus) -> list[StageUsage]:
         busy = sum(durs)
         iters = loops.get(s.get("loop")) if s.get("loop") else 1
         iters = iters if isinstance(iters, int) else 1
+        h = (history or {}).get(name)
+        # expected: the same rates as used, for each planned task at the recorded mean time
+        exp = (h.seconds / 3600 * (_num(s.get("tasks")) or 0.0) * iters
+               if h is not None and s else None)
         out.append(StageUsage(
             name=name, loop=s.get("loop") or next((t.loop for t in tasks if t.loop), None),
             pool=s.get("pool"), device=s.get("device"), tasks=len(tasks), timed=len(durs),
@@ -159,7 +173,11 @@ def stage_usage(plan: dict[str, Any], st: RunStatus) -> list[StageUsage]:
             planned_node_hours=_scaled(s.get("node_hours"), iters),
             planned_gpu_hours=_scaled(s.get("gpu_hours"), iters),
             planned_xpu_hours=_scaled(s.get("xpu_hours"), iters),
-            node_rate=node_r, durations=durs))
+            node_rate=node_r, durations=durs,
+            expected_node_hours=None if exp is None else exp * node_r,
+            expected_gpu_hours=None if exp is None else exp * gpu_r,
+            expected_xpu_hours=None if exp is None else exp * xpu_r,
+            expected_runs=h.runs if h is not None else 0))
     return out
 
 

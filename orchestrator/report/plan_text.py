@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestrator.plan.cost import Expectation
 from orchestrator.plan.inputs import file_lines
 from orchestrator.plan.model import Plan, StagePlan
 from orchestrator.plan.packing import packing_lines
@@ -64,7 +65,48 @@ def environment_lines(plan: Plan) -> list[str]:
     return out
 
 
-def render_plan(plan: Plan, file=None) -> None:
+def _expected_cell(expected: Expectation | None, s: StagePlan, iterations: int) -> str:
+    if expected is None or not expected.runs:
+        return "-"
+    e = expected.stages.get(s.name)
+    if e is None:
+        return "not measured"
+    return f"{e.hours('node_hours'):.3g} ({e.runs} run{'s' if e.runs != 1 else ''})"
+
+
+def _runs(n: int) -> str:
+    return f"{n} earlier run" + ("s" if n != 1 else "")
+
+
+def cost_lines(plan: Plan, expected: Expectation | None) -> list[str]:
+    """The totals: the walltime bound (what the scheduler charges at most) and, from
+    earlier runs, what to expect."""
+    summ = plan.summary()
+    figures = [("node-h", "node_hours", "node_hours"), ("GPU-h", "gpu_hours", "gpu_hours"),
+               ("XPU-h", "xpu_hours", "xpu_hours")]
+    measured = expected is not None and expected.stages
+    out = []
+    for label, key, attr in figures:
+        if label != "node-h" and not summ[key]:
+            continue
+        line = f"{label:<7}≤ {summ[key]:<8.3g} (walltime)"
+        if measured:
+            line += f"   expected {expected.total(attr):.3g} (from {_runs(expected.runs)})"
+        out.append(line)
+    out.append(f"≤: {summ['estimate']}")
+    if expected is not None and not expected.runs:
+        out.append(f"expected: no earlier runs of {plan.workflow} under "
+                   f"{expected.root.rstrip('/')}/")
+    elif expected is not None:
+        out.append("expected: earlier runs' mean task run time, same shares and loop count")
+        missing = [n for n in plan.stages if n not in expected.stages]
+        if missing:
+            out.append(f"expected: {', '.join(missing)} never done in the {_runs(expected.runs)}"
+                       " (not counted)")
+    return out
+
+
+def render_plan(plan: Plan, file=None, expected: Expectation | None = None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -74,8 +116,10 @@ def render_plan(plan: Plan, file=None) -> None:
               f"{escape(plan.site)} ({plan.scheduler})")
     con.print(f"[bold]params[/bold] {escape(params)}")
     table = Table(title=None, show_lines=False)
-    for col in ("stage", "tasks", "pool", "resources", "device masks", "walltime", "node-h"):
-        table.add_column(col, justify="right" if col in ("tasks", "node-h") else "left")
+    for col in ("stage", "tasks", "pool", "resources", "device masks", "walltime", "node-h ≤",
+                "expected"):
+        table.add_column(col, justify="left" if col in ("stage", "pool", "resources",
+                                                        "device masks", "walltime") else "right")
     for s in plan.stages.values():
         masks = sorted({_mask_text(t.device_mask) for t in s.tasks})
         shown = "; ".join(masks[:3]) + (f" (+{len(masks) - 3})" if len(masks) > 3 else "")
@@ -83,8 +127,9 @@ def render_plan(plan: Plan, file=None) -> None:
         if s.binding.fallback:
             pool += f" ← {s.binding.requested}"
         wall = s.resources["walltime"] or f"~{s.resources['estimated_walltime']}"
+        times = plan.iterations(s.name)
         table.add_row(s.name, f"{len(s.tasks):,}", escape(pool), _resources(s), escape(shown), wall,
-                      f"{s.cost.node_hours * plan.iterations(s.name):.3g}")
+                      f"{s.cost.node_hours * times:.3g}", _expected_cell(expected, s, times))
     con.print(table)
     for line in environment_lines(plan):
         con.print(line, markup=False)
@@ -112,9 +157,9 @@ def render_plan(plan: Plan, file=None) -> None:
         for line in files:
             con.print("  " + line, markup=False)
     summ = plan.summary()
-    con.print(f"[bold]total[/bold] {summ['tasks']:,} tasks in {summ['stages']} stages; "
-              f"{summ['node_hours']:.3g} node-hours, {summ['gpu_hours']:.3g} GPU-hours, "
-              f"{summ['xpu_hours']:.3g} XPU-hours ({summ['estimate']})")
+    con.print(f"[bold]total[/bold] {summ['tasks']:,} tasks in {summ['stages']} stages")
+    for line in cost_lines(plan, expected):
+        con.print("  " + line, markup=False)
     for w in plan.warnings:
         con.print(f"[yellow]warning:[/yellow] {escape(w)}")
 

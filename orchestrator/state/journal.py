@@ -51,11 +51,17 @@ def _decode(line: bytes) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def read_journal(path: Path) -> Iterator[dict[str, Any]]:
-    """Every intact record, in order; torn or corrupt lines are skipped."""
+def read_journal(path: Path, events: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
+    """Every intact record, in order; torn or corrupt lines are skipped. `events`: only
+    lines that mention one of these events are decoded (a cheap byte test first, so a
+    reader after one kind of record skips the CRC and JSON work of the rest); callers
+    still check `ev`."""
+    marks = tuple(f'"ev":"{e}"'.encode() for e in events) if events is not None else None
     try:
         with open(path, "rb") as f:
             for line in f:
+                if marks is not None and not any(m in line for m in marks):
+                    continue
                 record = _decode(line)
                 if record is not None:
                     yield record

@@ -8,6 +8,7 @@ its structure. Nothing here needs Parsl or a browser (tests/browser does the res
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from conftest import assert_clean_failure, cli_env, orch
 from orchestrator.report import metrics as mx
 from orchestrator.report.html import render_report, write_report
 from orchestrator.report.svg import chart, time_ticks
+from orchestrator.state.history import earlier_runs, stage_history
 from orchestrator.state.journal import Journal
 from orchestrator.state.status import load_status
 
@@ -277,6 +279,35 @@ def test_resources_used_per_stage(loop_run):
     prep = usage["prep"]
     assert prep.node_hours == pytest.approx(1 / 3600 * 0.25) and prep.gpu_hours == 0
     assert prep.planned_node_hours == pytest.approx(0.5 * 0.25)
+
+
+def test_expected_from_earlier_runs_beside_the_run(tmp_path):
+    """planned, expected (earlier runs in the same run root, not this one) and used."""
+    plan = plan_doc([{"name": "work", "tasks": 4}, {"name": "gather", "tasks": 1}])
+    root = tmp_path / "runs"
+    earlier = make_run(root / "wf-1", [done(f"work[{i}]", i, T0, seconds=3.0 * (i + 1),
+                                            index=i) for i in range(2)]
+                       + [finished("succeeded")], plan)
+    os.utime(earlier / "run.json", (T0, T0))
+    this = make_run(root / "wf-2", [done(f"work[{i}]", i, T0, seconds=1.0, index=i)
+                                    for i in range(4)] + [finished("succeeded")], plan)
+    html = render_report(this)
+    st = load_status(this)
+    history = stage_history(earlier_runs(root, "wf", exclude=this))
+    usage = {u.name: u for u in mx.stage_usage(plan, st, history)}
+    work = usage["work"]
+    # 4 planned tasks x the earlier mean (3 s and 6 s: 4.5 s) x share 0.25
+    assert work.expected_node_hours == pytest.approx(4 * 4.5 / 3600 * 0.25)
+    assert work.expected_runs == 1
+    assert work.node_hours == pytest.approx(4 * 1.0 / 3600 * 0.25)
+    assert work.planned_node_hours == pytest.approx(4 * 0.5 * 0.25)
+    assert usage["gather"].expected_node_hours is None  # never ran before
+    text = Doc(html).all_text
+    assert "node-h used / expected / planned" in text
+    assert f"{work.node_hours:.3g} / {work.expected_node_hours:.3g} / 0.5" in text
+    assert "from 1 earlier run of wf in" in text
+    alone = make_run(tmp_path / "alone" / "wf-1", [finished("succeeded")], plan)
+    assert "none: no earlier run of wf in" in Doc(render_report(alone)).all_text
 
 
 def test_lanes_by_pid_device_or_packing(tmp_path):

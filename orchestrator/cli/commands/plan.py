@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["text", "json", "dot", "mermaid"], default="text")
     p.add_argument("--scripts", metavar="DIR", type=Path,
                    help="write the batch scripts a Slurm site would submit into DIR")
+    p.add_argument("--runs", metavar="DIR", type=Path, default=Path("runs"),
+                   help="where earlier runs are (default: runs, where `orch run` puts them): "
+                        "their task durations give the expected cost")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         extra = {"sources": [{"path": s.path, "sha256": s.sha256} for s in spec.sources],
                  "scripts": [str(p) for p in written]}
         out = sys.stdout
-        for chunk in iter_json(plan, extra):
+        for chunk in iter_json(plan, extra, _expectation(plan, args.runs)):
             out.write(chunk)
     elif args.format == "dot":
         sys.stdout.write(to_dot(plan))
@@ -40,12 +43,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         from orchestrator.report.plan_text import render_plan
 
-        render_plan(plan)
+        render_plan(plan, expected=_expectation(plan, args.runs))
         for path in written:
             print(f"wrote {path}")
         if args.scripts and not written:
             print(f"site {plan.site!r} is not a Slurm site: no batch scripts to write")
     return 0
+
+
+def _expectation(plan, root: Path):
+    """The expected cost from earlier runs of this workflow under `root` (state/history.py);
+    read here so that the plan itself stays pure."""
+    from orchestrator.plan.cost import expect
+    from orchestrator.state.history import earlier_runs, stage_history
+
+    runs = earlier_runs(root, plan.workflow)
+    return expect(plan, stage_history(runs), len(runs), str(root))
 
 
 def _write_scripts(plan, site, directory: Path) -> list[Path]:
