@@ -71,7 +71,13 @@ def _expected_cell(expected: Expectation | None, s: StagePlan, iterations: int) 
     e = expected.stages.get(s.name)
     if e is None:
         return "not measured"
-    return f"{e.hours('node_hours'):.3g} ({e.runs} run{'s' if e.runs != 1 else ''})"
+    value = _short_hours(e.hours("node_hours"))
+    return value if e.runs == expected.runs else f"{value} ({e.runs} run{'s' if e.runs != 1 else ''})"
+
+
+def _short_hours(h: float) -> str:
+    """Node-hours a narrow column holds: 0.0209, 5.4e-05 (not 5.36e-05), 12.5."""
+    return f"{h:.2g}" if 0 < h < 1e-3 else f"{h:.3g}"
 
 
 def _runs(n: int) -> str:

@@ -130,5 +130,6 @@ def test_plan_names_stages_never_measured(tmp_path):
     fake_run(tmp_path / "runs" / "a", "fan-in", {"work[0]": 6.0})
     res = orch("plan", FAN_IN, "--site", "laptop", "--runs", tmp_path / "runs")
     text = " ".join(res.stdout.split())
-    assert "(1 run)" in text  # work, in the table; the others say "not measured"
+    assert "(1 run)" not in text  # the total names the runs; the cells say "not measured"
+    assert "(from 1 earlier run)" in text
     assert "expected: prepare, train, report never done in the 1 earlier run" in text
