@@ -6,7 +6,8 @@ cores or devices; Parsl places tasks on nodes, this module places them inside a 
 worker process of one node (and, on a local site, of every pool, since the pools share the
 machine) claims from one ledger: a small JSON file in node-local shared memory, changed only
 under `flock`. A claim names the claiming pid, so the claims of a worker killed with
-SIGKILL are dropped by the next reader (`os.kill(pid, 0)`), and nothing leaks.
+SIGKILL are dropped by the next reader (state/liveness.py: a zombie counts as dead, as its
+parent may never reap it), and nothing leaks.
 
 Policy (docs/placement.md): a task starts as soon as its planned units, its core count and
 its memory are free (backfill: a small task may pass a large one that does not fit yet),
@@ -27,6 +28,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from orchestrator.state.liveness import pid_alive
 
 STARVATION_S = 5.0
 _POLL_MIN, _POLL_MAX = 0.002, 0.05
@@ -98,16 +101,6 @@ def ledger_path(run_dir: str) -> str:
     return os.path.join(root, f"orch-ledger-{digest}.json")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Ledger:
     """The node's claims. Methods take the file lock for one short read-modify-write."""
 
@@ -146,7 +139,7 @@ class Ledger:
             return _State(self._cpus, self._memory)
         state = _State(doc["cpus"], doc["memory"], doc.get("claims", {}), doc.get("waiting", {}))
         for table in (state.claims, state.waiting):
-            for key in [k for k, v in table.items() if not _alive(v["pid"])]:
+            for key in [k for k, v in table.items() if not pid_alive(v["pid"])]:
                 del table[key]
         return state
 

@@ -8,7 +8,10 @@ from pathlib import Path
 
 
 def pid_alive(pid: int, since: float | None = None) -> bool:
-    """Whether process `pid` exists (on this host) and, where /proc tells, started by `since`."""
+    """Whether process `pid` runs (on this host) and, where /proc tells, started by `since`.
+
+    A zombie is dead: a worker killed after its parent died is reparented to pid 1, which
+    in a container often never reaps it, and `kill(pid, 0)` succeeds on it forever."""
     if pid <= 0:
         return False
     try:
@@ -19,8 +22,19 @@ def pid_alive(pid: int, since: float | None = None) -> bool:
         pass  # exists, owned by someone else
     except OSError:
         return False
+    if _zombie(pid):
+        return False
     started = _process_start(pid)
     return started is None or since is None or started <= since + 1.0
+
+
+def _zombie(pid: int) -> bool:
+    """Whether `pid` has exited and waits to be reaped (state Z or X in /proc)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
 
 
 def _process_start(pid: int) -> float | None:

@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,41 @@ def test_placed_binds_the_thread_and_restores_it(tmp_path):
     with placed(led, Request("t", 1)) as grant:
         assert os.sched_getaffinity(0) == {first} == set(grant.cpus)
     assert os.sched_getaffinity(0) == before
+
+
+def _wait_for_node(path: str) -> None:
+    Ledger(path, [0, 1], GiB).acquire(Request("waiter", 2), "waiter")
+    time.sleep(60)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+
+
+def test_claims_and_waits_of_an_unreaped_killed_worker_are_dropped(tmp_path, monkeypatch):
+    """A worker killed after its manager died is reparented to pid 1, which in a container
+    may never reap it: its zombie must not hold cores, nor, as the oldest waiter, the node
+    (the worker-chaos run that hung in CI)."""
+    monkeypatch.setattr(placement, "STARVATION_S", 0.1)
+    path = str(tmp_path / "ledger.json")
+    fork = multiprocessing.get_context("fork")
+    ready = fork.Event()
+    holder = fork.Process(target=_hold_and_hang, args=(path, ready))
+    holder.start()
+    assert ready.wait(10)
+    waiter = fork.Process(target=_wait_for_node, args=(path,))
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while "waiter" not in Path(path).read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for proc in (holder, waiter):
+        os.kill(proc.pid, signal.SIGKILL)  # and never joined: they stay zombies
+    deadline = time.monotonic() + 5
+    while {_state(holder.pid), _state(waiter.pid)} != {"Z"} and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _state(holder.pid) == _state(waiter.pid) == "Z"
+    time.sleep(0.2)  # the dead waiter is now past the starvation bound
+    led = Ledger(path, [0, 1], GiB)
+    assert not _blocked(led, Request("after", 2, ("gpu:0",)), "n", 3.0)
+    for proc in (holder, waiter):
+        proc.join(5)

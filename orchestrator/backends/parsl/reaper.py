@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from orchestrator.state.liveness import pid_alive
+
 TAG_VAR = "ORCH_RUN_TAG"
 
 
@@ -48,10 +50,10 @@ def reap(prefix: str, grace: float = 3.0) -> int:
     for pid in pids:
         _signal(pid, signal.SIGTERM)
     deadline = time.time() + grace
-    while time.time() < deadline and any(_alive(p) for p in pids):
+    while time.time() < deadline and any(pid_alive(p) for p in pids):
         time.sleep(0.1)
     for pid in pids:
-        if _alive(pid):
+        if pid_alive(pid):
             _signal(pid, signal.SIGKILL)
     return len(pids)
 
@@ -59,14 +61,6 @@ def reap(prefix: str, grace: float = 3.0) -> int:
 def _signal(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _start_time(pid: int) -> str | None:
@@ -185,7 +179,7 @@ def _watch(pid: int, start: str, tag: str) -> None:
     """
     known: set[tuple[int, str]] = set()
     me = os.getpid()
-    while _alive(pid) and (_start_time(pid) == start or not start):
+    while pid_alive(pid) and (_start_time(pid) == start or not start):
         known |= {(p, s) for p, s in descendants(pid) if p != me}
         known = {(p, s) for p, s in known if _start_time(p) == s}
         time.sleep(0.5)
