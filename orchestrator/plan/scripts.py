@@ -123,8 +123,10 @@ def block_script(plan: Plan, site: Site, pool_name: str,
     pool = site.pools[pool_name]
     jobname = jobname or f"orch.{plan.workflow}.{pool_name}"
     if user_script is None:
-        user_script = ("# Parsl starts its worker pool here (process_worker_pool.py, filled in at "
-                       "submission)\n" + _worker_comment(plan, pool_name, pool))
+        user_script = ("# Parsl starts its worker pool here, filled in at submission: python -m "
+                       "orchestrator.backends.parsl.process_worker_pool (Parsl's "
+                       "process_worker_pool.py with one repair)\n"
+                       + _worker_comment(plan, pool_name, pool))
     return _TEMPLATE.format(
         jobname=jobname,
         script_dir=script_dir,

@@ -9,6 +9,7 @@ now replaced."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -144,3 +145,42 @@ def test_a_pool_that_cannot_start_fails_its_tasks_not_hangs(tmp_path, figure):
     figure(f"a pool whose worker_init fails: run failed (exit 3) after {blocks} blocks in "
            f"{seconds:.0f}s, error TooManyJobFailuresError, nothing left running",
            blocks=blocks, seconds=round(seconds, 1))
+
+
+@pytest.mark.timeout(240)
+def test_an_idle_worker_killed_does_not_wedge_its_pool(tmp_path, figure):
+    """An idle HTEX worker waits for a task holding the reader lock of its pool's task queue;
+    killed then, it kept that lock forever and no worker of the pool got a task again (the
+    hang CI saw in the chaos run). The pool (process_worker_pool.py) gives the lock back."""
+    run_dir = tmp_path / "run"
+    gate = tmp_path / "go"
+    t0 = time.monotonic()
+    proc = start_run(WF / "chaos.yaml", "--site", HTEX_SITE, "--set", "n=6",
+                     "--set", "seconds=0.05", "--set", f"gate={gate}", "--run-dir", run_dir)
+    try:
+        wait_for(lambda: Path(f"{gate}.pid").exists() and len(workers(run_dir)) == 2, 90,
+                 "prep running and two HTEX workers")
+        busy = int(Path(f"{gate}.pid").read_text())
+        idle = [p for p in workers(run_dir) if p != busy]
+        assert len(idle) == 1, (busy, workers(run_dir))
+        time.sleep(1.0)  # the idle worker now polls the task queue, holding its reader lock
+        assert kill9(idle[0])
+        time.sleep(0.5)
+        gate.write_text("go")
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the run hung after an idle worker was killed (its pool is wedged)")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    seconds = time.monotonic() - t0
+    assert proc.returncode == 0, err[-3000:]
+    done = {e["task"] for e in journal(run_dir) if e["ev"] == "task_done"}
+    assert done == {"prep", "total", *(f"work[{i}]" for i in range(6))}
+    logs = "".join(p.read_text() for p in (run_dir / "parsl/workers").rglob("manager.log"))
+    assert "died holding the task queue's reader lock; released it" in logs
+    assert not wait_no_processes(str(run_dir)), "processes left after the run"
+    figure(f"an idle worker killed while it held its pool's task-queue lock: lock released "
+           f"by the pool's watchdog, 8/8 tasks done, {seconds:.0f}s", seconds=round(seconds, 1))

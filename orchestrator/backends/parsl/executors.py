@@ -21,6 +21,7 @@ from orchestrator.backends.parsl.gated import (
     Starter,
     _Gated,
 )
+from orchestrator.backends.parsl.process_worker_pool import LAUNCH_CMD
 from orchestrator.backends.placement import node_cpus, node_memory
 from orchestrator.plan.model import Plan
 from orchestrator.plan.scripts import (
@@ -121,7 +122,7 @@ def make_executor(site: Site, name: str, run_dir: Path,
         max_workers_per_node=workers_per_node(pool, shapes),
         worker_logdir_root=str(run_dir / "parsl" / "workers"),
         **_heartbeats(site), block_error_handler=_lost_blocks,
-        poll_period=10,
+        poll_period=10, launch_cmd=LAUNCH_CMD,
     )
     if site.scheduler == "local":
         provider = LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1,
@@ -182,6 +183,7 @@ def make_mpi_executor(site: Site, name: str, run_dir: Path, environments: str = 
                        mpi_launcher=launcher,
                        max_workers_per_block=pool.nodes_per_block, encrypted=True,
                        **_heartbeats(site), block_error_handler=_lost_blocks, poll_period=10,
+                       launch_cmd=LAUNCH_CMD,
                        worker_logdir_root=str(run_dir / "parsl" / "workers"), **address)
 
 

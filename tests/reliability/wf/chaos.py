@@ -15,7 +15,13 @@ def _mark(ledger, what, i):
             os.close(fd)
 
 
-def prep(n):
+def prep(n, gate=""):
+    """With a `gate` file named: say which process runs prep (GATE.pid), then wait for it."""
+    if gate:
+        Path(f"{gate}.pid").write_text(str(os.getpid()))
+        deadline = time.monotonic() + 120
+        while not Path(gate).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
     return {"n": n}
 
 
