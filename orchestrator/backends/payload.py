@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator import device_kinds
 from orchestrator.plan.inputs import staged_inputs
 from orchestrator.plan.model import Plan, PlannedTask, StagePlan
 from orchestrator.spec.load import LoadedSpec
@@ -141,8 +142,7 @@ class TaskPayloads:
         resources = definition.resources
         rank_env = {}
         if resources.ranks > 1 and task.device_mask and not stage.binding.fallback:
-            var = next((k for k in ("CUDA_VISIBLE_DEVICES", "ZE_AFFINITY_MASK")
-                        if k in task.device_mask), None)
+            var = next((k for k in device_kinds.UNIT_VARS if k in task.device_mask), None)
             if var:  # each rank takes its share of the task's units (mpi_entry)
                 rank_env = {"ORCH_RANK_UNITS": task.device_mask[var], "ORCH_RANK_UNITS_VAR": var}
         payload = {

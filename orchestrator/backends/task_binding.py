@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from orchestrator import device_kinds
 from orchestrator.backends.placement import (
     Grant,
     Ledger,
@@ -22,8 +23,7 @@ from orchestrator.backends.placement import (
     placed,
 )
 
-PINNING_VARS = ("CUDA_VISIBLE_DEVICES", "ZE_AFFINITY_MASK", "ONEAPI_DEVICE_SELECTOR",
-                "ROCR_VISIBLE_DEVICES")
+PINNING_VARS = device_kinds.PINNING_VARS
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _PARSL_PINNED: dict[int, bool] = {}
 _LEDGERS: dict[str, Ledger] = {}  # one per node ledger file, per worker process

@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator import device_kinds
 from orchestrator.library import sycl_env
 
-PINNING_VARS = ("ONEAPI_DEVICE_SELECTOR", "ZE_AFFINITY_MASK", "CUDA_VISIBLE_DEVICES")
+PINNING_VARS = device_kinds.PINNING_VARS
 INSTALL_HINT = sycl_env.INSTALL_HINT
 
 

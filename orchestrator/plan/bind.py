@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator import device_kinds
 from orchestrator.errors import DiagnosticSink, Loc
 from orchestrator.site.models import Pool, Site
 from orchestrator.spec.models import Resources
@@ -134,10 +135,13 @@ def node_units(pool: Pool) -> tuple[str, ...]:
 
 
 def hidden_devices(pool: Pool, device: str) -> dict[str, str]:
-    """What a task of class `device` sets to see none of the node's CUDA GPUs when it was
-    given none (a cpu or xpu task on a mixed node whose allocation holds GPUs)."""
+    """What a task of class `device` sets to see none of the node's GPUs when it was
+    given none (a cpu or xpu task on a mixed node whose allocation holds GPUs), in the
+    variable of the GPUs' backend."""
     if device != "gpu" and "gpu" in pool.devices:
-        return {"CUDA_VISIBLE_DEVICES": ""}
+        backend = device_kinds.BACKENDS.get(pool.for_class("gpu").accel_backend)
+        if backend and backend.unit_var:
+            return {backend.unit_var: ""}
     return {}
 
 
@@ -154,9 +158,7 @@ def device_slots(res: Resources, pool: Pool, rpn: int, fallback: bool
     """The distinct (mask, units) pairs tasks cycle through, one per slot on a node. Units
     are kind-qualified ("gpu:0", "xpu:0.1"): the run holds them exclusively per task."""
     if fallback:
-        if res.device == "gpu":
-            return [({"CUDA_VISIBLE_DEVICES": ""}, ())]
-        return [({"ONEAPI_DEVICE_SELECTOR": "opencl:cpu"}, ())]
+        return [(dict(device_kinds.KINDS[res.device].fallback), ())]
     if pool.device == "cpu":
         return [({}, ())]
     per_task = res.accelerators * rpn
@@ -174,15 +176,8 @@ def device_slots(res: Resources, pool: Pool, rpn: int, fallback: bool
 
 def mask_env(pool: Pool, units: str) -> dict[str, str]:
     """Environment that pins a worker to `units` on a pool's backend."""
-    backend = pool.accel_backend
-    if backend == "cuda":
-        return {"CUDA_VISIBLE_DEVICES": units}
-    if backend == "level_zero":
-        return {"ZE_AFFINITY_MASK": units,
-                "ONEAPI_DEVICE_SELECTOR": pool.selector or "level_zero:gpu"}
-    if backend == "opencl":
-        return {"ONEAPI_DEVICE_SELECTOR": pool.selector or f"opencl:{units}"}
-    return {}
+    backend = device_kinds.BACKENDS.get(pool.accel_backend)
+    return backend.mask(units, pool.selector) if backend else {}
 
 
 def effective_resources(res: Resources, pool: Pool, fallback: bool) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from orchestrator import device_kinds
 from orchestrator.site.environments import Environment, check_names
 from orchestrator.spec.models import NAME_RE, Device
 from orchestrator.units import parse_memory, parse_walltime
@@ -32,7 +33,7 @@ class MPIOptions(SiteModel):
     args: list[str] = Field(default_factory=list, description="Extra launcher arguments.")
 
 
-Backend = Literal["cuda", "level_zero", "opencl", "none"]
+Backend = Literal["cuda", "rocm", "level_zero", "opencl", "none"]
 
 
 class DeviceShare(SiteModel):
@@ -117,8 +118,11 @@ class Pool(SiteModel):
             raise ValueError("a cpu pool has no accelerators_per_node")
         if self.device != "cpu" and not self.accelerators_per_node:
             raise ValueError(f"a {self.device} pool needs accelerators_per_node >= 1")
-        if self.device == "gpu" and self.backend not in (None, "cuda"):
-            raise ValueError("gpu pools use the cuda backend (use device: xpu for SYCL)")
+        serves = device_kinds.BACKENDS.get(self.backend or "none")
+        if self.device != "cpu" and serves and serves.device != self.device:
+            names = " or ".join(device_kinds.KINDS[self.device].backends)
+            raise ValueError(f"{self.device} pools use the {names} backend "
+                             f"(use device: {serves.device} for {self.backend})")
         if self.executor == "processes" and self.worker_init:
             raise ValueError("worker_init (shell lines run before workers start) needs "
                              "executor: htex; a process pool's workers are forked from orch")
@@ -132,8 +136,8 @@ class Pool(SiteModel):
                 raise ValueError(f"also_devices.{kind}: " + (
                     "a cpu share has no accelerators_per_node" if kind == "cpu"
                     else "needs accelerators_per_node >= 1"))
-            if kind == "gpu" and share.backend not in (None, "cuda"):
-                raise ValueError("also_devices.gpu uses the cuda backend")
+            if kind == "gpu" and share.backend not in (None, *device_kinds.KINDS["gpu"].backends):
+                raise ValueError("also_devices.gpu uses the cuda or rocm backend")
         if self.min_blocks > self.max_blocks or self.init_blocks > self.max_blocks:
             raise ValueError("min_blocks and init_blocks must not exceed max_blocks")
         if self.max_walltime is not None and parse_walltime(self.walltime) > parse_walltime(
@@ -158,7 +162,7 @@ class Pool(SiteModel):
     def accel_backend(self) -> str:
         if self.backend:
             return self.backend
-        return {"gpu": "cuda", "xpu": "level_zero"}.get(self.device, "none")
+        return device_kinds.default_backend(self.device)
 
     @property
     def pins_tiles(self) -> bool:

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator import device_kinds
 from orchestrator.units import parse_memory, parse_walltime
 
 API_VERSION = "orchestrator/v1"
@@ -208,11 +209,11 @@ class Resources(SpecModel):
     @property
     def accelerators(self) -> int:
         """Accelerators per task: the gpus/xpus count, 1 by default on gpu/xpu."""
-        if self.device == "gpu":
-            return 1 if self.gpus is None else self.gpus
-        if self.device == "xpu":
-            return 1 if self.xpus is None else self.xpus
-        return 0
+        field = device_kinds.KINDS[self.device].count_field
+        if field is None:
+            return 0
+        count = getattr(self, field)
+        return 1 if count is None else count
 
     @property
     def memory_bytes(self) -> int | None:

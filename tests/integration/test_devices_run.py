@@ -47,3 +47,34 @@ def test_cpu_gpu_xpu_stages_run_on_the_laptop(wf, tmp_path):
         assert xpu["selector"] == "opencl:cpu"
         assert xpu["backend"].startswith("sycl (opencl:cpu")
         assert xpu["max_err"] <= 1e-12
+
+
+def test_amd_gpus_are_pinned_per_task_at_run_time(wf, tmp_path):
+    """A local node declaring 4 AMD GPUs (backend: rocm; tasks only read their variables):
+    each gpu task runs with its planned ROCR_VISIBLE_DEVICES, a cpu task sees no GPU."""
+    from conftest import FIXTURES
+
+    site = (FIXTURES / "sites/mixed-local.yaml").read_text().replace(
+        "    device: gpu\n", "    device: gpu\n    backend: rocm\n")
+    (tmp_path / "amd.yaml").write_text(site)
+    (tmp_path / "placement.py").write_text((wf / "placement.py").read_text())
+    (tmp_path / "wf.yaml").write_text(
+        "apiVersion: orchestrator/v1\nname: amd\nstages:\n"
+        "  on_gpu:\n    python: placement:probe\n    args: {seconds: 0.2}\n"
+        "    sweep: {values: {k: [0, 1, 2]}}\n    resources: {device: gpu, gpus: 1}\n"
+        "  on_cpu:\n    python: placement:probe\n    args: {seconds: 0.2}\n"
+        "    resources: {cores: 1}\n")
+    run_dir = tmp_path / "run"
+    p = orch("run", str(tmp_path / "wf.yaml"), "--site", str(tmp_path / "amd.yaml"),
+             "--run-dir", str(run_dir))
+    assert p.returncode == 0, p.stderr
+    planned = {t["id"]: t["device_mask"]
+               for t in json.loads((run_dir / "plan.json").read_text())["tasks"]}
+    assert [planned[f"on_gpu[{k}]"] for k in range(3)] == [
+        {"ROCR_VISIBLE_DEVICES": u} for u in ("0", "1", "2")]
+    res = results(run_dir)
+    for k in range(3):
+        env = res[f"on_gpu[{k}]"]["env"]
+        assert env["ROCR_VISIBLE_DEVICES"] == planned[f"on_gpu[{k}]"]["ROCR_VISIBLE_DEVICES"]
+        assert "CUDA_VISIBLE_DEVICES" not in env
+    assert res["on_cpu"]["env"]["ROCR_VISIBLE_DEVICES"] == ""
