@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.library.solvers import heat
+from orchestrator.library.stage_io import one
 
 SOLUTION = "solution.npy"
 
@@ -52,8 +53,8 @@ def solve_mpi(grid: int, tolerance: float, max_iterations: int, backend: str = "
 def compare(agreement: float = 1e-10, results: dict[str, list[Any]] | None = None,
             **_: Any) -> dict[str, Any]:
     """Load both solutions and check they agree; raise if they do not (fails the task)."""
-    serial = _one(results, "solve_serial")
-    parallel = _one(results, "solve_mpi")
+    serial = one(results, "solve_serial", dict)
+    parallel = one(results, "solve_mpi", dict)
     a, b = np.load(serial["file"]), np.load(parallel["file"])
     if a.shape != b.shape:
         raise RuntimeError(f"solutions differ in shape: serial {a.shape}, mpi {b.shape}")
@@ -91,10 +92,3 @@ def _report(result: heat.HeatResult, seconds: float, ranks: int,
         "checksum": hashlib.sha256(np.ascontiguousarray(result.u).tobytes()).hexdigest(),
     }
 
-
-def _one(results: dict[str, list[Any]] | None, stage: str) -> dict[str, Any]:
-    """The single result of an unswept upstream stage, with a clear error if absent."""
-    items = (results or {}).get(stage) or []
-    if len(items) != 1 or not isinstance(items[0], dict):
-        raise RuntimeError(f"expected one result from {stage}, got {items!r}")
-    return items[0]

@@ -6,10 +6,10 @@ scalars arrive already converted to the array dtype, so float32 stays float32.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
+
+from orchestrator.library.kernels import pair_loop
 
 _JIT = {"parallel": True, "cache": True, "nogil": True}
 
@@ -44,82 +44,24 @@ def jacobi_sweeps(a: np.ndarray, b: np.ndarray, f: np.ndarray, h2, quarter,
 
 
 @numba.njit(**_JIT)
-def lj_forces(pos, box, inv_box, rc2, sig2, eps4, eps24, eshift, half, forces,
-              epart):  # pragma: no cover (compiled)
-    """Lennard-Jones forces and per-particle energies (half of each pair's energy), all
-    pairs within the cutoff under the minimum image convention."""
-    n = pos.shape[0]
-    zero = half - half
-    for i in numba.prange(n):
-        fx = zero
-        fy = zero
-        fz = zero
-        e = zero
-        xi = pos[i, 0]
-        yi = pos[i, 1]
-        zi = pos[i, 2]
-        for j in range(n):
-            if j == i:
-                continue
-            dx = xi - pos[j, 0]
-            dy = yi - pos[j, 1]
-            dz = zi - pos[j, 2]
-            dx -= box * math.floor(dx * inv_box + half)
-            dy -= box * math.floor(dy * inv_box + half)
-            dz -= box * math.floor(dz * inv_box + half)
-            r2 = dx * dx + dy * dy + dz * dz
-            if r2 < rc2:
-                inv_r2 = sig2 / r2
-                s6 = inv_r2 * inv_r2 * inv_r2
-                s12 = s6 * s6
-                e += half * (eps4 * (s12 - s6) - eshift)
-                g = eps24 * (s12 + s12 - s6) / r2
-                fx += g * dx
-                fy += g * dy
-                fz += g * dz
-        forces[i, 0] = fx
-        forces[i, 1] = fy
-        forces[i, 2] = fz
-        epart[i] = e
+def pair_forces(kind, pos, box, inv_box, rc2, half, p0, p1, p2, p3, tab0, tab1, forces,
+                epart):  # pragma: no cover (compiled)
+    """The pair loop (kernels.pair_loop) over all particles in parallel; compiled and
+    cached per pair term `kind`."""
+    numba.literally(kind)
+    for i in numba.prange(pos.shape[0]):
+        pair_loop.row(i, kind, pos, box, inv_box, rc2, half, p0, p1, p2, p3, tab0, tab1,
+                      forces, epart)
 
 
-@numba.njit(**_JIT)
-def table_forces(pos, box, inv_box, rc2, r0, inv_dr, kmax, half, etab, ftab, forces,
-                 epart):  # pragma: no cover (compiled)
-    """Forces and per-particle energies (half of each pair's) of a linearly interpolated
-    tabulated pair potential (kernels.pair_table)."""
-    n = pos.shape[0]
-    zero = half - half
-    one = half + half
-    for i in numba.prange(n):
-        fx = zero
-        fy = zero
-        fz = zero
-        e = zero
-        xi = pos[i, 0]
-        yi = pos[i, 1]
-        zi = pos[i, 2]
-        for j in range(n):
-            if j == i:
-                continue
-            dx = xi - pos[j, 0]
-            dy = yi - pos[j, 1]
-            dz = zi - pos[j, 2]
-            dx -= box * math.floor(dx * inv_box + half)
-            dy -= box * math.floor(dy * inv_box + half)
-            dz -= box * math.floor(dz * inv_box + half)
-            r2 = dx * dx + dy * dy + dz * dz
-            if r2 < rc2:
-                t = max((math.sqrt(r2) - r0) * inv_dr, zero)
-                kf = min(math.floor(t), kmax)
-                w = t - kf
-                k = int(kf)
-                e += half * ((one - w) * etab[k] + w * etab[k + 1])
-                g = (one - w) * ftab[k] + w * ftab[k + 1]
-                fx += g * dx
-                fy += g * dy
-                fz += g * dz
-        forces[i, 0] = fx
-        forces[i, 1] = fy
-        forces[i, 2] = fz
-        epart[i] = e
+def lj_forces(pos, box, inv_box, rc2, sig2, eps4, eps24, eshift, half, forces, epart):
+    """Lennard-Jones forces and per-particle energies (kernels.lj argument order)."""
+    unused = np.zeros(1, dtype=pos.dtype)  # the LJ term reads no table
+    pair_forces(pair_loop.LJ, pos, box, inv_box, rc2, half, sig2, eps4, eps24, eshift,
+                unused, unused, forces, epart)
+
+
+def table_forces(pos, box, inv_box, rc2, r0, inv_dr, kmax, half, etab, ftab, forces, epart):
+    """Tabulated pair potential forces and per-particle energies (kernels.pair_table)."""
+    pair_forces(pair_loop.TABLE, pos, box, inv_box, rc2, half, r0, inv_dr, kmax,
+                half + half, etab, ftab, forces, epart)

@@ -49,7 +49,7 @@ def scalars(dtype: np.dtype, h: float) -> tuple[Any, Any]:
     return dtype.type(h * h), dtype.type(0.25)
 
 
-class _NumpyJacobi:
+class NumpyJacobi:
     """The reference: whole-array operations in the stencil's order, no temporaries per
     sweep beyond one preallocated buffer."""
 
@@ -80,7 +80,7 @@ class _NumpyJacobi:
         self.cur[start:start + rows.shape[0]] = rows
 
 
-class _NumbaJacobi(_NumpyJacobi):
+class _NumbaJacobi(NumpyJacobi):
     def __init__(self, u: np.ndarray, f: np.ndarray, h2: Any, quarter: Any):
         from orchestrator.library.kernels import cpu_numba
 
@@ -105,7 +105,7 @@ def make_impl(chosen: Backend, u: np.ndarray, f: np.ndarray, h2: Any, quarter: A
         return SyclJacobi(u, f, h2, quarter, chosen.queue)
     if chosen.name == "numba":
         return _NumbaJacobi(u, f, h2, quarter)
-    return _NumpyJacobi(u, f, h2, quarter)
+    return NumpyJacobi(u, f, h2, quarter)
 
 
 class Jacobi:
@@ -152,6 +152,6 @@ def jacobi_sweeps(u: Any, f: Any, h: float, sweeps: int = 1, backend: str = "aut
 def jacobi_numpy(u: Any, f: Any, h: float, sweeps: int = 1) -> np.ndarray:
     """The NumPy reference for `jacobi_sweeps`."""
     u, f = _check(u, f)
-    run = _NumpyJacobi(u, f, *scalars(u.dtype, h))
+    run = NumpyJacobi(u, f, *scalars(u.dtype, h))
     run.sweep(sweeps)
     return run.array()

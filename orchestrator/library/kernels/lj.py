@@ -13,22 +13,18 @@ few thousand particles of the active-learning MD, not for large systems (no cell
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from orchestrator.library.kernels import pairs
 from orchestrator.library.kernels.backend import Backend, resolve_backend
+from orchestrator.library.kernels.pairs import PairResult
 
 DTYPES = (np.float32, np.float64)
-_BLOCK_PAIRS = 1 << 21  # pairs per NumPy block: bounds the reference's memory
 
 
-@dataclass(frozen=True)
-class LJResult:
-    forces: np.ndarray
-    energy: float
-    backend: Backend
+LJResult = PairResult  # one result type for every pair potential
 
 
 def check_positions(pos: Any, box: float, cutoff: float) -> np.ndarray:
@@ -56,26 +52,14 @@ def lj_scalars(dtype: np.dtype, box: float, cutoff: float, epsilon: float, sigma
 
 def _numpy(pos: np.ndarray, scalars: tuple) -> tuple[np.ndarray, np.ndarray]:
     box, inv_box, rc2, sig2, eps4, eps24, eshift, half = scalars
-    n = pos.shape[0]
-    forces = np.zeros((n, 3), dtype=pos.dtype)
-    epart = np.zeros(n, dtype=pos.dtype)
-    step = max(1, _BLOCK_PAIRS // max(n, 1))
-    for i0 in range(0, n, step):
-        i1 = min(n, i0 + step)
-        d = pos[i0:i1, None, :] - pos[None, :, :]
-        d -= box * np.floor(d * inv_box + half)
-        r2 = d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2]
-        near = r2 < rc2
-        near[np.arange(i1 - i0), np.arange(i0, i1)] = False  # no self-interaction
-        r2 = np.where(near, r2, pos.dtype.type(1))
+
+    def term(r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         inv_r2 = sig2 / r2
         s6 = inv_r2 * inv_r2 * inv_r2
         s12 = s6 * s6
-        zero = pos.dtype.type(0)
-        epart[i0:i1] = np.where(near, half * (eps4 * (s12 - s6) - eshift), zero).sum(axis=1)
-        g = np.where(near, eps24 * (s12 + s12 - s6) / r2, zero)
-        forces[i0:i1] = (g[..., None] * d).sum(axis=1)
-    return forces, epart
+        return eps4 * (s12 - s6) - eshift, eps24 * (s12 + s12 - s6) / r2
+
+    return pairs.numpy_pairs(pos, box, inv_box, rc2, half, term)
 
 
 def lj_numpy(pos: Any, box: float, cutoff: float, epsilon: float = 1.0, sigma: float = 1.0,
@@ -83,11 +67,11 @@ def lj_numpy(pos: Any, box: float, cutoff: float, epsilon: float = 1.0, sigma: f
     """The NumPy reference: (forces, energy), computed in the dtype of `pos`."""
     pos = check_positions(pos, box, cutoff)
     forces, epart = _numpy(pos, lj_scalars(pos.dtype, box, cutoff, epsilon, sigma, shift))
-    return forces, float(epart.sum(dtype=np.float64))
+    return forces, pairs.total(epart)
 
 
 def lj_forces(pos: Any, box: float, cutoff: float, epsilon: float = 1.0, sigma: float = 1.0,
-              shift: bool = False, backend: str = "auto", device: Any = None) -> LJResult:
+              shift: bool = False, backend: str = "auto", device: Any = None) -> PairResult:
     """Lennard-Jones forces and energy of N particles at `pos` (N, 3) in a periodic cube of
     side `box`, on `backend` ("auto": SYCL, else numba, else NumPy)."""
     pos = check_positions(pos, box, cutoff)
@@ -95,22 +79,11 @@ def lj_forces(pos: Any, box: float, cutoff: float, epsilon: float = 1.0, sigma: 
                              dtype=pos.dtype)
     forces, epart = compute(chosen, pos, lj_scalars(pos.dtype, box, cutoff, epsilon, sigma,
                                                     shift))
-    return LJResult(forces, float(epart.sum(dtype=np.float64)), chosen)
+    return PairResult(forces, pairs.total(epart), chosen)
 
 
 def compute(chosen: Backend, pos: np.ndarray, scalars: tuple
             ) -> tuple[np.ndarray, np.ndarray]:
     """(forces, per-particle energies) on a backend already chosen: what `lj_forces` and
     the backend self-check (kernels.selfcheck) both run."""
-    if chosen.name == "sycl":
-        from orchestrator.library.kernels import sycl_dpex
-
-        return sycl_dpex.lj_forces(pos, scalars, chosen.queue)
-    if chosen.name == "numba":
-        from orchestrator.library.kernels import cpu_numba
-
-        forces = np.zeros((pos.shape[0], 3), dtype=pos.dtype)
-        epart = np.zeros(pos.shape[0], dtype=pos.dtype)
-        cpu_numba.lj_forces(pos, *scalars, forces, epart)
-        return forces, epart
-    return _numpy(pos, scalars)
+    return pairs.compute(chosen, "lj", _numpy, pos, scalars)

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.library.kernels import pairs
 from orchestrator.library.kernels.backend import Backend, resolve_backend
 from orchestrator.library.kernels.lj import check_positions
-
-_BLOCK_PAIRS = 1 << 21
+from orchestrator.library.kernels.pairs import PairResult
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,6 @@ class PairTable:
         return self.r0 + self.dr * np.arange(len(self.energy))
 
 
-@dataclass(frozen=True)
-class PairResult:
-    forces: np.ndarray
-    energy: float
-    backend: Backend
-
-
 def _scalars(dtype: np.dtype, box: float, cutoff: float, table: PairTable) -> tuple:
     """(box, 1/box, rc^2, r0, 1/dr, last index - 1, 0.5) in `dtype`: every backend's
     argument order."""
@@ -74,27 +67,16 @@ def _check(pos: Any, box: float, cutoff: float, table: PairTable) -> np.ndarray:
 def _numpy(pos: np.ndarray, scalars: tuple, etab: np.ndarray, ftab: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray]:
     box, inv_box, rc2, r0, inv_dr, kmax, half = scalars
-    n = pos.shape[0]
-    forces = np.zeros((n, 3), dtype=pos.dtype)
-    epart = np.zeros(n, dtype=pos.dtype)
-    step = max(1, _BLOCK_PAIRS // max(n, 1))
     zero = pos.dtype.type(0)
-    for i0 in range(0, n, step):
-        i1 = min(n, i0 + step)
-        d = pos[i0:i1, None, :] - pos[None, :, :]
-        d -= box * np.floor(d * inv_box + half)
-        r2 = d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2]
-        near = r2 < rc2
-        near[np.arange(i1 - i0), np.arange(i0, i1)] = False
+
+    def term(r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = np.maximum((np.sqrt(r2) - r0) * inv_dr, zero)
         k = np.minimum(np.floor(t), kmax)
         w = t - k
         k = k.astype(np.int64)
-        e = (1 - w) * etab[k] + w * etab[k + 1]
-        g = (1 - w) * ftab[k] + w * ftab[k + 1]
-        epart[i0:i1] = np.where(near, half * e, zero).sum(axis=1)
-        forces[i0:i1] = (np.where(near, g, zero)[..., None] * d).sum(axis=1)
-    return forces, epart
+        return (1 - w) * etab[k] + w * etab[k + 1], (1 - w) * ftab[k] + w * ftab[k + 1]
+
+    return pairs.numpy_pairs(pos, box, inv_box, rc2, half, term)
 
 
 def _tables(table: PairTable, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +90,7 @@ def table_numpy(pos: Any, box: float, cutoff: float, table: PairTable
     pos = _check(pos, box, cutoff, table)
     forces, epart = _numpy(pos, _scalars(pos.dtype, box, cutoff, table),
                            *_tables(table, pos.dtype))
-    return forces, float(epart.sum(dtype=np.float64))
+    return forces, pairs.total(epart)
 
 
 def table_forces(pos: Any, box: float, cutoff: float, table: PairTable,
@@ -120,22 +102,11 @@ def table_forces(pos: Any, box: float, cutoff: float, table: PairTable,
                              kernel="pair_table", dtype=pos.dtype)
     forces, epart = compute(chosen, pos, _scalars(pos.dtype, box, cutoff, table),
                             *_tables(table, pos.dtype))
-    return PairResult(forces, float(epart.sum(dtype=np.float64)), chosen)
+    return PairResult(forces, pairs.total(epart), chosen)
 
 
 def compute(chosen: Backend, pos: np.ndarray, scalars: tuple, etab: np.ndarray,
             ftab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(forces, per-particle energies) on a backend already chosen: what `table_forces`
     and the backend self-check (kernels.selfcheck) both run."""
-    if chosen.name == "sycl":
-        from orchestrator.library.kernels import sycl_dpex
-
-        return sycl_dpex.table_forces(pos, scalars, etab, ftab, chosen.queue)
-    if chosen.name == "numba":
-        from orchestrator.library.kernels import cpu_numba
-
-        forces = np.zeros((pos.shape[0], 3), dtype=pos.dtype)
-        epart = np.zeros(pos.shape[0], dtype=pos.dtype)
-        cpu_numba.table_forces(pos, *scalars, etab, ftab, forces, epart)
-        return forces, epart
-    return _numpy(pos, scalars, etab, ftab)
+    return pairs.compute(chosen, "table", _numpy, pos, scalars, etab, ftab)

@@ -9,7 +9,7 @@ compute in float32, as the NumPy reference does.
 
 from __future__ import annotations
 
-import math
+import functools
 import time
 from typing import Any
 
@@ -18,6 +18,7 @@ import dpctl.tensor as dpt
 import numba_dpex as dpex
 import numpy as np
 
+from orchestrator.library.kernels import pair_loop
 from orchestrator.library.kernels.backend import import_numba_dpex
 
 import_numba_dpex()  # the launcher fix (dpex_launch) must precede the first call_kernel
@@ -45,84 +46,19 @@ def _noop(item, a):  # pragma: no cover (compiled)
         a[0] = a[0]
 
 
-@dpex.kernel
-def _lj(item, pos, box, inv_box, rc2, sig2, eps4, eps24, eshift, half, forces,
-        epart):  # pragma: no cover (compiled)
-    i = item.get_id(0)
-    n = pos.shape[0]
-    zero = half - half
-    fx = zero
-    fy = zero
-    fz = zero
-    e = zero
-    xi = pos[i, 0]
-    yi = pos[i, 1]
-    zi = pos[i, 2]
-    for j in range(n):
-        if j != i:
-            dx = xi - pos[j, 0]
-            dy = yi - pos[j, 1]
-            dz = zi - pos[j, 2]
-            dx -= box * math.floor(dx * inv_box + half)
-            dy -= box * math.floor(dy * inv_box + half)
-            dz -= box * math.floor(dz * inv_box + half)
-            r2 = dx * dx + dy * dy + dz * dz
-            if r2 < rc2:
-                inv_r2 = sig2 / r2
-                s6 = inv_r2 * inv_r2 * inv_r2
-                s12 = s6 * s6
-                e += half * (eps4 * (s12 - s6) - eshift)
-                g = eps24 * (s12 + s12 - s6) / r2
-                fx += g * dx
-                fy += g * dy
-                fz += g * dz
-    forces[i, 0] = fx
-    forces[i, 1] = fy
-    forces[i, 2] = fz
-    epart[i] = e
+@functools.cache
+def _pair_kernel(kind: int):
+    """The pair loop (kernels.pair_loop) as a kernel, one work item per particle,
+    compiled per pair term `kind` (a constant of the closure, so the other term's branch
+    is pruned)."""
 
+    @dpex.kernel
+    def kernel(item, pos, box, inv_box, rc2, half, p0, p1, p2, p3, tab0, tab1, forces,
+               epart):  # pragma: no cover (compiled)
+        pair_loop.row(item.get_id(0), kind, pos, box, inv_box, rc2, half, p0, p1, p2, p3,
+                      tab0, tab1, forces, epart)
 
-@dpex.kernel
-def _table(item, pos, box, inv_box, rc2, r0, inv_dr, kmax, half, etab, ftab, forces,
-           epart):  # pragma: no cover (compiled)
-    i = item.get_id(0)
-    n = pos.shape[0]
-    zero = half - half
-    one = half + half
-    fx = zero
-    fy = zero
-    fz = zero
-    e = zero
-    xi = pos[i, 0]
-    yi = pos[i, 1]
-    zi = pos[i, 2]
-    for j in range(n):
-        if j != i:
-            dx = xi - pos[j, 0]
-            dy = yi - pos[j, 1]
-            dz = zi - pos[j, 2]
-            dx -= box * math.floor(dx * inv_box + half)
-            dy -= box * math.floor(dy * inv_box + half)
-            dz -= box * math.floor(dz * inv_box + half)
-            r2 = dx * dx + dy * dy + dz * dz
-            if r2 < rc2:
-                t = (math.sqrt(r2) - r0) * inv_dr
-                if t < zero:
-                    t = zero
-                kf = math.floor(t)
-                if kf > kmax:
-                    kf = kmax
-                w = t - kf
-                k = int(kf)
-                e += half * ((one - w) * etab[k] + w * etab[k + 1])
-                g = (one - w) * ftab[k] + w * ftab[k + 1]
-                fx += g * dx
-                fy += g * dy
-                fz += g * dz
-    forces[i, 0] = fx
-    forces[i, 1] = fy
-    forces[i, 2] = fz
-    epart[i] = e
+    return kernel
 
 
 def _interior(shape: tuple[int, ...]) -> Any | None:
@@ -184,27 +120,33 @@ def launch_overhead(queue: dpctl.SyclQueue, repeats: int = 200) -> list[float]:
     return times
 
 
-def lj_forces(pos: np.ndarray, scalars: tuple, queue: dpctl.SyclQueue
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """(forces, per-particle energies) on the device; `scalars` in the dtype of pos."""
+def _pairs(kind: int, pos: np.ndarray, lead: tuple, params: tuple, tab0: np.ndarray,
+           tab1: np.ndarray, queue: dpctl.SyclQueue) -> tuple[np.ndarray, np.ndarray]:
+    """Run the pair kernel of `kind`: (forces, per-particle energies) on the device."""
     n = pos.shape[0]
     dpos = dpt.asarray(pos, sycl_queue=queue, copy=True)
+    d0 = dpt.asarray(tab0, sycl_queue=queue, copy=True)
+    d1 = dpt.asarray(tab1, sycl_queue=queue, copy=True)
     forces = dpt.zeros((n, 3), dtype=pos.dtype, sycl_queue=queue)
     epart = dpt.zeros(n, dtype=pos.dtype, sycl_queue=queue)
     if n:
-        dpex.call_kernel(_lj, dpex.Range(n), dpos, *scalars, forces, epart)
+        dpex.call_kernel(_pair_kernel(kind), dpex.Range(n), dpos, *lead, *params, d0, d1,
+                         forces, epart)
     return dpt.asnumpy(forces), dpt.asnumpy(epart)
+
+
+def lj_forces(pos: np.ndarray, scalars: tuple, queue: dpctl.SyclQueue
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(forces, per-particle energies) on the device; `scalars` in the dtype of pos."""
+    box, inv_box, rc2, sig2, eps4, eps24, eshift, half = scalars
+    unused = np.zeros(1, dtype=pos.dtype)  # the LJ term reads no table
+    return _pairs(pair_loop.LJ, pos, (box, inv_box, rc2, half), (sig2, eps4, eps24, eshift),
+                  unused, unused, queue)
 
 
 def table_forces(pos: np.ndarray, scalars: tuple, etab: np.ndarray, ftab: np.ndarray,
                  queue: dpctl.SyclQueue) -> tuple[np.ndarray, np.ndarray]:
     """(forces, per-particle energies) of a tabulated pair potential on the device."""
-    n = pos.shape[0]
-    dpos = dpt.asarray(pos, sycl_queue=queue, copy=True)
-    de = dpt.asarray(etab, sycl_queue=queue, copy=True)
-    df = dpt.asarray(ftab, sycl_queue=queue, copy=True)
-    forces = dpt.zeros((n, 3), dtype=pos.dtype, sycl_queue=queue)
-    epart = dpt.zeros(n, dtype=pos.dtype, sycl_queue=queue)
-    if n:
-        dpex.call_kernel(_table, dpex.Range(n), dpos, *scalars, de, df, forces, epart)
-    return dpt.asnumpy(forces), dpt.asnumpy(epart)
+    box, inv_box, rc2, r0, inv_dr, kmax, half = scalars
+    return _pairs(pair_loop.TABLE, pos, (box, inv_box, rc2, half), (r0, inv_dr, kmax, half + half),
+                  etab, ftab, queue)

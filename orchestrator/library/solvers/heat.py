@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from orchestrator.library import mpi
+from orchestrator.library.kernels.jacobi import NumpyJacobi
+from orchestrator.library.kernels.jacobi import scalars as jacobi_scalars
 
 Source = Callable[[np.ndarray, np.ndarray], np.ndarray] | np.ndarray | float | None
 
@@ -88,18 +90,6 @@ def source_values(f: Source, n: int, start: int, rows: int) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def jacobi_sweep(u: np.ndarray, new: np.ndarray, h2f: np.ndarray) -> None:
-    """One Jacobi update of the interior of the padded slab `u` into `new`:
-    new = (up + down + left + right + h² f) / 4. In place, in a fixed order of
-    additions (the same for every decomposition), with no temporaries."""
-    c = new[1:-1, 1:-1]
-    np.add(u[:-2, 1:-1], u[2:, 1:-1], out=c)
-    c += u[1:-1, :-2]
-    c += u[1:-1, 2:]
-    c += h2f
-    c *= 0.25
-
-
 def _check_arguments(n: int, tol: float, max_iterations: int, check_every: int) -> None:
     """Reject arguments that would make a solve meaningless before allocating anything."""
     if int(n) != n or n < 1:
@@ -112,31 +102,35 @@ def _check_arguments(n: int, tol: float, max_iterations: int, check_every: int) 
         raise ValueError(f"check_every must be a positive integer, got {check_every!r}")
 
 
-def _iterate(u: np.ndarray, h2f: np.ndarray, tol: float, max_iterations: int,
+def _iterate(u: np.ndarray, f: np.ndarray, h: float, tol: float, max_iterations: int,
              exchange: Callable[[np.ndarray], None], reduce_max: Callable[[float], float],
              check_every: int) -> tuple[np.ndarray, int, float, bool]:
-    """The Jacobi loop shared by the serial and the distributed solver.
+    """The Jacobi loop shared by the serial and the distributed solver, on the NumPy
+    sweep of kernels.jacobi (one stencil for the library, in a fixed order of additions,
+    the same for every decomposition, with no temporaries).
 
-    `exchange` refreshes the halo rows of the current iterate (a no-op when serial);
-    `reduce_max` turns this slab's update norm into the global one (the identity when
-    serial). Convergence is tested every `check_every` iterations and at the last,
-    on every rank alike, so all ranks stop at the same iteration.
+    `f` is the slab's source values (rows, n); `exchange` refreshes the halo rows of the
+    current iterate in place (a no-op when serial); `reduce_max` turns this slab's update
+    norm into the global one (the identity when serial). Convergence is tested every
+    `check_every` iterations and at the last, on every rank alike, so all ranks stop at
+    the same iteration.
     """
-    new = u.copy()
-    diff = np.empty_like(h2f)
+    padded = np.zeros_like(u)
+    padded[1:-1, 1:-1] = f
+    jac = NumpyJacobi(u, padded, *jacobi_scalars(u.dtype, h))
+    diff = np.empty_like(f)
     residual = float("inf")
     for iteration in range(1, max_iterations + 1):
-        exchange(u)
-        jacobi_sweep(u, new, h2f)
-        u, new = new, u
+        exchange(jac.cur)
+        jac.sweep(1)
         if iteration % check_every and iteration != max_iterations:
             continue
-        np.subtract(u[1:-1, 1:-1], new[1:-1, 1:-1], out=diff)
+        np.subtract(jac.cur[1:-1, 1:-1], jac.nxt[1:-1, 1:-1], out=diff)
         np.abs(diff, out=diff)
         residual = reduce_max(float(diff.max()) if diff.size else 0.0)
         if residual <= tol:
-            return u, iteration, residual, True
-    return u, max_iterations, residual, False
+            return jac.cur, iteration, residual, True
+    return jac.cur, max_iterations, residual, False
 
 
 def _iterate_kernel(u: np.ndarray, f: np.ndarray, h: float, tol: float, max_iterations: int,
@@ -181,9 +175,8 @@ def solve_serial(n: int, f: Source = None, tol: float = 1e-8, max_iterations: in
             u, source_values(f, n, 0, n), 1.0 / (n + 1), tol, max_iterations,
             lambda _: None, lambda r: r, check_every, backend)
         return HeatResult(u[1:-1, 1:-1].copy(), iterations, residual, converged, used)
-    h2f = scaled_source(f, n, 0, n)
     u, iterations, residual, converged = _iterate(
-        u, h2f, tol, max_iterations, lambda _: None, lambda r: r, check_every)
+        u, source_values(f, n, 0, n), 1.0 / (n + 1), tol, max_iterations, lambda _: None, lambda r: r, check_every)
     return HeatResult(u[1:-1, 1:-1].copy(), iterations, residual, converged)
 
 
@@ -209,13 +202,12 @@ def solve_distributed(n: int, f: Source = None, tol: float = 1e-8,
             exchange_rows, mpi.global_max(w.comm), check_every, backend)
         full = mpi.gather_rows(w.comm, u[1:-1, 1:-1], counts, root)
         return HeatResult(full, iterations, residual, converged, used)
-    h2f = scaled_source(f, n, start, rows)
 
     def exchange(slab: np.ndarray) -> None:
         mpi.halo_exchange(w.comm, slab, up, down)
 
     u, iterations, residual, converged = _iterate(
-        u, h2f, tol, max_iterations, exchange, mpi.global_max(w.comm), check_every)
+        u, source_values(f, n, start, rows), 1.0 / (n + 1), tol, max_iterations, exchange, mpi.global_max(w.comm), check_every)
     full = mpi.gather_rows(w.comm, u[1:-1, 1:-1], counts, root)
     return HeatResult(full, iterations, residual, converged)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from orchestrator.library.kernels import lj_forces
+from orchestrator.library.stage_io import task_dir as task_dir  # the stages call system.task_dir
 
 
 def fcc(n_atoms: int, density: float) -> tuple[np.ndarray, float]:
@@ -75,10 +75,6 @@ def load_frames(paths: list[str]) -> dict[str, np.ndarray]:
     if not parts["positions"]:
         raise ValueError("no labelled frames")
     return {key: np.concatenate(v) for key, v in parts.items()}
-
-
-def task_dir(context: dict[str, Any] | None) -> Path:
-    return Path((context or {}).get("task_dir") or os.getcwd()).resolve()
 
 
 def seed_of(*parts: int) -> int:

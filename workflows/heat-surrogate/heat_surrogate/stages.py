@@ -7,15 +7,14 @@ own directory); arrays are float64 on disk, float32 in the network.
 from __future__ import annotations
 
 import json
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from heat_surrogate import solver as solver_mod
 from orchestrator.library import fields
+from orchestrator.library.stage_io import one, task_dir
 
 FIELDS = "fields.npz"
 SOLUTION = "solution.npy"
@@ -32,15 +31,6 @@ def features(x: np.ndarray, kind: str) -> np.ndarray:
     return np.asarray(x, dtype=np.float64) if kind == "source" else np.log(x)
 
 
-def one(results: dict[str, list[Any]] | None, stage: str) -> Any:
-    items = (results or {}).get(stage) or []
-    if len(items) != 1:
-        raise RuntimeError(f"expected one result of stage {stage!r}, got {len(items)}")
-    return items[0]
-
-
-def task_dir(context: dict[str, Any] | None) -> Path:
-    return Path((context or {}).get("task_dir") or os.getcwd()).resolve()
 
 
 def sample(n: int, grid: int, field: str = "lognormal", correlation_length: float = 0.1,
