@@ -132,7 +132,14 @@ def start_run(*args: str | Path, cwd: Path | None = None) -> subprocess.Popen:
     """`orch run ARGS -q` in the background, in its own process group (so a test can signal
     exactly it)."""
     return subprocess.Popen(orch_argv("run", *args, "-q"), cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as in a terminal, even when the test suite itself runs as a background job
+    (`make test &`: the shell ignores SIGINT there, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # ---------------------------------------------------------------- run directories

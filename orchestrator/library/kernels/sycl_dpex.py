@@ -9,7 +9,6 @@ compute in float32, as the NumPy reference does.
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
@@ -46,19 +45,22 @@ def _noop(item, a):  # pragma: no cover (compiled)
         a[0] = a[0]
 
 
-@functools.cache
-def _pair_kernel(kind: int):
-    """The pair loop (kernels.pair_loop) as a kernel, one work item per particle,
-    compiled per pair term `kind` (a constant of the closure, so the other term's branch
-    is pruned)."""
+@dpex.kernel
+def _lj(item, pos, box, inv_box, rc2, sig2, eps4, eps24, eshift, half, forces,
+        epart):  # pragma: no cover (compiled)
+    """The pair loop (kernels.pair_loop) with the LJ term, one work item per particle."""
+    pair_loop.row(item.get_id(0), pair_loop.LJ, pos, box, inv_box, rc2, half, sig2, eps4,
+                  eps24, eshift, epart, epart, forces, epart)
 
-    @dpex.kernel
-    def kernel(item, pos, box, inv_box, rc2, half, p0, p1, p2, p3, tab0, tab1, forces,
-               epart):  # pragma: no cover (compiled)
-        pair_loop.row(item.get_id(0), kind, pos, box, inv_box, rc2, half, p0, p1, p2, p3,
-                      tab0, tab1, forces, epart)
 
-    return kernel
+@dpex.kernel
+def _table(item, pos, box, inv_box, rc2, r0, inv_dr, kmax, half, etab, ftab, forces,
+           epart):  # pragma: no cover (compiled)
+    """The pair loop with the tabulated term. Both kernels keep the argument lists they
+    had before the loop was shared: numba-dpex's launcher lays out its stack by them, and
+    tests/xpu reproduces issue 13 (without the launcher fix) on exactly this layout."""
+    pair_loop.row(item.get_id(0), pair_loop.TABLE, pos, box, inv_box, rc2, half, r0, inv_dr,
+                  kmax, half + half, etab, ftab, forces, epart)
 
 
 def _interior(shape: tuple[int, ...]) -> Any | None:
@@ -120,33 +122,26 @@ def launch_overhead(queue: dpctl.SyclQueue, repeats: int = 200) -> list[float]:
     return times
 
 
-def _pairs(kind: int, pos: np.ndarray, lead: tuple, params: tuple, tab0: np.ndarray,
-           tab1: np.ndarray, queue: dpctl.SyclQueue) -> tuple[np.ndarray, np.ndarray]:
-    """Run the pair kernel of `kind`: (forces, per-particle energies) on the device."""
+def _pairs(kernel, pos: np.ndarray, scalars: tuple, tables: tuple,
+           queue: dpctl.SyclQueue) -> tuple[np.ndarray, np.ndarray]:
+    """Run a pair kernel: (forces, per-particle energies) on the device."""
     n = pos.shape[0]
     dpos = dpt.asarray(pos, sycl_queue=queue, copy=True)
-    d0 = dpt.asarray(tab0, sycl_queue=queue, copy=True)
-    d1 = dpt.asarray(tab1, sycl_queue=queue, copy=True)
+    dtabs = [dpt.asarray(t, sycl_queue=queue, copy=True) for t in tables]
     forces = dpt.zeros((n, 3), dtype=pos.dtype, sycl_queue=queue)
     epart = dpt.zeros(n, dtype=pos.dtype, sycl_queue=queue)
     if n:
-        dpex.call_kernel(_pair_kernel(kind), dpex.Range(n), dpos, *lead, *params, d0, d1,
-                         forces, epart)
+        dpex.call_kernel(kernel, dpex.Range(n), dpos, *scalars, *dtabs, forces, epart)
     return dpt.asnumpy(forces), dpt.asnumpy(epart)
 
 
 def lj_forces(pos: np.ndarray, scalars: tuple, queue: dpctl.SyclQueue
               ) -> tuple[np.ndarray, np.ndarray]:
     """(forces, per-particle energies) on the device; `scalars` in the dtype of pos."""
-    box, inv_box, rc2, sig2, eps4, eps24, eshift, half = scalars
-    unused = np.zeros(1, dtype=pos.dtype)  # the LJ term reads no table
-    return _pairs(pair_loop.LJ, pos, (box, inv_box, rc2, half), (sig2, eps4, eps24, eshift),
-                  unused, unused, queue)
+    return _pairs(_lj, pos, scalars, (), queue)
 
 
 def table_forces(pos: np.ndarray, scalars: tuple, etab: np.ndarray, ftab: np.ndarray,
                  queue: dpctl.SyclQueue) -> tuple[np.ndarray, np.ndarray]:
     """(forces, per-particle energies) of a tabulated pair potential on the device."""
-    box, inv_box, rc2, r0, inv_dr, kmax, half = scalars
-    return _pairs(pair_loop.TABLE, pos, (box, inv_box, rc2, half), (r0, inv_dr, kmax, half + half),
-                  etab, ftab, queue)
+    return _pairs(_table, pos, scalars, (etab, ftab), queue)
