@@ -18,8 +18,8 @@ from conftest import assert_clean_failure, run_cli
 
 from orchestrator.backends.exits import exit_status, fd_size, fd_tail
 from orchestrator.backends.parsl.attempts import failure_fields, number_next_try, tries_before
-from orchestrator.backends.parsl.worker import CommandFailed, TaskFailure, _run_bash
 from orchestrator.backends.task_io import captured
+from orchestrator.backends.worker import CommandFailed, TaskFailure, _run_bash
 from orchestrator.report.html import render_report
 from orchestrator.report.status_text import render_status
 from orchestrator.state.journal import Journal
@@ -79,7 +79,7 @@ def test_command_failed_pickles_round_trip():
 
 def test_stage_raised_carries_the_remote_exception_through_pickling():
     from orchestrator.backends.parsl.attempts import failure_fields
-    from orchestrator.backends.parsl.worker import StageRaised
+    from orchestrator.backends.worker import StageRaised
 
     exc = StageRaised(1, None, "Traceback ...\nValueError: bad", "/r/stderr", "ValueError",
                       "bad\nsecond line")

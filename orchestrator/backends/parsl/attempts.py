@@ -18,7 +18,7 @@ from typing import Any
 from parsl.executors.errors import BadStateException
 from parsl.executors.high_throughput.errors import ManagerLost, WorkerLost
 
-from orchestrator.backends.parsl.worker import CommandFailed
+from orchestrator.backends.worker import CommandFailed
 
 FAILED_EVENTS = ("task_failed",)
 RETRY_BUDGET = 1000.0  # Parsl's fail-cost budget; per-stage retries are fractions of it

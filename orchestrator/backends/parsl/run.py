@@ -17,16 +17,16 @@ from parsl.config import Config
 from parsl.dataflow.errors import DependencyError
 from parsl.dataflow.states import States
 
+from orchestrator.backends import reaper
 from orchestrator.backends.cache import TaskCache
-from orchestrator.backends.parsl import reaper
+from orchestrator.backends.completions import Completer
+from orchestrator.backends.loops import ConditionError, evaluate, record_decision
 from orchestrator.backends.parsl.attempts import RETRY_BUDGET, failure_fields, retry_cost
-from orchestrator.backends.parsl.completions import Completer
 from orchestrator.backends.parsl.executors import executor_label, make_executors
 from orchestrator.backends.parsl.gated import SHAPE_KEY, Starter
-from orchestrator.backends.parsl.loops import ConditionError, evaluate, record_decision
-from orchestrator.backends.parsl.worker import read_legacy_result, record_of, run_task
 from orchestrator.backends.payload import TaskPayloads, narrow
 from orchestrator.backends.squeue import job_notes
+from orchestrator.backends.worker import read_legacy_result, record_of, run_task
 from orchestrator.plan.model import Plan
 from orchestrator.report.progress import Live
 from orchestrator.site.models import Site

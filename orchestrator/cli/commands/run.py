@@ -187,7 +187,7 @@ def _previous_run(path: Path) -> dict:
 
 
 def _execute(args, run: _Run) -> int:
-    from orchestrator.backends.parsl import reaper
+    from orchestrator.backends import reaper
     from orchestrator.backends.parsl.attempts import tries_before
     from orchestrator.backends.parsl.run import ParslRun
     from orchestrator.backends.resume import done_records
@@ -263,7 +263,7 @@ def _journal_start(journal, run: _Run, resume: bool) -> None:
 
 
 def _close(runner, journal, tag: str | None = None) -> None:
-    from orchestrator.backends.parsl import reaper
+    from orchestrator.backends import reaper
 
     try:
         runner.shutdown()
