@@ -17,7 +17,8 @@ import pytest
 from conftest import assert_clean_failure, run_cli
 
 from orchestrator.backends.exits import exit_status, fd_size, fd_tail
-from orchestrator.backends.parsl.attempts import failure_fields, number_next_try, tries_before
+from orchestrator.backends.failures import failure_fields, tries_before
+from orchestrator.backends.parsl.attempts import number_next_try
 from orchestrator.backends.task_io import captured
 from orchestrator.backends.worker import CommandFailed, TaskFailure, _run_bash
 from orchestrator.report.html import render_report
@@ -78,7 +79,7 @@ def test_command_failed_pickles_round_trip():
 
 
 def test_stage_raised_carries_the_remote_exception_through_pickling():
-    from orchestrator.backends.parsl.attempts import failure_fields
+    from orchestrator.backends.failures import failure_fields
     from orchestrator.backends.worker import StageRaised
 
     exc = StageRaised(1, None, "Traceback ...\nValueError: bad", "/r/stderr", "ValueError",
