@@ -3,19 +3,18 @@ event journaled. The driver never blocks on work it does not need: all stages th
 wait on a loop decision are submitted first (`plan/graph.unit_order`).
 
 Engine-neutral: what Parsl does (executors, apps, retries, scheduler jobs) is behind
-`Engine` (`parsl/engine.py`); the driver never imports Parsl."""
+`engine.Engine` (`parsl/engine.py`); the driver never imports Parsl."""
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from orchestrator.backends.cache import TaskCache
 from orchestrator.backends.completions import Completer
+from orchestrator.backends.engine import Engine, Outcome
 from orchestrator.backends.failures import failure_fields
 from orchestrator.backends.loops import ConditionError, evaluate, record_decision
 from orchestrator.backends.payload import TaskPayloads, narrow
@@ -28,45 +27,6 @@ from orchestrator.state.journal import Journal
 from orchestrator.state.results import StartTail
 from orchestrator.state.rundir import RunDir
 from orchestrator.state.states import TaskState
-
-
-class Engine(Protocol):
-    """What runs the tasks: the driver hands it payloads and reads back futures."""
-
-    def start(self) -> None:
-        """Prepare; start nothing yet (a resume with nothing left to do starts nothing)."""
-
-    def load(self) -> None:
-        """Start, before the first task that must run."""
-
-    def submit(self, stage: StagePlan, payload: dict[str, Any], handles: list[Any]) -> Any:
-        """A future of the task's record (`worker.run_task`), after its `handles`."""
-
-    def failed_tries(self, fut: Any) -> int:
-        """How many tries of a finished task failed."""
-
-    def upstream_failure(self, exc: BaseException) -> str | None:
-        """The message when `exc` says a task it needs failed, else None."""
-
-    def waiting(self, handle: Any) -> bool:
-        """A submitted task still waits for what it needs (not handed to a worker)."""
-
-    def tick(self) -> None:
-        """Housekeeping while the driver waits (record scheduler jobs)."""
-
-    def notes(self, now: float) -> list[str]:
-        """Lines for the progress display (e.g. scheduler blocks not running yet)."""
-
-    def shutdown(self, drain: Callable[[], None]) -> None:
-        """Stop; call `drain` once the engine can complete no more futures."""
-
-
-@dataclass
-class Outcome:
-    state: str  # succeeded | failed
-    counts: dict[str, int]
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    loops: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Driver:

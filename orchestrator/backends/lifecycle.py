@@ -13,9 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from orchestrator.backends.attempt import Attempt, RunRequest, prepare, previous_run
+
+if TYPE_CHECKING:
+    from orchestrator.backends.engine import Outcome
+    from orchestrator.state.rundir import RunDir
 
 
 @dataclass
@@ -30,8 +34,8 @@ class Reporter:
 class Ended:
     """How an attempt ended; `outcome` is None when it was interrupted (resumable)."""
 
-    rundir: Any
-    outcome: Any  # driver.Outcome
+    rundir: RunDir
+    outcome: Outcome | None
     seconds: float
 
 
