@@ -58,7 +58,7 @@ def load_payload(payload_path: str) -> dict:
 
 def call_stage(payload: dict, rank: int, size: int):
     """Call the stage's function as rank `rank` of `size`."""
-    from orchestrator.backends.parsl.worker import call_target  # no Parsl import there
+    from orchestrator.backends.worker import call_target  # no Parsl import there
 
     payload.setdefault("context", {})["rank"] = rank
     payload["context"]["size"] = size

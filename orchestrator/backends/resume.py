@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestrator.backends.payload import TaskPayloads, narrow
 from orchestrator.errors import UserError
+from orchestrator.plan.graph import unit_order
 from orchestrator.plan.model import Plan
 
 DONE_EVENTS = ("task_done", "task_cached")
@@ -159,7 +160,7 @@ class _KeyWalk:
         self.final: dict[str, int] = {}
 
     def walk(self, iterations: dict[str, int]) -> dict[str, str]:
-        for unit in self.plan.unit_order():
+        for unit in unit_order(self.plan):
             loop = self.plan.loops.get(unit)
             if loop is None:
                 self._stage(unit, None)

@@ -49,7 +49,7 @@ def in_dir(path: str):
 
 def attempt_line(payload: dict[str, Any]) -> str:
     """The line before each attempt's output in the task's stdout/stderr (state/task_logs.py
-    parses it; the driver numbers retries in the payload, run.ParslRun._retry_cost)."""
+    parses it; the driver numbers retries in the payload, parsl/attempts.retry_cost)."""
     return attempt_header(payload["task_id"], payload.get("attempt") or 1, time.time())
 
 

@@ -18,14 +18,14 @@ pytestmark = pytest.mark.timeout(120)
 
 DRIVER = """\
 import sys
-from orchestrator.backends.parsl import run as R
+from orchestrator.backends import driver as R
 from orchestrator.state.states import TaskState
-finish = R.ParslRun._finish
+finish = R.Driver._finish
 def failing(self, tid, state, *a, **k):
     if tid == "gather" and state is TaskState.DONE:
         raise OSError(28, "No space left on device (injected)")
     return finish(self, tid, state, *a, **k)
-R.ParslRun._finish = failing
+R.Driver._finish = failing
 from orchestrator.cli.app import main
 sys.exit(main(sys.argv[1:]))
 """

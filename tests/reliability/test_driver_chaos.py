@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from orchestrator.backends.parsl.reaper import _start_time, descendants
+from orchestrator.backends.reaper import _start_time, descendants
 from orchestrator.state.status import load_status
 
 from .conftest import (

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from orchestrator.backends.parsl.reaper import _start_time, descendants
+from orchestrator.backends.reaper import _start_time, descendants
 
 from .conftest import WF, count_events, journal, run_processes, start_run, wait_for
 

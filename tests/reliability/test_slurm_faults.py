@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.backends.parsl.reaper import _start_time, descendants
+from orchestrator.backends.reaper import _start_time, descendants
 
 from .conftest import (
     REPO,

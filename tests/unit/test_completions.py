@@ -3,7 +3,7 @@
 import threading
 import time
 
-from orchestrator.backends.parsl.completions import Completer
+from orchestrator.backends.completions import Completer
 
 
 def test_records_in_order_and_sync_waits_for_everything_queued():

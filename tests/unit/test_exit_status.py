@@ -17,9 +17,10 @@ import pytest
 from conftest import assert_clean_failure, run_cli
 
 from orchestrator.backends.exits import exit_status, fd_size, fd_tail
-from orchestrator.backends.parsl.attempts import failure_fields, number_next_try, tries_before
-from orchestrator.backends.parsl.worker import CommandFailed, TaskFailure, _run_bash
+from orchestrator.backends.failures import failure_fields, tries_before
+from orchestrator.backends.parsl.attempts import number_next_try
 from orchestrator.backends.task_io import captured
+from orchestrator.backends.worker import CommandFailed, TaskFailure, _run_bash
 from orchestrator.report.html import render_report
 from orchestrator.report.status_text import render_status
 from orchestrator.state.journal import Journal
@@ -78,8 +79,8 @@ def test_command_failed_pickles_round_trip():
 
 
 def test_stage_raised_carries_the_remote_exception_through_pickling():
-    from orchestrator.backends.parsl.attempts import failure_fields
-    from orchestrator.backends.parsl.worker import StageRaised
+    from orchestrator.backends.failures import failure_fields
+    from orchestrator.backends.worker import StageRaised
 
     exc = StageRaised(1, None, "Traceback ...\nValueError: bad", "/r/stderr", "ValueError",
                       "bad\nsecond line")

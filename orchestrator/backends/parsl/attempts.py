@@ -1,26 +1,22 @@
-"""Which attempt of a task runs, and what a failed attempt tells the journal.
+"""Which attempt of a task runs, and what a failed try costs of Parsl's retry budget.
 
 Parsl retries a task by launching the same arguments again, so the worker cannot tell a
 retry from a first try. The driver's retry handler (called by Parsl after each failed try,
 before the next launch) writes the next attempt's number into the payload; the worker puts
 it in the header of the task's log sections (state/task_logs.py). A first try carries no
 number (1), so the common case ships nothing more. A resumed run continues the count of
-the attempts earlier runs made (`tries_before`).
+the attempts earlier runs made (`failures.tries_before`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from parsl.executors.errors import BadStateException
 from parsl.executors.high_throughput.errors import ManagerLost, WorkerLost
 
-from orchestrator.backends.parsl.worker import CommandFailed
-
-FAILED_EVENTS = ("task_failed",)
 RETRY_BUDGET = 1000.0  # Parsl's fail-cost budget; per-stage retries are fractions of it
 INFRA_RETRIES = 10  # a lost worker or block (walltime, scancel) is retried elsewhere
 
@@ -56,27 +52,3 @@ def number_next_try(task_record: Any) -> None:
     new = json.dumps(data, separators=(",", ":")) if text else data
     rest = list(args[1:])
     task_record["args"] = tuple([new, *rest]) if isinstance(args, tuple) else [new, *rest]
-
-
-def tries_before(records: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """Task id -> attempts made by earlier runs of the run directory that failed it (a
-    resumed run numbers its tries after them, so `orch logs --attempt N` stays unique)."""
-    tries: dict[str, int] = {}
-    for rec in records:
-        if rec.get("ev") in FAILED_EVENTS and isinstance(rec.get("task"), str):
-            n = rec.get("attempts")
-            tries[rec["task"]] = tries.get(rec["task"], 0) + (n if isinstance(n, int) else 1)
-    return tries
-
-
-def failure_fields(exc: BaseException) -> dict[str, Any]:
-    """The journal's view of how a command ended (worker.CommandFailed): exit code, signal,
-    the last lines of its stderr; {} for other failures (a python stage's exception)."""
-    if not isinstance(exc, CommandFailed):  # (a UserError's class-level exit_code is not one)
-        return {}
-    out: dict[str, Any] = {"exit_code": exc.exit_code}
-    if exc.signal:
-        out["signal"] = exc.signal
-    if exc.stderr_tail:
-        out["stderr_tail"] = exc.stderr_tail
-    return out

@@ -23,7 +23,7 @@ from parsl.executors import ThreadPoolExecutor
 from parsl.executors.execute_task import execute_task
 from parsl.serialize import pack_apply_message
 
-PRELOAD = ["orchestrator.backends.parsl.worker", "parsl.executors.execute_task"]
+PRELOAD = ["orchestrator.backends.worker", "parsl.executors.execute_task"]
 
 
 class ProcessPoolExecutor(ThreadPoolExecutor):
@@ -40,7 +40,7 @@ class ProcessPoolExecutor(ThreadPoolExecutor):
     def _pool(self) -> cf.ProcessPoolExecutor:
         from multiprocessing import forkserver, resource_tracker
 
-        from orchestrator.backends.parsl.reaper import TAG_VAR
+        from orchestrator.backends.reaper import TAG_VAR
 
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)

@@ -49,7 +49,7 @@ def snapshot(run_dir: Path):
     st = load_status(run_dir)
     if st.state != "running":
         return st, None
-    from orchestrator.backends.parsl.reaper import recorded_jobs
+    from orchestrator.backends.reaper import recorded_jobs
     from orchestrator.backends.squeue import job_notes
     from orchestrator.report.status_view import status_view
 

@@ -81,7 +81,7 @@ def run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
     have its own cwd. Python-level output (sys.stdout/sys.stderr) is captured per thread;
     what C code writes to fds 1/2 is not. Shell stages get their cwd, environment and output
     files through the subprocess."""
-    from orchestrator.backends.parsl.worker import call_target  # (worker imports this module)
+    from orchestrator.backends.worker import call_target  # (worker imports this module)
 
     if payload["kind"] == "shell":
         return _shell(payload, task_dir)
@@ -98,7 +98,7 @@ def run_in_process(payload: dict[str, Any], upstream: dict, feedback: dict,
 def _shell(payload: dict[str, Any], task_dir: str) -> dict[str, int]:
     """A shell stage in a subprocess whose output goes to buffers spilled to the task's log
     files; a non-zero exit raises CommandFailed with its stderr's tail."""
-    from orchestrator.backends.parsl.worker import CommandFailed
+    from orchestrator.backends.worker import CommandFailed
 
     env = {**os.environ, **payload["env"]} if payload.get("env") else None
     buffers = [scratch_fd("stdout"), scratch_fd("stderr")]

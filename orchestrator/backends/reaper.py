@@ -79,7 +79,7 @@ def start_watchdog(tag: str) -> subprocess.Popen | None:
     env = {k: v for k, v in os.environ.items() if k != TAG_VAR}
     pid = os.getpid()
     return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.backends.parsl.reaper", str(pid),
+        [sys.executable, "-m", "orchestrator.backends.reaper", str(pid),
          _start_time(pid) or "", tag],
         env=env, start_new_session=True, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,35 +1,27 @@
-"""Run a Plan on Parsl: tasks wired by futures, loops iteration by iteration, every
-event journaled. The driver never blocks on work it does not need: all stages
-that do not wait on a loop decision are submitted first."""
+"""Drive a Plan on an engine: tasks wired by futures, loops iteration by iteration, every
+event journaled. The driver never blocks on work it does not need: all stages that do not
+wait on a loop decision are submitted first (`plan/graph.unit_order`).
+
+Engine-neutral: what Parsl does (executors, apps, retries, scheduler jobs) is behind
+`engine.Engine` (`parsl/engine.py`); the driver never imports Parsl."""
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-import parsl
-from parsl.app.app import python_app
-from parsl.config import Config
-from parsl.dataflow.errors import DependencyError
-from parsl.dataflow.states import States
-
 from orchestrator.backends.cache import TaskCache
-from orchestrator.backends.parsl import reaper
-from orchestrator.backends.parsl.attempts import RETRY_BUDGET, failure_fields, retry_cost
-from orchestrator.backends.parsl.completions import Completer
-from orchestrator.backends.parsl.executors import executor_label, make_executors
-from orchestrator.backends.parsl.gated import SHAPE_KEY, Starter
-from orchestrator.backends.parsl.loops import ConditionError, evaluate, record_decision
-from orchestrator.backends.parsl.worker import read_legacy_result, record_of, run_task
+from orchestrator.backends.completions import Completer
+from orchestrator.backends.engine import Engine, Outcome
+from orchestrator.backends.failures import failure_fields
+from orchestrator.backends.loops import ConditionError, evaluate, record_decision
 from orchestrator.backends.payload import TaskPayloads, narrow
-from orchestrator.backends.squeue import job_notes
-from orchestrator.plan.model import Plan
+from orchestrator.backends.worker import read_legacy_result, record_of
+from orchestrator.plan.graph import unit_order
+from orchestrator.plan.model import Plan, StagePlan
 from orchestrator.report.progress import Live
-from orchestrator.site.models import Site
 from orchestrator.spec.load import LoadedSpec
 from orchestrator.state.journal import Journal
 from orchestrator.state.results import StartTail
@@ -37,34 +29,25 @@ from orchestrator.state.rundir import RunDir
 from orchestrator.state.states import TaskState
 
 
-@dataclass
-class Outcome:
-    state: str  # succeeded | failed
-    counts: dict[str, int]
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    loops: dict[str, dict[str, Any]] = field(default_factory=dict)
+class Driver:
+    """One execution (first attempt or resume) of a plan on an engine."""
 
-
-class ParslRun:
-    """One execution (first attempt or resume) of a plan."""
-
-    def __init__(self, plan: Plan, spec: LoadedSpec, site: Site, rundir: RunDir,
-                 journal: Journal, done_records: dict[str, dict[str, Any]], progress: Any,
+    def __init__(self, plan: Plan, spec: LoadedSpec, rundir: RunDir, journal: Journal,
+                 done_records: dict[str, dict[str, Any]], progress: Any, engine: Engine,
                  resuming: bool = False, payloads: TaskPayloads | None = None,
                  tries_before: dict[str, int] | None = None):
         self.plan = plan
-        self.site = site
         self.rundir = rundir
         self.journal = journal
+        self.engine = engine
         self.cache = TaskCache(done_records, rundir, resuming, read_legacy_result)
         self.progress = progress
         self.payloads = payloads or TaskPayloads(plan, spec, rundir)  # shared memo
-        self.handles: dict[str, Any] = {}  # task id -> AppFuture or finished record
+        self.handles: dict[str, Any] = {}  # task id -> future or finished record
         self.keys: dict[str, str] = {}
         self.stage_ids: dict[tuple[str, int | None], list[str]] = {}
         self.final_iteration: dict[str, int] = {}
-        self.retries: dict[str, int] = {}
-        self.tries_before = tries_before or {}  # attempts earlier runs made (attempts.py)
+        self.tries_before = tries_before or {}  # attempts earlier runs made (failures.py)
         self.states: dict[str, TaskState] = {}
         self.failed: list[dict[str, Any]] = []
         self.loop_info: dict[str, dict[str, Any]] = {}
@@ -72,86 +55,30 @@ class ParslRun:
         self.outstanding = 0
         self.changed = threading.Event()
         self.lock = threading.Lock()
-        self.apps: dict[str, Any] = {}
-        self.dfk = None
-        self.config: Config | None = None
-        self.in_process = {name for name, pool in site.pools.items()
-                           if pool.executor == "threads"}
-        self.completer: Completer | None = None  # started with Parsl
-        self.starter = Starter()  # starts tasks whose node share was busy (gated.py)
-        self.pinned: dict[str, bool] = {}  # executors whose workers Parsl pinned
+        self.completer: Completer | None = None  # started with the engine
         self.in_flight: dict[str, tuple[str, float]] = {}  # task id -> (stage, submitted at)
         self.start_tail = StartTail(rundir.path)  # workers' start lines (state/results.py)
-        self._job_notes: tuple[float, list[str]] = (0.0, [])
 
     # ---- engine ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Prepare the engine; Parsl itself starts with the first task that must run, so a
-        resume with nothing left to do starts no executors."""
-        self.config = Config(
-            executors=make_executors(self.plan, self.site, self.rundir.path, self.starter),
-            run_dir=str(self.rundir.parsl_dir),
-            retries=int(RETRY_BUDGET),
-            retry_handler=self._retry_cost,
-            # "simple" everywhere: a block that dies (scancel, walltime, a killed worker
-            # pool on a laptop) is replaced while tasks are outstanding
-            strategy="simple",
-            strategy_period=1 if self.site.scheduler == "slurm" else 0.5,
-            usage_tracking=0,
-            initialize_logging=True,
-        )
-
-    def _engine(self) -> None:
-        if self.dfk is not None:
-            return
-        if self.config is None:
-            self.start()
-        self.pinned = {ex.label: getattr(ex, "mode", None) == "pinned"
-                       for ex in self.config.executors}
-        self.dfk = parsl.load(self.config)
-        self.starter.lock = self.dfk.submitter_lock
-        self.completer = Completer(self._complete)
-        for s in self.plan.stages.values():
-            label = executor_label(s.binding.pool, s.resources["ranks"])
-            if label not in self.apps:
-                self.apps[label] = python_app(run_task, executors=[label],
-                                              data_flow_kernel=self.dfk)
-
-    def track_jobs(self, force: bool = False) -> None:
-        """Record the scheduler job ids of our blocks (for cancellation after a crash)."""
-        now = time.monotonic()
-        if self.dfk is None or self.site.scheduler != "slurm":
-            return
-        if not force and now - getattr(self, "_jobs_checked", 0.0) < 2.0:
-            return
-        self._jobs_checked = now
-        ids: list[str] = []
-        for ex in self.dfk.executors.values():
-            provider = getattr(ex, "provider", None)
-            ids.extend(str(j) for j in getattr(provider, "resources", {}) or {})
-        if ids:
-            reaper.record_jobs(self.rundir.path, ids)
+        self.engine.start()
 
     def shutdown(self) -> None:
-        self.track_jobs(force=True)
-        if self.dfk is not None:
-            try:
-                self.dfk.cleanup()
-            finally:
-                parsl.clear()
-                self.dfk = None
-                if self.completer is not None:  # what Parsl's cleanup completed too
-                    self.completer.stop()
-                self.starter.stop()
-                reaper.cancel_jobs(self.rundir.path, wait=15.0)
+        self.engine.shutdown(drain=self._drain)
 
-    def _retry_cost(self, exc: Exception, task_record: Any) -> float:
-        """Parsl's retry handler (attempts.retry_cost)."""
-        return retry_cost(exc, task_record, self.retries)
+    def _drain(self) -> None:
+        if self.completer is not None:  # what the engine's shutdown completed too
+            self.completer.stop()
+
+    def _launch(self, stage: StagePlan, payload: dict[str, Any], handles: list[Any]) -> Any:
+        if self.completer is None:  # the engine starts with the first task that must run
+            self.engine.load()
+            self.completer = Completer(self._complete)
+        return self.engine.submit(stage, payload, handles)
 
     # ---- driving --------------------------------------------------------------------------
     def execute(self) -> Outcome:
-        for unit in self.plan.unit_order():
+        for unit in unit_order(self.plan):
             if unit in self.plan.loops:
                 self._run_loop(unit)
             else:
@@ -201,7 +128,6 @@ class ParslRun:
                 payload = {**payload, "attempt": self.tries_before[tid] + 1}
             ids_out.append(tid)
             self.keys[tid] = payload["key"]
-            self.retries[tid] = stage.retries
             meta = {"task": tid, "stage": name, "key": payload["key"], "index": task.index,
                     "iteration": iteration, "loop": stage.loop}
             self.progress.add(name, 1)
@@ -215,7 +141,7 @@ class ParslRun:
                 self.handles[tid] = cached
                 self._finish(tid, TaskState.CACHED, meta, cached)
                 continue
-            fut = self._submit(stage, payload, handles)
+            fut = self._launch(stage, payload, handles)
             self.handles[tid] = fut
             with self.lock:
                 self.states[tid] = TaskState.SUBMITTED
@@ -235,50 +161,26 @@ class ParslRun:
         feedback = [self.keys[i] for _, ids, role in parts if role == "feedback" for i in ids]
         return layout, handles, upstream, feedback
 
-    def _submit(self, stage, payload: dict[str, Any], handles: list[Any]):
-        self._engine()
-        ranks = stage.resources["ranks"]
-        app = self.apps[executor_label(stage.binding.pool, ranks)]
-        if ranks <= 1:
-            place = payload["placement"]
-            spec = {SHAPE_KEY: (place["cores"], place["units"], place["memory"])}
-            if stage.binding.pool in self.in_process:
-                return app({**payload, "in_process": True}, inputs=list(handles),
-                           parsl_resource_specification=spec)
-            # JSON: Parsl pickles a str far faster than a dict (pure-Python dill)
-            text = json.dumps(payload, separators=(",", ":"))
-            if self.pinned.get(stage.binding.pool):  # (task_binding.parsl_pinned)
-                return app(text, inputs=list(handles))
-            return app(text, inputs=list(handles), parsl_resource_specification=spec)
-        spec = {"num_nodes": stage.resources["nodes"], "num_ranks": ranks,
-                "ranks_per_node": stage.binding.ranks_per_node}
-        place = payload["placement"]
-        if place is not None:  # one node: admitted with the rest of the node's tasks
-            cores = place["cores"]
-            node = stage.binding.node_cores
-            spec[SHAPE_KEY] = (None if cores and node and cores > node else cores,
-                               place["units"], place["memory"])
-        if self.site.mpi.args:
-            spec["launcher_options"] = " ".join(self.site.mpi.args)
-        return app(payload, inputs=list(handles), parsl_resource_specification=spec)
-
+    # ---- completions ----------------------------------------------------------------------
     def _on_done(self, fut: cf.Future, meta: dict[str, Any]) -> None:
-        """Parsl's callback: hand the completion to the completer thread. Parsl calls the
-        callbacks of a future in order and ours came first, so journaling here would delay
-        the launch of every task waiting on this one (the chain latency)."""
+        """The engine's callback: hand the completion to the completer thread. Parsl calls
+        the callbacks of a future in order and ours came first, so journaling here would
+        delay the launch of every task waiting on this one (the chain latency)."""
         self.completer.put(fut, meta)
 
     def _complete(self, fut: cf.Future, meta: dict[str, Any]) -> None:
         tid = meta["task"]
-        failures = int(getattr(fut, "task_record", {}).get("fail_count", 0) or 0)
+        failures = self.engine.failed_tries(fut)
         try:
             record = record_of(fut.result())
-        except DependencyError as exc:
-            self._finish(tid, TaskState.DEP_FAILED, meta, None, _dep_message(exc))
         except BaseException as exc:
-            kind = getattr(exc, "type_name", None) or type(exc).__name__
-            self._finish(tid, TaskState.FAILED, meta, None, f"{kind}: {exc}",
-                         attempts=max(1, failures), ended_by=failure_fields(exc))
+            upstream = self.engine.upstream_failure(exc)
+            if upstream is not None:
+                self._finish(tid, TaskState.DEP_FAILED, meta, None, upstream)
+            else:
+                kind = getattr(exc, "type_name", None) or type(exc).__name__
+                self._finish(tid, TaskState.FAILED, meta, None, f"{kind}: {exc}",
+                             attempts=max(1, failures), ended_by=failure_fields(exc))
         else:
             self._finish(tid, TaskState.DONE, meta, record, attempts=failures + 1)
         finally:
@@ -292,7 +194,7 @@ class ParslRun:
                 record: dict[str, Any] | None, error: str | None = None,
                 attempts: int | None = None, ended_by: dict[str, Any] | None = None) -> None:
         """Journal how the task ended: `ended_by` says how a failed command ended (exit
-        code, signal, stderr tail: attempts.py); a shell stage that succeeded exited 0."""
+        code, signal, stderr tail: failures.py); a shell stage that succeeded exited 0."""
         with self.lock:
             was_active = self.states.get(tid) is TaskState.SUBMITTED
             self.states[tid] = state
@@ -330,8 +232,8 @@ class ParslRun:
 
     # ---- what is in flight (the progress display) -----------------------------------------
     def live(self) -> Live:
-        """Per stage: tasks waiting for what they need (Parsl: pending), queued (launched to
-        an executor, not started) and running (their worker wrote a start line)."""
+        """Per stage: tasks waiting for what they need, queued (launched to an executor, not
+        started) and running (their worker wrote a start line)."""
         starts = self.start_tail.poll()
         now = time.time()
         with self.lock:
@@ -346,22 +248,10 @@ class ParslRun:
                 c[2] += 1
                 out.running.setdefault(stage, []).append(max(0.0, now - t))
                 continue
-            handle = self.handles.get(tid)
-            record = getattr(handle, "task_record", None) or {}
-            c[0 if record.get("status", States.pending) is States.pending else 1] += 1
+            c[0 if self.engine.waiting(self.handles.get(tid)) else 1] += 1
         out.counts = {k: (v[0], v[1], v[2]) for k, v in counts.items()}
-        out.notes = self._scheduler_notes(now)
+        out.notes = self.engine.notes(now)
         return out
-
-    def _scheduler_notes(self, now: float) -> list[str]:
-        """Slurm blocks that are not running yet, with squeue's reason (every 5 s)."""
-        if self.site.scheduler != "slurm":
-            return []
-        at, notes = self._job_notes
-        if now - at >= 5.0:
-            notes = job_notes(reaper.recorded_jobs(self.rundir.path))
-            self._job_notes = (now, notes)
-        return notes
 
     # ---- loops ----------------------------------------------------------------------------
     def _run_loop(self, name: str) -> None:
@@ -406,10 +296,11 @@ class ParslRun:
                 return record_of(handle.result(timeout=0.25))["result"]
             except cf.TimeoutError:
                 self.progress.refresh()
-                self.track_jobs()
+                self.engine.tick()
             except BaseException as exc:
                 raise _TaskDidNotFinish(f"{tid} did not finish: {exc}") from None
 
+    # ---- the end --------------------------------------------------------------------------
     def _wait_all(self) -> None:
         """Wait for every submitted task (a counter and an event: no per-future waiters)."""
         while True:
@@ -420,7 +311,7 @@ class ParslRun:
             self.changed.wait(timeout=0.25)  # set when the last task finishes
             self.changed.clear()
             self.progress.refresh()
-            self.track_jobs()
+            self.engine.tick()
         if self.completer is not None:  # the last record counts as done before it is checked
             self.completer.sync()
         self._check_recording()
@@ -437,13 +328,7 @@ class _TaskDidNotFinish(RuntimeError):
     pass
 
 
-def _dep_message(exc: DependencyError) -> str:
-    deps = getattr(exc, "dependent_exceptions_tids", None)
-    return f"a task it needs failed ({len(deps)} upstream)" if deps else "a task it needs failed"
-
-
 def _failed_future(message: str) -> cf.Future:
     fut: cf.Future = cf.Future()
     fut.set_exception(RuntimeError(message))
     return fut
-

@@ -35,7 +35,7 @@ from orchestrator.backends.environments import (
 )
 from orchestrator.backends.exits import exit_status, fd_size, fd_tail
 from orchestrator.backends.files import FileProblem, check_outputs, stage_in
-from orchestrator.backends.parsl.in_process import run_in_process
+from orchestrator.backends.in_process import run_in_process
 from orchestrator.backends.placement import PlacementError
 from orchestrator.backends.task_binding import (
     PINNING_VARS,
