@@ -1,14 +1,16 @@
 """`orch report`: one self-contained HTML file about a run, from its run directory alone.
 
 No network is needed to view it: the CSS is inline, the charts are inline SVG
-written here, and there is no JavaScript (hover titles are SVG `<title>`s); a
+(svg.py, graph.py), and there is no JavaScript (hover titles are SVG `<title>`s); a
 Content-Security-Policy forbids loading anything. Every string from the run
 (task ids, errors, logs, spec values) is escaped. Never imports Parsl.
 
 SECTIONS is the one list of the page's sections: it makes both the sections, in order,
 and the navigation's links to them. Each section is a module of its own (summary,
 timeline, stages, metrics_view, failures, provenance) reading the run through
-context.py; page.py is the chrome around them. See docs/report.md.
+context.py; page.py is the chrome around them, parts.py the HTML pieces they share.
+The file lineage in Provenance is lineage.py, the figures in Metrics figures.py.
+See docs/report.md.
 """
 
 from __future__ import annotations
