@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from orchestrator.report.metrics import Edge
+from orchestrator.report.stage_graph import Edge
 from orchestrator.report.svg import esc
 
 MAX_BAND_LAYERS = 4

@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.report import metrics as mx
+from orchestrator.report import stage_graph
 from orchestrator.report.parts import badge, size_text, table
 from orchestrator.report.svg import esc
 from orchestrator.state.status_model import RunStatus, TaskStatus
@@ -105,7 +105,7 @@ def stage_edges(plan: dict[str, Any], st: RunStatus) -> str:
         return f"{esc(s)} <span class=\"note\">({ok:,}/{sum(c.values()):,} ok)</span>"
 
     rows = []
-    for e in mx.stage_edges(plan):
+    for e in stage_graph.stage_edges(plan):
         n = sum(counts.get(e.src, {}).values())
         how = ("feedback: results of iteration k go to iteration k+1" if e.feedback else
                f"each task receives all {n:,} result(s)")

@@ -7,27 +7,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
+import platform
+from importlib import metadata
 
-from orchestrator.report import metrics as mx
+from orchestrator.report.context import ReportContext
 from orchestrator.report.lineage import lineage
-from orchestrator.report.parts import clock, section, table
+from orchestrator.report.parts import clock, table
 from orchestrator.report.svg import esc
-
-if TYPE_CHECKING:
-    from orchestrator.report.html import _Context
 
 MAX_KEYS = 500
 MAX_SPEC_CHARS = 256_000
+PACKAGES = ("orchestrator", "parsl", "numpy", "pydantic")
 
 
-def provenance(ctx: _Context) -> str:
+def provenance(ctx: ReportContext) -> str:
     parts = [_run_facts(ctx), _params_and_seeds(ctx), _sources(ctx), _code_keys(ctx),
              lineage(ctx.plan, ctx.st, ctx.results), _packages(), _spec_text(ctx)]
-    return section("provenance", "Provenance", "".join(parts))
+    return "".join(parts)
 
 
-def _run_facts(ctx: _Context) -> str:
+def _run_facts(ctx: ReportContext) -> str:
     meta = ctx.meta
     rows = [[esc(k), f"<code>{esc(meta.get(k))}</code>"] for k in ("workflow", "site")
             if meta.get(k)]
@@ -42,7 +41,7 @@ def _run_facts(ctx: _Context) -> str:
     return "<h3>Run</h3>" + (table(["", ""], rows) if rows else "<p>no run.json</p>")
 
 
-def _params_and_seeds(ctx: _Context) -> str:
+def _params_and_seeds(ctx: ReportContext) -> str:
     params = ctx.plan.get("params") or ctx.spec.get("params") or {}
     rows = [[esc(k), f"<code>{esc(json.dumps(v))}</code>"] for k, v in params.items()]
     out = "<h3>Parameters</h3>" + (table(["param", "value"], rows) if rows else "<p>none</p>")
@@ -53,7 +52,7 @@ def _params_and_seeds(ctx: _Context) -> str:
                                      "<p>No stage samples its sweep.</p>")
 
 
-def _sources(ctx: _Context) -> str:
+def _sources(ctx: ReportContext) -> str:
     """Every file that went into the spec, with its SHA-256 (and, where recorded, the
     template name and version it was included as), and files a resume found changed."""
     rows = []
@@ -75,7 +74,7 @@ def _sources(ctx: _Context) -> str:
     return out
 
 
-def _code_keys(ctx: _Context) -> str:
+def _code_keys(ctx: ReportContext) -> str:
     targets = {s.get("name"): s.get("target") for s in ctx.plan.get("stages") or []
                if isinstance(s, dict)}
     rows, detail = [], []
@@ -98,13 +97,13 @@ def _code_keys(ctx: _Context) -> str:
 
 
 def _packages() -> str:
-    rows = [[esc(n), esc(v or "not installed")] for n, v in mx.package_versions()]
+    rows = [[esc(n), esc(v or "not installed")] for n, v in package_versions()]
     return ("<h3>Package versions</h3><p class=\"note\">Read with importlib.metadata where and "
             "when this report was generated; the run's workers may have used others.</p>"
             + table(["package", "version"], rows))
 
 
-def _spec_text(ctx: _Context) -> str:
+def _spec_text(ctx: ReportContext) -> str:
     if not ctx.spec:
         return "<h3>Resolved spec</h3><p>no spec.json</p>"
     text = json.dumps(ctx.spec.get("workflow", ctx.spec), indent=2, default=str)
@@ -113,3 +112,14 @@ def _spec_text(ctx: _Context) -> str:
         text, cut = text[:MAX_SPEC_CHARS], f" (first {MAX_SPEC_CHARS:,} characters)"
     return (f"<h3>Resolved spec</h3><details><summary>spec.json{esc(cut)}</summary>"
             f"<pre>{esc(text)}</pre></details>")
+
+
+def package_versions() -> list[tuple[str, str | None]]:
+    """Versions installed where the report is generated (read now, not at run time)."""
+    out: list[tuple[str, str | None]] = [("python", platform.python_version())]
+    for name in PACKAGES:
+        try:
+            out.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            out.append((name, None))
+    return out

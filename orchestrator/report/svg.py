@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from orchestrator.report.metrics import Bar, Lane
+from orchestrator.report.lanes import Bar, Lane
 from orchestrator.report.status_text import format_seconds
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",

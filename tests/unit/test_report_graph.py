@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
-from orchestrator.report import metrics as mx
 from orchestrator.report.graph import MAX_BAND_LAYERS, bands, dag, layout
+from orchestrator.report.stage_graph import Edge, dag_layers
 
 
 def test_bands_are_few_even_and_cover_every_layer():
@@ -25,8 +25,8 @@ def test_bands_are_few_even_and_cover_every_layer():
 
 def test_a_loop_is_not_split_across_bands():
     chain = [f"s{i}" for i in range(5)]
-    edges = [mx.Edge(a, b) for a, b in pairwise(chain)] + [mx.Edge("s2", "s1", True)]
-    layers = mx.dag_layers(chain, edges)
+    edges = [Edge(a, b) for a, b in pairwise(chain)] + [Edge("s2", "s1", True)]
+    layers = dag_layers(chain, edges)
     _, band_of, *_ = layout(layers, 160, 46)
     assert band_of["s1"] != band_of["s2"]  # the most even split cuts it...
     _, band_of, *_ = layout(layers, 160, 46, edges, [["s1", "s2"]])
@@ -35,14 +35,14 @@ def test_a_loop_is_not_split_across_bands():
 
 def test_a_long_chain_is_drawn_narrow_and_its_edges_cross_no_box():
     names = [f"stage_{i}" for i in range(9)]
-    edges = [mx.Edge(a, b) for a, b in pairwise(names)]
+    edges = [Edge(a, b) for a, b in pairwise(names)]
     boxes: dict[str, tuple[float, float]] = {}
 
     def node(s, x, y):
         boxes[s] = (x, y)
         return f'<g class="node" data-stage="{s}"></g>'
 
-    svg = dag(mx.dag_layers(names, edges), edges, node)
+    svg = dag(dag_layers(names, edges), edges, node)
     w, h = (int(v) for v in re.search(r'width="(\d+)" height="(\d+)"', svg).groups())
     assert f'viewBox="0 0 {w} {h}"' in svg and w < 1000 and len(boxes) == 9
     paths = re.findall(r'<path d="(M[^"]+)" fill="none" stroke="#888"', svg)
@@ -58,6 +58,6 @@ def test_a_long_chain_is_drawn_narrow_and_its_edges_cross_no_box():
 def test_a_band_more_rather_than_a_split_loop():
     """active-learning and dpgen: a 4-layer loop after one layer, in 6 or 7 layers."""
     chain = [f"s{i}" for i in range(6)]
-    edges = [mx.Edge(a, b) for a, b in pairwise(chain)]
-    _, band_of, *_ = layout(mx.dag_layers(chain, edges), 160, 46, edges, [chain[1:5]])
+    edges = [Edge(a, b) for a, b in pairwise(chain)]
+    _, band_of, *_ = layout(dag_layers(chain, edges), 160, 46, edges, [chain[1:5]])
     assert [band_of[s] for s in chain] == [0, 1, 1, 1, 1, 2]

@@ -18,9 +18,13 @@ from pathlib import Path
 import pytest
 from conftest import assert_clean_failure, cli_env, orch
 
-from orchestrator.report import metrics as mx
 from orchestrator.report.html import render_report, write_report
+from orchestrator.report.lanes import Bar, merge_bars, timeline_lanes
+from orchestrator.report.metrics import stage_metrics
+from orchestrator.report.stage_graph import Edge, dag_layers
 from orchestrator.report.svg import chart, time_ticks
+from orchestrator.report.task_extras import fill_pids_from_results, journal_extras
+from orchestrator.report.usage import stage_usage
 from orchestrator.state.history import earlier_runs, stage_history
 from orchestrator.state.journal import Journal
 from orchestrator.state.status import load_status
@@ -267,7 +271,7 @@ def test_self_contained(fixture, request):
 def test_resources_used_per_stage(loop_run):
     st = load_status(loop_run)
     plan = json.loads((loop_run / "plan.json").read_text())
-    usage = {u.name: u for u in mx.stage_usage(plan, st)}
+    usage = {u.name: u for u in stage_usage(plan, st)}
     train = usage["train"]
     # 6 tasks x 2 s, each holding half a node and one GPU
     assert train.timed == 6 and train.busy_seconds == pytest.approx(12.0)
@@ -294,7 +298,7 @@ def test_expected_from_earlier_runs_beside_the_run(tmp_path):
     html = render_report(this)
     st = load_status(this)
     history = stage_history(earlier_runs(root, "wf", exclude=this))
-    usage = {u.name: u for u in mx.stage_usage(plan, st, history)}
+    usage = {u.name: u for u in stage_usage(plan, st, history)}
     work = usage["work"]
     # 4 planned tasks x the earlier mean (3 s and 6 s: 4.5 s) x share 0.25
     assert work.expected_node_hours == pytest.approx(4 * 4.5 / 3600 * 0.25)
@@ -319,7 +323,7 @@ def test_lanes_by_pid_device_or_packing(tmp_path):
               finished("succeeded")]
     run = make_run(tmp_path / "r", events, plan_doc([{"name": "a", "tasks": 2},
                                                      {"name": "b", "tasks": 3}]))
-    lanes = mx.timeline_lanes(load_status(run), mx.journal_extras(run / "journal.jsonl"))
+    lanes = timeline_lanes(load_status(run), journal_extras(run / "journal.jsonl"))
     assert {lane.name: [b.task for b in lane.bars] for lane in lanes} == {
         "cpu1 · slot 1": ["b[0]", "b[2]"], "cpu1 · slot 2": ["b[1]"],
         "node1 · CUDA_VISIBLE_DEVICES=0": ["a[0]"], "node1 · CUDA_VISIBLE_DEVICES=1": ["a[1]"]}
@@ -332,9 +336,9 @@ def test_pids_from_result_files_when_the_journal_has_none(tmp_path):
     (run / "results" / "node1-4242.jsonl").write_text(
         json.dumps({"task": "a", "pid": 4242, "key": "k"}) + "\n" + '{"task": "a", "pid')  # torn
     st = load_status(run)
-    extras = mx.journal_extras(run / "journal.jsonl")
-    mx.fill_pids_from_results(run, st.tasks, extras)
-    assert [lane.name for lane in mx.timeline_lanes(st, extras)] == ["node1 · pid 4242"]
+    extras = journal_extras(run / "journal.jsonl")
+    fill_pids_from_results(run, st.tasks, extras)
+    assert [lane.name for lane in timeline_lanes(st, extras)] == ["node1 · pid 4242"]
 
 
 def test_stage_metrics_shapes():
@@ -345,19 +349,19 @@ def test_stage_metrics_shapes():
         return TaskStatus(tid, tid.split("[")[0].split("@")[0], TaskState.DONE, result=result,
                           iteration=iteration, loop=loop)
 
-    m = mx.stage_metrics("s", [task(f"s[{i}]", {"i": i, "c": 3, "y": {"z": i * 2.5},
-                                                "ok": True, "name": "x"}) for i in range(4)])
+    m = stage_metrics("s", [task(f"s[{i}]", {"i": i, "c": 3, "y": {"z": i * 2.5},
+                                             "ok": True, "name": "x"}) for i in range(4)])
     assert m.kind == "sweep" and list(m.points) == ["y.z"] and m.constants == {"c": 3.0}
     assert m.points["y.z"][2] == (2.0, 5.0, "s[2]")
-    loop = mx.stage_metrics("t", [task(f"t@{k}", {"loss": 1 / k}, k, "al") for k in (1, 2)])
+    loop = stage_metrics("t", [task(f"t@{k}", {"loss": 1 / k}, k, "al") for k in (1, 2)])
     assert loop.kind == "loop" and [p[0] for p in loop.points["loss"]] == [1.0, 2.0]
-    assert mx.stage_metrics("u", [task("u", "text")]) is None
+    assert stage_metrics("u", [task("u", "text")]) is None
 
 
 def test_dag_layers():
-    edges = [mx.Edge("a", "c"), mx.Edge("b", "c"), mx.Edge("c", "d"), mx.Edge("a", "d"),
-             mx.Edge("d", "c", feedback=True)]
-    assert mx.dag_layers(["a", "b", "c", "d"], edges) == [["a", "b"], ["c"], ["d"]]
+    edges = [Edge("a", "c"), Edge("b", "c"), Edge("c", "d"), Edge("a", "d"),
+             Edge("d", "c", feedback=True)]
+    assert dag_layers(["a", "b", "c", "d"], edges) == [["a", "b"], ["c"], ["d"]]
 
 
 def test_charts_and_ticks():
@@ -371,9 +375,9 @@ def test_charts_and_ticks():
 
 
 def test_merge_bars():
-    bs = [mx.Bar(f"t{i}", "s", i * 1.0, i + 0.99, "done") for i in range(5)]
-    bs.append(mx.Bar("u", "other", 5.0, 6.0, "done"))
-    merged = mx.merge_bars(bs, resolution=0.5)
+    bs = [Bar(f"t{i}", "s", i * 1.0, i + 0.99, "done") for i in range(5)]
+    bs.append(Bar("u", "other", 5.0, 6.0, "done"))
+    merged = merge_bars(bs, resolution=0.5)
     assert [(b.task, b.count, b.start, b.end) for b in merged] == [("t0", 5, 0.0, 4.99),
                                                                   ("u", 1, 5.0, 6.0)]
 

@@ -1,0 +1,46 @@
+"""The run as the report's sections read it, loaded once: status, plan, spec, run.json,
+per-task journal extras, the workers' result records, figures and stage colours."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from orchestrator.report.figures import figures
+from orchestrator.report.svg import PALETTE
+from orchestrator.report.task_extras import fill_pids_from_results, journal_extras
+from orchestrator.state.results import results_by_task
+from orchestrator.state.status_model import RunStatus, TaskStatus
+
+
+class ReportContext:
+    """The run, read once: status, plan, spec, run.json, per-task journal extras."""
+
+    def __init__(self, st: RunStatus):
+        self.st = st
+        self.plan = _json_file(st.run_dir / "plan.json")
+        self.spec = _json_file(st.run_dir / "spec.json")
+        self.meta = _json_file(st.run_dir / "run.json")
+        self.notes: list[dict[str, Any]] = []
+        self.extras = journal_extras(st.run_dir / "journal.jsonl", self.notes)
+        self.results = results_by_task(st.run_dir)  # the workers' records: files, pids
+        fill_pids_from_results(st.run_dir, st.tasks, self.extras, records=self.results)
+        self.figures = figures(st.run_dir, st, self.results)  # "" when no task made one
+        names = [s.name for s in st.stages]
+        self.colour = {n: i % len(PALETTE) for i, n in enumerate(names)}
+        self.by_stage: dict[str, list[TaskStatus]] = {n: [] for n in names}
+        for t in st.tasks:
+            self.by_stage.setdefault(t.stage, []).append(t)
+            self.colour.setdefault(t.stage, len(self.colour) % len(PALETTE))
+
+    def fill(self, stage: str) -> str:
+        return PALETTE[self.colour.get(stage, 0)]
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

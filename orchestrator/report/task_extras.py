@@ -1,0 +1,75 @@
+"""Per-task facts the status fold does not keep (code key, worker pid, device mask), read
+for the report from the journal and, where it lacks pids, from the workers' result files.
+Never imports Parsl.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.state.journal import read_journal
+from orchestrator.state.results import results_by_task
+from orchestrator.state.rundir import task_dirname
+from orchestrator.state.states import SUCCESS_STATES
+from orchestrator.state.status_model import TaskStatus
+
+PID_FILES_READ = 10_000
+"""Worker pids the journal lacks are looked up in result files for at most this many tasks."""
+NOTE_EVENTS = ("sources_changed",)
+
+
+@dataclass
+class TaskExtra:
+    key: str | None = None
+    pid: int | None = None
+    devices: dict[str, str] = field(default_factory=dict)
+
+
+def journal_extras(journal: Path, notes: list[dict[str, Any]] | None = None
+                   ) -> dict[str, TaskExtra]:
+    """Code key, worker pid and device mask of each task, from the journal; records of the
+    NOTE_EVENTS (such as `sources_changed` on a resume) are appended to `notes`."""
+    out: dict[str, TaskExtra] = {}
+    for rec in read_journal(journal):
+        tid = rec.get("task")
+        if not isinstance(tid, str):
+            if notes is not None and rec.get("ev") in NOTE_EVENTS:
+                notes.append(rec)
+            continue
+        x = out.setdefault(tid, TaskExtra())
+        if isinstance(rec.get("key"), str):
+            x.key = rec["key"]
+        if isinstance(rec.get("pid"), int):
+            x.pid = rec["pid"]
+        if isinstance(rec.get("devices"), dict) and rec["devices"]:
+            x.devices = {str(k): str(v) for k, v in rec["devices"].items()}
+    return out
+
+
+def fill_pids_from_results(run_dir: Path, tasks: list[TaskStatus],
+                           extras: dict[str, TaskExtra], limit: int = PID_FILES_READ,
+                           records: dict[str, dict[str, Any]] | None = None) -> bool:
+    """Worker pids from the workers' result files (`results/*.jsonl`; `tasks/<id>/result.json`
+    in runs of earlier versions) where the journal has none: all of them or, beyond `limit`
+    tasks, none (lanes are then packed per host). True if it read them. `records`: those
+    files already read (`results_by_task`)."""
+    missing = [t for t in tasks if t.state in SUCCESS_STATES
+               and (extras.get(t.id) is None or extras[t.id].pid is None)]
+    if not missing or len(missing) > limit:
+        return False
+    if records is None:
+        records = results_by_task(run_dir)
+    for t in missing:
+        rec = records.get(t.id)
+        if rec is None:
+            try:
+                rec = json.loads((run_dir / "tasks" / task_dirname(t.id) / "result.json")
+                                 .read_text())
+            except (OSError, ValueError):
+                continue
+        if isinstance(rec, dict) and isinstance(rec.get("pid"), int):
+            extras.setdefault(t.id, TaskExtra()).pid = rec["pid"]
+    return True
