@@ -4,7 +4,7 @@ instances it read from, grouped by loop iteration.
 A reader follows data through a loop: iteration k's `train[0]@k` wrote `graph.pb` (its
 sha256), `explore[*]@k` read `train[*]@k`, and `train[*]@k+1` read `label[*]@k`
 (feedback). Upstream instances come from plan.json, as the driver wires them
-(backends/parsl/run.py): a need in the same loop is the same iteration, a need in another
+(backends/driver.py): a need in the same loop is the same iteration, a need in another
 loop (or from outside any loop) is that loop's last iteration, a need outside loops has no
 iteration, and a loop's `feedback` gives iteration k every task of its `from` stage at k-1.
 Files are the `files` of the workers' result records (declared outputs: sha256, size) and
