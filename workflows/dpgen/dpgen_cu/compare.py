@@ -24,14 +24,13 @@ from typing import Any
 import numpy as np
 
 from dpgen_cu import codes, evaluate, init, reference, system, train
+from orchestrator.library.stage_io import first
 
 STRATEGIES = ("loop", "uniform", "md")
 
 
 def _loop_facts(results: dict[str, list[Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    sel = (results.get("select") or [None])[0]
-    if sel is None:
-        raise RuntimeError("baseline needs select's result")
+    sel = first(results, "select", "baseline")
     history = train.with_labels(sel["history"], results.get("label") or [])
     files = list(sel["data_files"])
     for rec in results.get("label") or []:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from dpgen_cu import reference, system
+from orchestrator.library.stage_io import first
 
 LABELS = "labels.npz"
 
@@ -18,9 +19,7 @@ def label(shard: int, n_shards: int, reference_method: str = "emt",
           results: dict[str, list[Any]] | None = None,
           context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
     start = time.perf_counter()
-    sel = ((results or {}).get("select") or [None])[0]
-    if sel is None:
-        raise RuntimeError("label needs select's result")
+    sel = first(results, "select", "label")
     chosen = system.load(sel["selected_file"])
     positions = chosen["positions"][int(shard)::int(n_shards)]
     cells = chosen["cells"][int(shard)::int(n_shards)]

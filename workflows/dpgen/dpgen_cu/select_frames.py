@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from dpgen_cu import evaluate, selection, system
+from orchestrator.library.stage_io import first
 
 SELECTED = "selected.npz"
 
@@ -23,9 +24,7 @@ def select(trust_lo: float, trust_hi: float, max_select: int, seed: int = 0,
     walkers = results.get("explore") or []
     if not walkers:
         raise RuntimeError("select needs explore's results")
-    test = (results.get("testset") or [None])[0]
-    if test is None:
-        raise RuntimeError("select needs testset's result")
+    test = first(results, "testset", "select")
     parts = [system.load(w["frames_file"]) for w in walkers]
     positions = np.concatenate([p["positions"] for p in parts])
     cells = np.concatenate([p["cells"] for p in parts])

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.library.stage_io import task_dir as task_dir  # the stages call system.task_dir
+
 ELEMENT = "Cu"
 MASS = 63.546
 
@@ -20,10 +22,6 @@ MASS = 63.546
 def seed_of(*parts: int) -> int:
     """A seed for (base seed, iteration, index, ...) that differs for every tuple."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
-
-
-def task_dir(context: dict[str, Any] | None) -> Path:
-    return Path((context or {}).get("task_dir") or os.getcwd()).resolve()
 
 
 def iteration_of(context: dict[str, Any] | None) -> int:
