@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from dpgen_cu import codes, evaluate, init, reference, system, train
-from orchestrator.library.stage_io import first
+from orchestrator.library.stage_io import first, task_dir
 
 STRATEGIES = ("loop", "uniform", "md")
 
@@ -76,7 +76,7 @@ def baseline(strategy: str, seed: int, n_cells: int = 2, steps: int = 2000,
         raise RuntimeError("baseline needs init_data's and testset's results")
     history, loop_files = _loop_facts(results)
     n = sum(int(h.get("labelled", 0)) for h in history)
-    out = system.task_dir(context)
+    out = task_dir(context)
     rng = np.random.default_rng(system.seed_of(seed, STRATEGIES.index(strategy), 0xC0))
     label_seconds, calls = 0.0, 0
     if strategy == "loop":

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from dpgen_cu import evaluate, selection, system
-from orchestrator.library.stage_io import first
+from orchestrator.library.stage_io import first, task_dir
 
 SELECTED = "selected.npz"
 
@@ -34,7 +34,7 @@ def select(trust_lo: float, trust_hi: float, max_select: int, seed: int = 0,
     iteration = system.iteration_of(context)
     rng = np.random.default_rng(system.seed_of(seed, iteration, 0x5E1))
     chosen = selection.pick(classes, int(max_select), rng)
-    out = system.task_dir(context) / SELECTED
+    out = task_dir(context) / SELECTED
     system.save(out, positions=positions[chosen], cells=cells[chosen],
                 deviation=deviation[chosen], walker=walker_of[chosen])
     models = walkers[0]["models"]

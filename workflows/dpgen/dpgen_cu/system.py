@@ -13,8 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.library.stage_io import task_dir as task_dir  # the stages call system.task_dir
-
 ELEMENT = "Cu"
 MASS = 63.546
 
