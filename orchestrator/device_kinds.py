@@ -81,3 +81,11 @@ PINNING_VARS: tuple[str, ...] = _pinning_vars()
 
 UNIT_VARS: tuple[str, ...] = tuple(b.unit_var for b in BACKENDS.values() if b.unit_var)
 """Variables holding a task's unit list (split across MPI ranks)."""
+
+SELECTOR_VARS: tuple[str, ...] = tuple(v for v in PINNING_VARS if v not in UNIT_VARS)
+"""Pinning variables without a unit list (the SYCL selector): Parsl sets only unit
+variables per worker, so a task's own environment carries these."""
+
+HOURS_FIELDS: tuple[str, ...] = tuple(k.hours_label for k in KINDS.values() if k.hours_label)
+"""The accelerator-hour figures, one per kind with units, in registry order: the names of
+the plan's `Cost` fields and of its JSON keys (`gpu_hours`, `xpu_hours`)."""

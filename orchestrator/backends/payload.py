@@ -133,9 +133,9 @@ class TaskPayloads:
                for k, v in definition.env.items()}
         if stage.binding.fallback:
             env.update(task.device_mask)
-        elif "ONEAPI_DEVICE_SELECTOR" in task.device_mask:
-            # Parsl pins CUDA_VISIBLE_DEVICES/ZE_AFFINITY_MASK per worker; the SYCL selector is ours
-            env["ONEAPI_DEVICE_SELECTOR"] = task.device_mask["ONEAPI_DEVICE_SELECTOR"]
+        else:  # Parsl pins the unit variables per worker; the selector variables are ours
+            env.update((var, task.device_mask[var]) for var in device_kinds.SELECTOR_VARS
+                       if var in task.device_mask)
         inputs = {"target": target, "args": args, "env": env, "point": point}
         key = task_key(self.canonical_definition(task.stage), inputs,
                        [*upstream_keys, *(feedback_keys or [])], self.code_hash(stage), iteration)

@@ -1,98 +1,32 @@
-"""What devices this process sees (CPUs, CUDA GPUs, SYCL devices) and which one a task uses.
+"""What devices this process sees (CPUs, CUDA GPUs, SYCL devices), and why none when so.
 
 `discover()` returns an `Inventory` (`to_json()` is the `orch devices --format json`
 contract, documented in docs/xpu.md); when no SYCL or CUDA device is found it says why
 (runtime not installed, libraries not on LD_LIBRARY_PATH, OpenCL ICD not registered, a
-selector that hides everything). `select_device("xpu")` picks the SYCL device a task
-runs on from the pinning its worker was given (ONEAPI_DEVICE_SELECTOR and
-ZE_AFFINITY_MASK, see orchestrator/plan/bind.py), and falls back to the OpenCL CPU
-device, saying so, when no GPU is visible.
+selector that hides everything). Which of the devices a task uses is
+`library.sycl_choice`; the records are `library.device_records`.
 
 dpctl and torch are imported lazily, inside functions: importing this module costs
-nothing and works on machines without them. The decisions (`sycl_reason`,
-`choose_sycl`, `parse_selector`) are pure functions over plain records, tested without
-a SYCL runtime.
+nothing and works on machines without them. `sycl_reason` is a pure function over plain
+records, tested without a SYCL runtime.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchestrator import device_kinds
 from orchestrator.library import sycl_env
+from orchestrator.library.device_records import CpuInfo, CudaDevice, Inventory, SyclDevice
 
 PINNING_VARS = device_kinds.PINNING_VARS
 INSTALL_HINT = sycl_env.INSTALL_HINT
-
-
-# ---------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class CpuInfo:
-    model: str
-    logical_cpus: int
-    usable_cpus: int  # what this process may run on (affinity, cgroup pinning)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class CudaDevice:
-    index: int
-    name: str
-    memory_bytes: int
-    capability: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class SyclDevice:
-    filter_string: str  # "opencl:cpu:0", "level_zero:gpu:0"; a tile: "level_zero:0.1"
-    backend: str  # level_zero, opencl, cuda, ...
-    device_type: str  # gpu, cpu, accelerator
-    name: str
-    vendor: str = ""
-    driver_version: str = ""
-    compute_units: int = 0
-    global_mem_bytes: int = 0
-    max_work_group_size: int = 0
-    fp64: bool = True
-    sub_devices: tuple[SyclDevice, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["sub_devices"] = [s.to_json() for s in self.sub_devices]
-        return out
-
-
-@dataclass(frozen=True)
-class Inventory:
-    cpu: CpuInfo
-    cuda: tuple[CudaDevice, ...] = ()
-    cuda_reason: str | None = None  # why the list is empty
-    sycl: tuple[SyclDevice, ...] = ()
-    sycl_reason: str | None = None
-    pinning: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "cpu": self.cpu.to_json(),
-            "cuda": {"devices": [d.to_json() for d in self.cuda], "reason": self.cuda_reason},
-            "sycl": {"devices": [d.to_json() for d in self.sycl], "reason": self.sycl_reason},
-            "pinning": dict(self.pinning),
-        }
 
 
 # ---------------------------------------------------------------- discovery
@@ -296,104 +230,6 @@ def sycl_reason(import_error: str | None = None, n_devices: int = 0,
                 f"install it with {INSTALL_HINT}")
     return ("the SYCL runtime lists no platform: no Intel GPU driver (Level Zero) and no "
             "OpenCL device on this machine")
-
-
-# ---------------------------------------------------------------- selection
-
-
-@dataclass(frozen=True)
-class SelectorTerm:
-    backend: str  # "level_zero", "opencl", "cuda", "*"
-    target: str  # "gpu", "cpu", "*", "0", "0.1", "0.*"
-    negated: bool = False
-
-
-def parse_selector(text: str | None) -> list[SelectorTerm]:
-    """ONEAPI_DEVICE_SELECTOR (`be:dev[,dev];be:dev`, `!` to exclude) as terms."""
-    terms = []
-    for part in (text or "").split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        negated = part.startswith("!")
-        backend, _, targets = part.lstrip("!").partition(":")
-        for target in (targets or "*").split(","):
-            terms.append(SelectorTerm(backend.strip().lower(), target.strip().lower() or "*",
-                                      negated))
-    return terms
-
-
-def _term_matches(term: SelectorTerm, dev: SyclDevice) -> bool:
-    if term.backend not in ("*", dev.backend):
-        return False
-    if term.target in ("*", dev.device_type):
-        return True
-    root = term.target.split(".")[0]
-    return root.isdigit() and dev.filter_string.rsplit(":", 1)[-1].split(".")[0] == root
-
-
-def selector_allows(selector: str | None, dev: SyclDevice) -> bool:
-    terms = parse_selector(selector)
-    if not terms:
-        return True
-    if any(t.negated and _term_matches(t, dev) for t in terms):
-        return False
-    positive = [t for t in terms if not t.negated]
-    return not positive or any(_term_matches(t, dev) for t in positive)
-
-
-def choose_sycl(devices: Sequence[SyclDevice], resources_device: str = "xpu",
-                environ: Mapping[str, str] | None = None,
-                reason: str | None = None) -> tuple[SyclDevice | None, str]:
-    """The SYCL device a task with `resources.device` runs on, and a note saying why.
-
-    xpu: the first GPU the worker's pinning allows (Level Zero before OpenCL), else the
-    OpenCL CPU device; cpu: the OpenCL CPU device; gpu (CUDA stages): none."""
-    environ = os.environ if environ is None else environ
-    selector = environ.get("ONEAPI_DEVICE_SELECTOR")
-    mask = environ.get("ZE_AFFINITY_MASK")
-    pins = ", ".join(f"{k}={environ[k]}" for k in ("ONEAPI_DEVICE_SELECTOR", "ZE_AFFINITY_MASK")
-                     if k in environ) or "no pinning"
-    if resources_device == "gpu":
-        return None, "gpu stages run CUDA code (torch); no SYCL device is chosen for them"
-    if not devices:
-        return None, f"no SYCL device: {reason or 'dpctl lists none'}"
-    allowed = [d for d in devices if selector_allows(selector, d)]
-    cpus = [d for d in allowed if d.backend == "opencl" and d.device_type == "cpu"]
-    if resources_device == "xpu":
-        gpus = sorted((d for d in allowed if d.device_type == "gpu"),
-                      key=lambda d: d.backend != "level_zero")
-        if gpus:
-            extra = f"; {len(gpus) - 1} more visible" if len(gpus) > 1 else ""
-            tile = " (the pinned unit is seen as device 0)" if mask else ""
-            return gpus[0], f"{gpus[0].filter_string} ({gpus[0].name}); {pins}{tile}{extra}"
-    if cpus:
-        where = f"the OpenCL CPU device {cpus[0].filter_string} ({cpus[0].name})"
-        if resources_device == "xpu" and selector == "opencl:cpu":
-            return cpus[0], (f"no Intel GPU for this task: the site pins it to the OpenCL CPU "
-                             f"({pins}); running on {where}")
-        if resources_device == "xpu":
-            return cpus[0], f"no Intel GPU visible ({pins}); falling back to {where}"
-        return cpus[0], f"{cpus[0].filter_string} ({cpus[0].name}); {pins}"
-    return None, (f"no SYCL device allowed by {pins} among "
-                  + ", ".join(d.filter_string for d in devices))
-
-
-def select_device(resources_device: str = "xpu") -> tuple[Any | None, str]:
-    """(dpctl.SyclDevice or None, note) for a task of this device class in this process."""
-    records, reason = _sycl_inventory()
-    chosen, note = choose_sycl(records, resources_device, reason=reason)
-    if chosen is None:
-        return None, note
-    import dpctl
-
-    return dpctl.SyclDevice(chosen.filter_string), note
-
-
-@functools.cache
-def _sycl_inventory() -> tuple[list[SyclDevice], str | None]:
-    """The SYCL runtime enumerates platforms once per process; so does this."""
-    return discover_sycl()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Helpers that workflow stage functions share (they run in the orchestrator's venv).
+"""Helpers that workflow stage functions share.
 
-One copy here instead of one per workflow: how a stage finds the single result of an
-upstream stage and the directory it should write into.
+One copy here instead of one per workflow: how a stage finds the result of an upstream
+stage and the directory it should write into. Standard library only: stages import it
+in the orchestrator's venv and in site environments (dpgen's), which see this package
+but none of its dependencies.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ def one(results: dict[str, list[Any]] | None, stage: str, kind: type = object) -
     if len(items) != 1 or not isinstance(items[0], kind):
         raise RuntimeError(f"expected one result of stage {stage!r}, got {items!r}")
     return items[0]
+
+
+def first(results: dict[str, list[Any]] | None, stage: str, needed_by: str) -> Any:
+    """The first result of upstream `stage` (a loop stage reads its own iteration's, an
+    unswept stage has one); "`needed_by` needs `stage`'s result" when there is none."""
+    found = ((results or {}).get(stage) or [None])[0]
+    if found is None:
+        raise RuntimeError(f"{needed_by} needs {stage}'s result")
+    return found
 
 
 def task_dir(context: dict[str, Any] | None) -> Path:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from orchestrator import device_kinds
 from orchestrator.plan.model import Cost, Plan
 from orchestrator.site.models import Pool
 from orchestrator.spec.models import Resources
@@ -28,14 +29,19 @@ def stage_cost(res: Resources, pool: Pool, rpn: int, fallback: bool, tasks: int)
     devices = units * res.nodes
     if pool.pins_tiles and pool.tiles_per_accelerator > 1:
         devices = devices / pool.tiles_per_accelerator
-    acc_hours = devices * hours * tasks
     return Cost(
         task_seconds=seconds,
         node_hours=node_hours,
-        gpu_hours=acc_hours if pool.device == "gpu" else 0.0,
-        xpu_hours=acc_hours if pool.device == "xpu" else 0.0,
         charged_hours=node_hours * pool.charge_factor,
+        **unit_hours(pool.device, devices * hours * tasks),
     )
+
+
+def unit_hours(device: str, hours: float) -> dict[str, float]:
+    """`hours` under the pool's kind's figure, 0.0 under every other kind's (registry)."""
+    kind = device_kinds.KINDS.get(device)
+    own = kind.hours_label if kind else None
+    return {label: hours if label == own else 0.0 for label in device_kinds.HOURS_FIELDS}
 
 
 # ---- expected cost, from earlier runs' durations ---------------------------------------------
@@ -77,8 +83,8 @@ def expected_cost(cost: Cost, seconds: float) -> Cost:
     a task instead of its walltime, so both figures count the same things."""
     k = seconds / cost.task_seconds if cost.task_seconds > 0 else 0.0
     return Cost(task_seconds=round(seconds), node_hours=cost.node_hours * k,
-                gpu_hours=cost.gpu_hours * k, xpu_hours=cost.xpu_hours * k,
-                charged_hours=cost.charged_hours * k)
+                charged_hours=cost.charged_hours * k,
+                **{label: getattr(cost, label) * k for label in device_kinds.HOURS_FIELDS})
 
 
 def expect(plan: Plan, history: Mapping[str, Measured], runs: int, root: str) -> Expectation:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.device_kinds import HOURS_FIELDS
+
 
 @dataclass(frozen=True, slots=True)
 class PlannedTask:
@@ -62,6 +64,10 @@ class Binding:
 
 @dataclass(frozen=True)
 class Cost:
+    """A stage's charge for one iteration of its tasks. One unit-hours field per device
+    kind of the registry (`device_kinds.HOURS_FIELDS`; named by hand because the report
+    and plan JSON read them by these names)."""
+
     task_seconds: int
     node_hours: float
     gpu_hours: float
@@ -184,8 +190,7 @@ class Plan:
             "tasks": self.task_count,
             "stages": len(self.stages),
             "node_hours": total("node_hours"),
-            "gpu_hours": total("gpu_hours"),
-            "xpu_hours": total("xpu_hours"),
+            **{label: total(label) for label in HOURS_FIELDS},
             "charged_node_hours": total("charged_hours"),
             "pools": sorted({s.binding.pool for s in self.stages.values()}),
             "loops": {n: lp.max_iterations for n, lp in self.loops.items()},

@@ -109,3 +109,19 @@ def test_a_gpu_pool_rejects_an_xpu_backend(amd):
     (amd / "bad.yaml").write_text(AMD_SITE.replace("backend: rocm", "backend: level_zero"))
     with pytest.raises(UserError, match="gpu pools use the cuda or rocm backend"):
         load_site(amd / "bad.yaml")
+
+
+def test_every_kind_with_units_has_its_hours_in_the_plan_cost():
+    from dataclasses import fields
+
+    from orchestrator.plan.cost import unit_hours
+    from orchestrator.plan.model import Cost
+
+    assert device_kinds.HOURS_FIELDS == ("gpu_hours", "xpu_hours")
+    assert set(device_kinds.HOURS_FIELDS) <= {f.name for f in fields(Cost)}
+    assert unit_hours("xpu", 2.5) == {"gpu_hours": 0.0, "xpu_hours": 2.5}
+    assert unit_hours("cpu", 2.5) == {"gpu_hours": 0.0, "xpu_hours": 0.0}
+
+
+def test_the_sycl_selector_is_the_one_pinning_variable_parsl_does_not_set():
+    assert device_kinds.SELECTOR_VARS == ("ONEAPI_DEVICE_SELECTOR",)

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from orchestrator.library import devices, sycl_env
-from orchestrator.library.devices import SyclDevice, choose_sycl, parse_selector, sycl_reason
+from orchestrator.library.devices import SyclDevice, sycl_reason
 from orchestrator.library.kernels import backend as kbackend
 from orchestrator.library.kernels import jacobi_numpy, jacobi_sweeps, lj_forces, lj_numpy
+from orchestrator.library.sycl_choice import SelectorTerm, choose_sycl, parse_selector
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -180,9 +181,9 @@ OCL_GPU = SyclDevice("opencl:gpu:0", "opencl", "gpu", "Max 1550")
 
 def test_parse_selector():
     assert parse_selector("level_zero:0.1;!opencl:*") == [
-        devices.SelectorTerm("level_zero", "0.1"), devices.SelectorTerm("opencl", "*", True)]
-    assert parse_selector("opencl:cpu,gpu") == [devices.SelectorTerm("opencl", "cpu"),
-                                                devices.SelectorTerm("opencl", "gpu")]
+        SelectorTerm("level_zero", "0.1"), SelectorTerm("opencl", "*", True)]
+    assert parse_selector("opencl:cpu,gpu") == [SelectorTerm("opencl", "cpu"),
+                                                SelectorTerm("opencl", "gpu")]
     assert parse_selector(None) == [] and parse_selector("") == []
 
 

@@ -115,7 +115,8 @@ def pair_table(dtype: str, n: int, backend: str) -> dict[str, Any]:
 
 
 def devices() -> dict[str, Any]:
-    from orchestrator.library.devices import discover, select_device
+    from orchestrator.library.devices import discover
+    from orchestrator.library.sycl_choice import select_device
 
     dev, note = select_device("xpu")
     return {"inventory": discover().to_json(), "selected": dev.filter_string if dev else None,

@@ -44,7 +44,7 @@ def resolve_backend(backend: str = "auto", device: Any = None, *,
                     resources_device: str = "xpu", fp64: bool = False,
                     kernel: str | None = None, dtype: Any = None) -> Backend:
     """The backend to run on. `device` (sycl only): None (chosen from the worker's pinning,
-    see orchestrator.library.devices.select_device), a filter string, a dpctl.SyclDevice or
+    see orchestrator.library.sycl_choice.select_device), a filter string, a dpctl.SyclDevice or
     a dpctl.SyclQueue. `fp64`: the call needs double precision on the device. `kernel`
     and `dtype`: the kernel about to run; sycl and numba are used only once it reproduced
     the NumPy reference there in this process (kernels.selfcheck)."""
@@ -105,7 +105,7 @@ def sycl_queue(device: Any = None, resources_device: str = "xpu") -> tuple[Any, 
     if isinstance(device, dpctl.SyclQueue):
         return device, f"the queue given ({device.sycl_device.filter_string})"
     if device is None:
-        from orchestrator.library.devices import select_device
+        from orchestrator.library.sycl_choice import select_device
 
         dev, note = select_device(resources_device)
         if dev is None:

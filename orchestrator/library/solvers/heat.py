@@ -102,63 +102,65 @@ def _check_arguments(n: int, tol: float, max_iterations: int, check_every: int) 
         raise ValueError(f"check_every must be a positive integer, got {check_every!r}")
 
 
-def _iterate(u: np.ndarray, f: np.ndarray, h: float, tol: float, max_iterations: int,
-             exchange: Callable[[np.ndarray], None], reduce_max: Callable[[float], float],
-             check_every: int) -> tuple[np.ndarray, int, float, bool]:
-    """The Jacobi loop shared by the serial and the distributed solver, on the NumPy
-    sweep of kernels.jacobi (one stencil for the library, in a fixed order of additions,
-    the same for every decomposition, with no temporaries).
+def _iterate(jac: Any, exchange: Callable[[Any], None], update_norm: Callable[[], float],
+             reduce_max: Callable[[float], float], tol: float, max_iterations: int,
+             check_every: int) -> tuple[int, float, bool]:
+    """The Jacobi loop shared by the serial and the distributed solver on every backend:
+    (iterations, residual, converged); the solution stays in `jac`.
 
-    `f` is the slab's source values (rows, n); `exchange` refreshes the halo rows of the
-    current iterate in place (a no-op when serial); `reduce_max` turns this slab's update
-    norm into the global one (the identity when serial). Convergence is tested every
-    `check_every` iterations and at the last, on every rank alike, so all ranks stop at
-    the same iteration.
+    `exchange` refreshes the halo rows of the current iterate (a no-op when serial);
+    `update_norm` runs one sweep and returns this slab's max-norm of the update;
+    `reduce_max` turns it into the global one (the identity when serial). Convergence is
+    tested every `check_every` iterations and at the last, on every rank alike, so all
+    ranks stop at the same iteration.
     """
-    padded = np.zeros_like(u)
-    padded[1:-1, 1:-1] = f
-    jac = NumpyJacobi(u, padded, *jacobi_scalars(u.dtype, h))
-    diff = np.empty_like(f)
-    residual = float("inf")
-    for iteration in range(1, max_iterations + 1):
-        exchange(jac.cur)
-        jac.sweep(1)
-        if iteration % check_every and iteration != max_iterations:
-            continue
-        np.subtract(jac.cur[1:-1, 1:-1], jac.nxt[1:-1, 1:-1], out=diff)
-        np.abs(diff, out=diff)
-        residual = reduce_max(float(diff.max()) if diff.size else 0.0)
-        if residual <= tol:
-            return jac.cur, iteration, residual, True
-    return jac.cur, max_iterations, residual, False
-
-
-def _iterate_kernel(u: np.ndarray, f: np.ndarray, h: float, tol: float, max_iterations: int,
-                    exchange: Callable[[Any], None], reduce_max: Callable[[float], float],
-                    check_every: int, backend: str) -> tuple[np.ndarray, int, float, bool, str]:
-    """`_iterate` on the kernel layer: the slab lives on the backend's device (a SYCL
-    queue per process, so each MPI rank has its own); only halo rows travel between
-    sweeps, and whole iterates only at convergence checks. Same update, same order of
-    additions, same stopping rule as the NumPy loop."""
-    from orchestrator.library.kernels import Jacobi
-
-    padded = np.zeros_like(u)
-    padded[1:-1, 1:-1] = f
-    jac = Jacobi(u, padded, h, backend=backend)
     residual = float("inf")
     for iteration in range(1, max_iterations + 1):
         exchange(jac)
-        check = not (iteration % check_every and iteration != max_iterations)
-        before = jac.array() if check else None
-        jac.sweep(1)
-        if not check:
+        if iteration % check_every and iteration != max_iterations:
+            jac.sweep(1)
             continue
-        after = jac.array()
-        interior = np.abs(after[1:-1, 1:-1] - before[1:-1, 1:-1])
-        residual = reduce_max(float(interior.max()) if interior.size else 0.0)
+        residual = reduce_max(update_norm())
         if residual <= tol:
-            return after, iteration, residual, True, str(jac.backend)
-    return jac.array(), max_iterations, residual, False, str(jac.backend)
+            return iteration, residual, True
+    return max_iterations, residual, False
+
+
+def _sweeper(u: np.ndarray, f: np.ndarray, h: float,
+             backend: str) -> tuple[Any, Callable[[], float], str]:
+    """(sweeper, its sweep-and-measure function, backend name) for the slab `u` with source
+    values `f` (rows, n).
+
+    "inline" sweeps with the NumPy stencil of kernels.jacobi here, measuring the update
+    from its two buffers with no temporaries; any other backend runs `kernels.Jacobi`,
+    the slab on the backend's device (a SYCL queue per process, so each MPI rank has its
+    own), the iterate copied back only to measure. Both add in the same order, so every
+    decomposition and backend performs the same update."""
+    padded = np.zeros_like(u)
+    padded[1:-1, 1:-1] = f
+    if backend == "inline":
+        jac = NumpyJacobi(u, padded, *jacobi_scalars(u.dtype, h))
+        diff = np.empty_like(f)
+
+        def inline_norm() -> float:
+            jac.sweep(1)
+            np.subtract(jac.cur[1:-1, 1:-1], jac.nxt[1:-1, 1:-1], out=diff)
+            np.abs(diff, out=diff)
+            return float(diff.max()) if diff.size else 0.0
+
+        return jac, inline_norm, "numpy (inline)"
+    from orchestrator.library.kernels import Jacobi
+
+    device = Jacobi(u, padded, h, backend=backend)
+
+    def copied_norm() -> float:
+        before = device.array()
+        device.sweep(1)
+        after = device.array()
+        interior = np.abs(after[1:-1, 1:-1] - before[1:-1, 1:-1])
+        return float(interior.max()) if interior.size else 0.0
+
+    return device, copied_norm, str(device.backend)
 
 
 def solve_serial(n: int, f: Source = None, tol: float = 1e-8, max_iterations: int = 100_000,
@@ -169,15 +171,11 @@ def solve_serial(n: int, f: Source = None, tol: float = 1e-8, max_iterations: in
     the stencil through `orchestrator.library.kernels` (on the stage's SYCL device when
     there is one)."""
     _check_arguments(n, tol, max_iterations, check_every)
-    u = np.zeros((n + 2, n + 2))
-    if backend != "inline":
-        u, iterations, residual, converged, used = _iterate_kernel(
-            u, source_values(f, n, 0, n), 1.0 / (n + 1), tol, max_iterations,
-            lambda _: None, lambda r: r, check_every, backend)
-        return HeatResult(u[1:-1, 1:-1].copy(), iterations, residual, converged, used)
-    u, iterations, residual, converged = _iterate(
-        u, source_values(f, n, 0, n), 1.0 / (n + 1), tol, max_iterations, lambda _: None, lambda r: r, check_every)
-    return HeatResult(u[1:-1, 1:-1].copy(), iterations, residual, converged)
+    jac, update_norm, used = _sweeper(np.zeros((n + 2, n + 2)), source_values(f, n, 0, n),
+                                      1.0 / (n + 1), backend)
+    iterations, residual, converged = _iterate(jac, lambda _: None, update_norm,
+                                               lambda r: r, tol, max_iterations, check_every)
+    return HeatResult(jac.array()[1:-1, 1:-1].copy(), iterations, residual, converged, used)
 
 
 def solve_distributed(n: int, f: Source = None, tol: float = 1e-8,
@@ -191,25 +189,20 @@ def solve_distributed(n: int, f: Source = None, tol: float = 1e-8,
     counts, starts = mpi.split_rows(n, w.size)
     rows, start = counts[w.rank], starts[w.rank]
     up, down = mpi.neighbours(w.rank, min(n, w.size))
-    u = np.zeros((rows + 2, n + 2))
-    if backend != "inline":
-        def exchange_rows(jac: Any) -> None:
-            if rows:
-                mpi.exchange_device_rows(w.comm, jac, rows, up, down)
+    jac, update_norm, used = _sweeper(np.zeros((rows + 2, n + 2)),
+                                      source_values(f, n, start, rows), 1.0 / (n + 1), backend)
 
-        u, iterations, residual, converged, used = _iterate_kernel(
-            u, source_values(f, n, start, rows), 1.0 / (n + 1), tol, max_iterations,
-            exchange_rows, mpi.global_max(w.comm), check_every, backend)
-        full = mpi.gather_rows(w.comm, u[1:-1, 1:-1], counts, root)
-        return HeatResult(full, iterations, residual, converged, used)
+    def exchange(grid: Any) -> None:
+        if backend == "inline":  # the host slab itself, rows sent from its memory
+            mpi.halo_exchange(w.comm, grid.cur, up, down)
+        elif rows:  # only the boundary rows leave the device
+            mpi.exchange_device_rows(w.comm, grid, rows, up, down)
 
-    def exchange(slab: np.ndarray) -> None:
-        mpi.halo_exchange(w.comm, slab, up, down)
-
-    u, iterations, residual, converged = _iterate(
-        u, source_values(f, n, start, rows), 1.0 / (n + 1), tol, max_iterations, exchange, mpi.global_max(w.comm), check_every)
-    full = mpi.gather_rows(w.comm, u[1:-1, 1:-1], counts, root)
-    return HeatResult(full, iterations, residual, converged)
+    iterations, residual, converged = _iterate(jac, exchange, update_norm,
+                                               mpi.global_max(w.comm), tol, max_iterations,
+                                               check_every)
+    full = mpi.gather_rows(w.comm, jac.array()[1:-1, 1:-1], counts, root)
+    return HeatResult(full, iterations, residual, converged, used)
 
 
 def discretisation_error(n: int, tol: float = 1e-12, max_iterations: int = 1_000_000) -> float:

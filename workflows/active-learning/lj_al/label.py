@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from lj_al import system
+from orchestrator.library.stage_io import first
 
 LABELS = "labels.npz"
 
@@ -16,9 +17,7 @@ def label(shard: int, n_shards: int, cutoff: float,
           results: dict[str, list[Any]] | None = None,
           context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
     start = time.perf_counter()
-    sel = ((results or {}).get("select") or [None])[0]
-    if sel is None:
-        raise RuntimeError("label needs select's result")
+    sel = first(results, "select", "label")
     with np.load(sel["selected_file"]) as data:
         positions = data["positions"][int(shard)::int(n_shards)]
         boxes = data["box"][int(shard)::int(n_shards)]

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from lj_al import system
+from orchestrator.library.stage_io import first
 
 REPORT = "report.json"
 SUMMARY = "summary.txt"
@@ -15,9 +16,7 @@ SUMMARY = "summary.txt"
 def report(converge_fraction: float, max_iterations: int,
            results: dict[str, list[Any]] | None = None,
            context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
-    sel = ((results or {}).get("select") or [None])[0]
-    if sel is None:
-        raise RuntimeError("report needs select's result")
+    sel = first(results, "select", "report")
     labels = (results or {}).get("label") or []
     history = sel["history"]
     last = history[-1]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from lj_al import potential, system
+from orchestrator.library.stage_io import first
 
 TABLE = "table.npz"
 MODEL = "model.pt"
@@ -26,9 +27,7 @@ def data_so_far(results: dict[str, list[Any]] | None,
                 feedback: dict[str, list[Any]] | None) -> tuple[list[str], dict[str, Any]]:
     """(data files, init_data's result): init's file plus every file the previous
     iteration's label tasks list (they carry the earlier iterations' files too)."""
-    init = ((results or {}).get("init_data") or [None])[0]
-    if init is None:
-        raise RuntimeError("train needs init_data's result")
+    init = first(results, "init_data", "train")
     files = list(init["data_files"])
     for rec in (feedback or {}).get("label") or []:
         files += [f for f in rec["data_files"] if f not in files]

@@ -24,14 +24,13 @@ from typing import Any
 import numpy as np
 
 from dpgen_cu import codes, evaluate, init, reference, system, train
+from orchestrator.library.stage_io import first, task_dir
 
 STRATEGIES = ("loop", "uniform", "md")
 
 
 def _loop_facts(results: dict[str, list[Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    sel = (results.get("select") or [None])[0]
-    if sel is None:
-        raise RuntimeError("baseline needs select's result")
+    sel = first(results, "select", "baseline")
     history = train.with_labels(sel["history"], results.get("label") or [])
     files = list(sel["data_files"])
     for rec in results.get("label") or []:
@@ -77,7 +76,7 @@ def baseline(strategy: str, seed: int, n_cells: int = 2, steps: int = 2000,
         raise RuntimeError("baseline needs init_data's and testset's results")
     history, loop_files = _loop_facts(results)
     n = sum(int(h.get("labelled", 0)) for h in history)
-    out = system.task_dir(context)
+    out = task_dir(context)
     rng = np.random.default_rng(system.seed_of(seed, STRATEGIES.index(strategy), 0xC0))
     label_seconds, calls = 0.0, 0
     if strategy == "loop":

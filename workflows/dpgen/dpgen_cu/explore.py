@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from dpgen_cu import codes, system
+from orchestrator.library.stage_io import task_dir
 
 DEVI = "model_devi.out"
 TRAJ = "traj.dump"
@@ -92,7 +93,7 @@ def run_md(temperature: float, pressure: float | None = None, n_cells: int = 2,
     members = sorted((results or {}).get("train") or [], key=lambda r: r["member"])
     if len(members) < 2:
         raise RuntimeError("explore needs an ensemble of at least two trained models")
-    out = system.task_dir(context)
+    out = task_dir(context)
     iteration = system.iteration_of(context)
     temp = float(temperature) + (iteration - 1) * float(heat_per_iteration)
     press = None if pressure in (None, "", "none") else float(pressure)

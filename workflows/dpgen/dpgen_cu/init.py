@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from dpgen_cu import reference, system
+from orchestrator.library.stage_io import task_dir
 
 INIT = "init.npz"
 TEST = "test.npz"
@@ -33,7 +34,7 @@ def init(n_frames: int = 16, n_cells: int = 2, strain: float = 0.03,
     frames = system.perturbed(int(n_cells), a, int(n_frames), float(strain),
                               float(displacement), system.seed_of(seed, 0x1A17))
     data = _labelled(frames, reference_method)
-    out = system.task_dir(context) / INIT
+    out = task_dir(context) / INIT
     system.save(out, **{k: v for k, v in data.items() if k != "seconds"})
     print(f"init: {n_frames} frames of {len(frames[0])} atoms labelled by "
           f"{reference_method} in {data['seconds'].sum():.1f} s", flush=True)
@@ -81,7 +82,7 @@ def testset(temperatures: list[float], per_temperature: int = 8, every: int = 25
                             system.seed_of(seed, 0x7E57, i),
                             reference.lattice(reference_method))
     data = _labelled(frames, reference_method)
-    out = system.task_dir(context) / TEST
+    out = task_dir(context) / TEST
     system.save(out, **{k: v for k, v in data.items() if k != "seconds"},
                 temperatures=np.repeat(np.asarray(temperatures, dtype=float),
                                        int(per_temperature)))

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from dpgen_cu import reference, system
+from orchestrator.library.stage_io import first, task_dir
 
 LABELS = "labels.npz"
 
@@ -18,14 +19,12 @@ def label(shard: int, n_shards: int, reference_method: str = "emt",
           results: dict[str, list[Any]] | None = None,
           context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
     start = time.perf_counter()
-    sel = ((results or {}).get("select") or [None])[0]
-    if sel is None:
-        raise RuntimeError("label needs select's result")
+    sel = first(results, "select", "label")
     chosen = system.load(sel["selected_file"])
     positions = chosen["positions"][int(shard)::int(n_shards)]
     cells = chosen["cells"][int(shard)::int(n_shards)]
     data = reference.label(positions, cells, reference_method)
-    path = system.task_dir(context) / LABELS
+    path = task_dir(context) / LABELS
     system.save(path, **{k: v for k, v in data.items() if k != "seconds"})
     files = list(sel["data_files"]) + ([str(path)] if len(positions) else [])
     print(f"label shard {shard}: {len(positions)} frames by {reference_method} in "

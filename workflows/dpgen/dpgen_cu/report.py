@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dpgen_cu import compare, selection, system, train
+from dpgen_cu import compare, selection, train
+from orchestrator.library.stage_io import task_dir
 
 REPORT = "report.json"
 SUMMARY = "summary.txt"
@@ -102,7 +103,7 @@ def report(converge_accurate: float, max_iterations: int,
                   *compare.table(comparison, base + labels)]
     text = "\n".join(lines)
     print(text, flush=True)
-    out = system.task_dir(context)
+    out = task_dir(context)
     picture = plot(history, out / PLOT, float(converge_accurate))
     body = {"converged": ok, "iterations": len(history), "history": history,
             "final_models": last["models"], "data_files": sel["data_files"],

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from dpgen_cu import evaluate, selection, system
+from orchestrator.library.stage_io import first, task_dir
 
 SELECTED = "selected.npz"
 
@@ -23,9 +24,7 @@ def select(trust_lo: float, trust_hi: float, max_select: int, seed: int = 0,
     walkers = results.get("explore") or []
     if not walkers:
         raise RuntimeError("select needs explore's results")
-    test = (results.get("testset") or [None])[0]
-    if test is None:
-        raise RuntimeError("select needs testset's result")
+    test = first(results, "testset", "select")
     parts = [system.load(w["frames_file"]) for w in walkers]
     positions = np.concatenate([p["positions"] for p in parts])
     cells = np.concatenate([p["cells"] for p in parts])
@@ -35,7 +34,7 @@ def select(trust_lo: float, trust_hi: float, max_select: int, seed: int = 0,
     iteration = system.iteration_of(context)
     rng = np.random.default_rng(system.seed_of(seed, iteration, 0x5E1))
     chosen = selection.pick(classes, int(max_select), rng)
-    out = system.task_dir(context) / SELECTED
+    out = task_dir(context) / SELECTED
     system.save(out, positions=positions[chosen], cells=cells[chosen],
                 deviation=deviation[chosen], walker=walker_of[chosen])
     models = walkers[0]["models"]

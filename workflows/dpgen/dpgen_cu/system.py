@@ -22,10 +22,6 @@ def seed_of(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
-def task_dir(context: dict[str, Any] | None) -> Path:
-    return Path((context or {}).get("task_dir") or os.getcwd()).resolve()
-
-
 def iteration_of(context: dict[str, Any] | None) -> int:
     return int((context or {}).get("iteration") or 1)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dpgen_cu import codes, system
+from orchestrator.library.stage_io import task_dir
 
 MODEL = "graph.pb"
 
@@ -79,7 +80,7 @@ def train_member(member: int, steps: int = 2000, rcut: float = 4.5, seed: int = 
                  feedback: dict[str, list[Any]] | None = None,
                  context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
     start = time.perf_counter()
-    out = system.task_dir(context)
+    out = task_dir(context)
     iteration = system.iteration_of(context)
     files = data_so_far(results, feedback)
     init = (results or {})["init_data"][0]
