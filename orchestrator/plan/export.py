@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from orchestrator.device_kinds import HOURS_FIELDS
 from orchestrator.plan.cost import Expectation
 from orchestrator.plan.inputs import edge_files, staged_inputs
 from orchestrator.plan.model import Plan, StagePlan
@@ -42,8 +43,7 @@ def stage_json(s: StagePlan, expected: Expectation | None = None) -> dict[str, A
                     "mode": i.mode} for i in s.inputs],
         "environment": s.environment,
         "node_hours": round(s.cost.node_hours, 6),
-        "gpu_hours": round(s.cost.gpu_hours, 6),
-        "xpu_hours": round(s.cost.xpu_hours, 6),
+        **{f: round(getattr(s.cost, f), 6) for f in HOURS_FIELDS},
     }
     if expected is not None:
         out.update(_stage_expected(s.name, expected))
@@ -54,13 +54,12 @@ def _stage_expected(name: str, expected: Expectation) -> dict[str, Any]:
     """`orch plan`'s expected cost of a stage; null where no earlier run measured it."""
     e = expected.stages.get(name)
     if e is None:
-        return dict.fromkeys(("expected_seconds", "expected_node_hours", "expected_gpu_hours",
-                              "expected_xpu_hours", "expected_from_tasks"), None) | {
-            "expected_from_runs": 0}
+        return dict.fromkeys(("expected_seconds", "expected_node_hours",
+                              *(f"expected_{f}" for f in HOURS_FIELDS),
+                              "expected_from_tasks"), None) | {"expected_from_runs": 0}
     return {"expected_seconds": round(e.seconds, 3),
             "expected_node_hours": round(e.cost.node_hours, 6),
-            "expected_gpu_hours": round(e.cost.gpu_hours, 6),
-            "expected_xpu_hours": round(e.cost.xpu_hours, 6),
+            **{f"expected_{f}": round(getattr(e.cost, f), 6) for f in HOURS_FIELDS},
             "expected_from_tasks": e.measured, "expected_from_runs": e.runs}
 
 
@@ -68,9 +67,8 @@ def summary_expected(plan: Plan, expected: Expectation) -> dict[str, Any]:
     """Totals over the measured stages, and which stages no earlier run measured."""
     measured = bool(expected.stages)
     return {
-        "expected_node_hours": round(expected.total("node_hours"), 6) if measured else None,
-        "expected_gpu_hours": round(expected.total("gpu_hours"), 6) if measured else None,
-        "expected_xpu_hours": round(expected.total("xpu_hours"), 6) if measured else None,
+        **{f"expected_{f}": round(expected.total(f), 6) if measured else None
+           for f in ("node_hours", *HOURS_FIELDS)},
         "expected_charged_node_hours":
             round(expected.total("charged_hours"), 6) if measured else None,
         "expected_from_runs": expected.runs,

@@ -7,7 +7,6 @@ sweep stays small in memory.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,32 +149,6 @@ class Plan:
             else:
                 out.extend(t.id for t in tasks)
         return out
-
-    def unit_order(self) -> list[str]:
-        """Stages and loops (a loop is one unit) in dependency order; loops that wait on a
-        condition go last, so nothing that does not need them waits for their decisions."""
-        unit = {s: self.stages[s].loop or s for s in self.stages}
-        deps: dict[str, set[str]] = {u: set() for u in unit.values()}
-        for s, st in self.stages.items():
-            deps[unit[s]].update(unit[n] for n in st.needs if unit[n] != unit[s])
-        rank = {u: i for i, u in enumerate(dict.fromkeys(unit[s] for s in self.stages))}
-        blocking = {u for u in deps if u in self.loops and self.loops[u].until}
-        users: dict[str, list[str]] = {u: [] for u in deps}
-        for u, ds in deps.items():
-            for d in ds:
-                users[d].append(u)
-        indeg = {u: len(ds) for u, ds in deps.items()}
-        ready = [((u in blocking), rank[u], u) for u, k in indeg.items() if k == 0]
-        heapq.heapify(ready)
-        order = []
-        while ready:
-            _, _, u = heapq.heappop(ready)
-            order.append(u)
-            for v in users[u]:
-                indeg[v] -= 1
-                if indeg[v] == 0:
-                    heapq.heappush(ready, ((v in blocking), rank[v], v))
-        return order
 
     def iterations(self, stage: str) -> int:
         loop = self.stages[stage].loop

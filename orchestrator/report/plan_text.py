@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestrator.device_kinds import HOURS_FIELDS
 from orchestrator.plan.cost import Expectation
 from orchestrator.plan.inputs import file_lines
 from orchestrator.plan.model import Plan, StagePlan
@@ -88,8 +89,8 @@ def cost_lines(plan: Plan, expected: Expectation | None) -> list[str]:
     """The totals: the walltime bound (what the scheduler charges at most) and, from
     earlier runs, what to expect."""
     summ = plan.summary()
-    figures = [("node-h", "node_hours", "node_hours"), ("GPU-h", "gpu_hours", "gpu_hours"),
-               ("XPU-h", "xpu_hours", "xpu_hours")]
+    figures = [("node-h", "node_hours", "node_hours"),
+               *((f"{f.split('_')[0].upper()}-h", f, f) for f in HOURS_FIELDS)]
     measured = expected is not None and expected.stages
     out = []
     for label, key, attr in figures:
