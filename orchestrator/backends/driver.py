@@ -17,7 +17,7 @@ from orchestrator.backends.completions import Completer
 from orchestrator.backends.engine import Engine, Outcome
 from orchestrator.backends.failures import failure_fields
 from orchestrator.backends.loops import ConditionError, evaluate, record_decision
-from orchestrator.backends.payload import TaskPayloads, narrow
+from orchestrator.backends.payload import TaskPayloads, narrow, upstream_parts
 from orchestrator.backends.worker import read_legacy_result, record_of
 from orchestrator.plan.graph import unit_order
 from orchestrator.plan.model import Plan, StagePlan
@@ -91,30 +91,10 @@ class Driver:
         bad = bad or any(i.get("reason") == "failed" for i in self.loop_info.values())
         return Outcome("failed" if bad else "succeeded", counts, self.failed, self.loop_info)
 
-    def _iteration_of(self, need: str, consumer_loop: str | None, iteration: int | None):
-        loop = self.plan.stages[need].loop
-        if loop is None:
-            return None
-        if loop == consumer_loop:
-            return iteration
-        return self.final_iteration.get(loop)
-
     def _submit_stage(self, name: str, iteration: int | None) -> None:
         stage = self.plan.stages[name]
-        parts: list[tuple[str, list[str], str]] = []  # (stage, task ids, role)
-        missing: list[str] = []
-        upstream_ids: dict[str, list[str]] = {}
-        for need in stage.needs:
-            ids = self.stage_ids.get((need, self._iteration_of(need, stage.loop, iteration)))
-            if ids is None:
-                missing.append(need)
-                continue
-            upstream_ids[need] = ids
-            parts.append((need, ids, "results"))
-        if stage.loop and iteration and iteration > 1:
-            for src, dst in self.plan.loops[stage.loop].feedback:
-                if dst == name:
-                    parts.append((src, self.stage_ids.get((src, iteration - 1), []), "feedback"))
+        parts, upstream_ids, missing = upstream_parts(self.plan, name, iteration,
+                                                      self.stage_ids, self.final_iteration)
         matched = stage.matched_needs()
         shared = None if matched else self._wiring(parts)
         ids_out = []

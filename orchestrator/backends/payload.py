@@ -47,6 +47,33 @@ def narrow(parts: list[tuple[str, list[str], str]], matched: dict[str, tuple[int
             for src, ids, role in parts]
 
 
+def upstream_parts(plan: Plan, name: str, iteration: int | None,
+                   ids: dict[tuple[str, int | None], list[str]], final: dict[str, int]
+                   ) -> tuple[list[tuple[str, list[str], str]], dict[str, list[str]], list[str]]:
+    """What a stage's tasks read, as the driver and the resume key walk both need it:
+    (stage, task ids, role) parts, the ids per needed stage, and needed stages that did not
+    run. A need in the consumer's own loop is read at the same iteration, one in another
+    loop at that loop's final iteration; feedback comes from the iteration before."""
+    stage = plan.stages[name]
+    parts: list[tuple[str, list[str], str]] = []
+    upstream_ids: dict[str, list[str]] = {}
+    missing: list[str] = []
+    for need in stage.needs:
+        loop = plan.stages[need].loop
+        it = None if loop is None else iteration if loop == stage.loop else final.get(loop)
+        got = ids.get((need, it))
+        if got is None:
+            missing.append(need)
+            continue
+        upstream_ids[need] = got
+        parts.append((need, got, "results"))
+    if stage.loop and iteration and iteration > 1:
+        for src, dst in plan.loops[stage.loop].feedback:
+            if dst == name:
+                parts.append((src, ids.get((src, iteration - 1), []), "feedback"))
+    return parts, upstream_ids, missing
+
+
 def _env_text(value: Any) -> str:
     return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.backends.payload import TaskPayloads, narrow
+from orchestrator.backends.payload import TaskPayloads, narrow, upstream_parts
 from orchestrator.errors import UserError
 from orchestrator.plan.graph import unit_order
 from orchestrator.plan.model import Plan
@@ -174,20 +174,10 @@ class _KeyWalk:
 
     def _stage(self, name: str, iteration: int | None) -> None:
         stage = self.plan.stages[name]
-        parts: list[tuple[str, list[str], str]] = []
-        upstream_ids: dict[str, list[str]] = {}
-        for need in stage.needs:
-            loop = self.plan.stages[need].loop
-            it = None if loop is None else iteration if loop == stage.loop else self.final.get(loop)
-            ids = self.ids.get((need, it))
-            if ids is None:
-                return  # the runner fails such tasks (dep_failed): they never hit the cache
-            upstream_ids[need] = ids
-            parts.append((need, ids, "results"))
-        if stage.loop and iteration and iteration > 1:
-            for src, dst in self.plan.loops[stage.loop].feedback:
-                if dst == name:
-                    parts.append((src, self.ids.get((src, iteration - 1), []), "feedback"))
+        parts, upstream_ids, missing = upstream_parts(self.plan, name, iteration, self.ids,
+                                                      self.final)
+        if missing:
+            return  # the runner fails such tasks (dep_failed): they never hit the cache
         matched = stage.matched_needs()
         out = []
         for task in stage.tasks:

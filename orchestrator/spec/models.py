@@ -16,6 +16,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -170,18 +171,12 @@ class Resources(SpecModel):
     fallback: bool = Field(
         True, description="Allow the site's fallback (e.g. gpu -> cpu) when it lacks `device`.")
 
-    @field_validator("memory")
+    @field_validator("memory", "walltime")
     @classmethod
-    def _memory(cls, v: Any) -> Any:
+    def _quantity(cls, v: Any, info: ValidationInfo) -> Any:
+        """Memory and walltime parse as the planner will read them, so errors are located."""
         if v is not None:
-            parse_memory(v)
-        return v
-
-    @field_validator("walltime")
-    @classmethod
-    def _walltime(cls, v: Any) -> Any:
-        if v is not None:
-            parse_walltime(v)
+            (parse_memory if info.field_name == "memory" else parse_walltime)(v)
         return v
 
     @field_validator("cores", mode="before")
