@@ -158,7 +158,9 @@ def _run(steps: _Steps, example: Path, site: str,
     counts = ", ".join(f"{v} {k}" for k, v in sorted(out.counts.items()))
     ok = out.state == "succeeded"
     where = "" if ok and scratch else f"; run directory {ended.rundir.path}"
-    steps.add("run", ok, f"{out.state}: {counts} in {ended.seconds:.1f}s{where}")
+    loops = "".join(f"; loop {name}: {info['iterations']} iteration(s), ended by "
+                    f"{info['reason']}" for name, info in out.loops.items())
+    steps.add("run", ok, f"{out.state}: {counts} in {ended.seconds:.1f}s{loops}{where}")
     for f in out.failed:
         print(f"    failed: {f['task']}: {f['error']}\n    logs: {f['stderr']}", file=sys.stderr)
     if ok and scratch is not None:
