@@ -165,6 +165,7 @@ class Project:
         from orchestrator.state.atomic import atomic_write_text
 
         try:
+            self.dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.file, self.text())
         except OSError as exc:
             raise UserError(f"{self.file}: cannot write ({exc.strerror or exc})") from None
