@@ -34,6 +34,8 @@ class LoadedSpec:
     declared: dict[str, Param] = field(default_factory=dict)
     requirements: tuple[Requirement, ...] = ()
     """What each file of the spec `requires` of a site (checked by the plan)."""
+    notes: tuple[str, ...] = ()
+    """For the user: templates from sources that loading just added to the lock file."""
 
     @property
     def base_dir(self) -> Path:
@@ -88,9 +90,10 @@ def load_spec(path: Path | str, overrides: dict[str, str] | None = None,
     check_workflow(resolved, sink)
     sink.raise_if_any(SpecError)
     assert workflow is not None
-    composer.resolver.finish()  # a valid workflow: record the templates it takes from sources
+    locked = composer.resolver.finish()  # a valid workflow: lock the templates from sources
+    notes = tuple(f"locked {key} in {composer.resolver.lock.path.name}" for key in locked)
     return LoadedSpec(workflow, values, path.resolve(), resolved, tuple(composer.sources), decls,
-                      tuple(composer.requirements))
+                      tuple(composer.requirements), notes)
 
 
 def _declared_names(params: Any) -> list[str]:

@@ -286,11 +286,12 @@ class SourceResolver:
             origin.commit, origin.template, origin.main.relative_to(origin.tree).as_posix(),
             digest(files), files)
 
-    def finish(self) -> bool:
-        """Write the lock when what the workflow uses differs from it; True if written."""
+    def finish(self) -> list[str]:
+        """Write the lock when what the workflow uses differs from it; what was added."""
         if not self.writable or (not self.used and not self.lock.path.is_file()):
-            return False
+            return []
         if self.used == self.lock.entries:
-            return False
+            return []
         Lock(self.lock.path, dict(self.used)).save()
-        return True
+        return [f"{key} ({e.version}, commit {e.commit[:12]})" for key, e in self.used.items()
+                if key not in self.lock.entries]

@@ -179,6 +179,10 @@ def test_no_project_file_says_how_to_add_one(tmp_path, monkeypatch):
 # ---- the lock -------------------------------------------------------------------------------
 def test_first_load_locks_every_file_of_the_template(project, lab_a):
     workflow(project, "labA:relax@v1")
+    res = orch("validate", "workflow.yaml")
+    assert res.rc == 0, res.stderr
+    assert f"note: locked labA:relax@v1 (v1, commit {head(lab_a)[:12]}) in workflow.lock.yaml" \
+        in res.stderr
     spec = load_spec("workflow.yaml")
     entry = lock_of(project)["templates"]["labA:relax@v1"]
     commit_v1 = head(lab_a)
@@ -190,7 +194,7 @@ def test_first_load_locks_every_file_of_the_template(project, lab_a):
     assert src.url == str(lab_a)
     # loading again changes nothing
     before = (project / "workflow.lock.yaml").read_text()
-    load_spec("workflow.yaml")
+    assert load_spec("workflow.yaml").notes == ()
     assert (project / "workflow.lock.yaml").read_text() == before
 
 
