@@ -151,10 +151,12 @@ class WorkflowUpdate:
     commits, and `changed`/`added`/`removed` files."""
     kept: list[dict[str, Any]] = field(default_factory=list)
     """References naming another version than the old pin: left as written."""
+    lock_changed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"workflow": str(self.workflow), "lock": str(self.lock),
-                "rewritten": self.rewritten, "templates": self.templates, "kept": self.kept}
+                "rewritten": self.rewritten, "templates": self.templates, "kept": self.kept,
+                "lock_changed": self.lock_changed}
 
 
 def update_sources(project_dir: Path, names: list[str] | None = None, ref: str | None = None,
@@ -308,7 +310,8 @@ def _apply(old: Project, new: Project, workflows: list[tuple[Path, Path]], moves
             resolver.finish()
             out.append(WorkflowUpdate(wf, lock, [{k: v for k, v in r.items() if k != "loc"}
                                                  for r in rewritten],
-                                      _lock_changes(before, resolver.used, chosen), kept))
+                                      _lock_changes(before, resolver.used, chosen), kept,
+                                      before != resolver.used))
     except (UserError, OSError) as exc:
         for path, text in backups.items():
             if text is None:

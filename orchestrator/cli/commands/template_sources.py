@@ -91,7 +91,10 @@ def run_update(args: argparse.Namespace) -> int:
     if not workflows:
         print("no workflow here has a lock file yet (each gets one when it is first loaded)")
     elif not args.dry_run:
-        print(f"rewrote {', '.join(w.lock.name for w in workflows)}")
+        changed = [w.lock.name for w in workflows if w.lock_changed]
+        same = [w.lock.name for w in workflows if not w.lock_changed]
+        print("; ".join(([f"rewrote {', '.join(changed)}"] if changed else [])
+                        + ([f"{', '.join(same)} unchanged"] if same else [])))
     return 0
 
 
