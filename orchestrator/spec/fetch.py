@@ -161,12 +161,22 @@ class GitMirror:
         tmp = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}-", dir=dest.parent))
         try:
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                tar.extractall(tmp, filter="data")
+                tar.extractall(tmp, filter=_safe_member)
             _read_only(tmp)
             _replace_dir(tmp, dest)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return dest
+
+
+def _safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's `data` filter, skipping (not failing on) what it refuses: a link that
+    leads out of the tree, an absolute path, a device file. Such a member never lands in
+    the cache; a template that needs it is then not found."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None
 
 
 def _read_only(root: Path) -> None:

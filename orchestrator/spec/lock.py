@@ -233,8 +233,9 @@ class SourceResolver:
                 if not inside(cand, tree):  # pragma: no cover - archives hold no such links
                     raise self._error(loc, label, f"{ref}: leads outside the source")
                 return cand
-        names = sorted({p.stem for p in base.glob("*.yaml")}
-                       | {p.parent.name for p in base.glob("*/template.yaml")})
+        names = sorted({p.stem for p in base.glob("*.yaml") if not p.is_symlink()}
+                       | {p.parent.name for p in base.glob("*/template.yaml")
+                          if not p.is_symlink()})
         where = f"{src.name} ({src.url}" + (f", folder {src.path}" if src.path else "") + \
             f", {src.version})"
         raise self._error(loc, label, f"{ref}: source {where} has no template {ref.name!r}",

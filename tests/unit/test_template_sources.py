@@ -397,3 +397,39 @@ def test_search_path_ignores_project_files(tmp_path, monkeypatch):
     write(tmp_path / "workflow.lock.yaml", "lockVersion: 1\ntemplates: {}\n")
     write(tmp_path / "orch-templates.yaml", "sources: {}\n")
     assert [t.name for t in discover([tmp_path])] == ["tally"]
+
+
+def test_nothing_from_a_source_escapes_the_cache(tmp_path, cache, monkeypatch):
+    repo = make_repo(tmp_path / "hostile", {"greet.yaml": GREET_V1}, tag="v1")
+    secret = tmp_path / "secret.yaml"
+    secret.write_text(GREET_V1.replace("name: greet", "name: secret"))
+    (repo / "abs.yaml").symlink_to(secret)
+    (repo / "rel.yaml").symlink_to("../secret.yaml")
+    (repo / "up").symlink_to("..")
+    (repo / "inner.yaml").symlink_to("greet.yaml")
+    commit(repo, {}, tag="v2")
+    monkeypatch.chdir(tmp_path)
+    res = orch("templates", "add", "h", str(repo), "--ref", "v2")
+    assert res.rc == 0, res.stderr
+    (tree,) = cache.glob("git/*/trees/*")
+    for p in tree.rglob("*"):
+        assert p.resolve().is_relative_to(tree.resolve()), p
+    assert not (tree / "abs.yaml").exists() and not (tree / "rel.yaml").exists()
+    for name in ("abs", "rel", "inner"):
+        workflow(tmp_path, f"h:{name}")
+        res = orch("validate", "workflow.yaml")
+        assert_clean_failure(res, 1)
+        assert f"has no template '{name}'" in res.stderr
+    workflow(tmp_path, "h:greet")
+    assert orch("validate", "workflow.yaml").rc == 0
+
+
+def test_directory_source_with_a_link_is_refused(tmp_path, cache, monkeypatch):
+    lib = tmp_path / "lib"
+    write(lib / "greet.yaml", GREET_V1)
+    (lib / "passwd.yaml").symlink_to("/etc/passwd")
+    monkeypatch.chdir(tmp_path)
+    res = orch("templates", "add", "lib", str(lib))
+    assert_clean_failure(res, 1)
+    assert "passwd.yaml: a directory source may not hold symbolic links" in res.stderr
+    assert not (tmp_path / "orch-templates.yaml").exists()
