@@ -275,7 +275,8 @@ def _rewrites(workflow: Path, moves: list[Move], old: Project,
 
 def _rewrite_text(text: str, changes: list[dict[str, Any]]) -> str:
     lines = text.splitlines(keepends=True)
-    for c in changes:
+    # right to left, so that a rewrite does not move the next one on the same line
+    for c in sorted(changes, key=lambda c: (c["loc"].line, c["loc"].col), reverse=True):
         loc: Loc = c["loc"]
         line = lines[loc.line - 1]
         i = line.find(c["old"], loc.col - 1)

@@ -433,3 +433,19 @@ def test_directory_source_with_a_link_is_refused(tmp_path, cache, monkeypatch):
     assert_clean_failure(res, 1)
     assert "passwd.yaml: a directory source may not hold symbolic links" in res.stderr
     assert not (tmp_path / "orch-templates.yaml").exists()
+
+
+def test_update_rewrites_several_references_on_one_line(project, lab_a):
+    write(project / "workflow.yaml", """
+        apiVersion: orchestrator/v1
+        name: study
+        include: [labA:greet@v1, "labA:relax@v1"]
+        stages:
+          hello: {}
+    """)
+    load_spec("workflow.yaml")
+    commit(lab_a, {"README.md": "v10\n"}, tag="v10")
+    res = orch("templates", "update", "labA")
+    assert res.rc == 0, res.stderr
+    assert 'include: [labA:greet@v10, "labA:relax@v10"]' in (project / "workflow.yaml").read_text()
+    assert set(lock_of(project)["templates"]) == {"labA:greet@v10", "labA:relax@v10"}
