@@ -97,12 +97,13 @@ class Composer:
               origin: Any = None) -> YDict:
         name = display_name(path)
         doc = load_yaml_file(path, name)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        if origin is not None:
+            self.resolver.loaded(origin, path, sha)
         if all(s.path != name for s in self.sources):
-            sha = hashlib.sha256(path.read_bytes()).hexdigest()
             version = doc.get("version") if isinstance(doc, YDict) else None
             version = version if isinstance(version, str) else None
             if origin is not None:
-                self.resolver.loaded(origin, path, sha)
                 self.sources.append(Source(
                     name, sha, version, origin.template if path == origin.main else None,
                     origin.source.name, origin.url, origin.ref, origin.commit))

@@ -159,6 +159,7 @@ class SourceResolver:
         self._lock: Lock | None = None
         self.used: dict[str, LockEntry] = {}
         self.writable = not inside(self.workflow, cache_root())
+        self._unpacked: set[tuple[str, str]] = set()
 
     @property
     def project(self) -> Project:
@@ -217,7 +218,9 @@ class SourceResolver:
     def _tree(self, src: TemplateSource, commit: str) -> Path:
         if src.kind == "dir":
             return DirSnapshot(src.location(self.project.dir)).tree(commit)
-        return self._mirror(src).tree(commit, fresh=src.name in self.update)
+        fresh = src.name in self.update and (src.name, commit) not in self._unpacked
+        self._unpacked.add((src.name, commit))
+        return self._mirror(src).tree(commit, fresh=fresh)
 
     def _fetch(self, fn, loc, label, key):
         try:
