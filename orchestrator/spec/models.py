@@ -323,6 +323,17 @@ class Requires(SpecModel):
         "config) its stages need; `orch plan` checks the site defines them.")
 
 
+def _requires_kind(v: Any) -> str:
+    return "mapping" if isinstance(v, dict) else "list"
+
+
+# one form or the other, chosen by the value's shape: one diagnostic, not one per form
+RequiresField = Annotated[
+    Annotated[list[Device], Tag("list")] | Annotated[Requires, Tag("mapping")],
+    Discriminator(_requires_kind),
+]
+
+
 class Include(SpecModel):
     path: str
     params: dict[str, Scalar] = Field(default_factory=dict)
@@ -335,7 +346,7 @@ class Workflow(SpecModel):
     name: str = Field(pattern=NAME_RE, max_length=128)
     description: str = ""
     version: str | None = None
-    requires: list[Device] | Requires = Field(
+    requires: RequiresField = Field(
         default_factory=list, description="What a template needs of a site: device classes "
         "(`[gpu]`), or `{devices: [gpu], environments: [NAME]}`.")
     example: str | None = Field(

@@ -143,7 +143,11 @@ def test_requires_mapping_is_validated(tmp_path, monkeypatch):
     """)
     res = orch("validate", "wf.yaml")
     assert_clean_failure(res, 1)
-    assert "requires.enviroments" in res.stderr and "requires.devices[0]" in res.stderr
+    assert res.diag_lines == [
+        "wf.yaml:3:22: error: requires.devices[0]: expected 'cpu', 'gpu' or 'xpu', got 'tpu' "
+        "(did you mean 'xpu'?)",
+        "wf.yaml:3:28: error: requires.enviroments: unknown key 'enviroments' (did you mean "
+        "'environments'?)"]  # one form judged, by the value's shape: no "expected a list"
 
 
 def test_list_shows_requires_and_example():
