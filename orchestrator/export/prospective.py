@@ -20,7 +20,8 @@ LANGUAGE = "#orchestrator-workflow-language"
 PYTHON = "#python"
 ENGINE = "#orchestrator"
 BIOSCHEMAS_WORKFLOW = "https://bioschemas.org/profiles/ComputationalWorkflow/1.0-RELEASE"
-_PARAM_TYPES = {"int": "Integer", "float": "Float", "str": "Text", "bool": "Boolean"}
+_PARAM_TYPES = {"int": "Integer", "float": "Float", "str": "Text", "bool": "Boolean",
+                "path": "Text"}
 
 
 @dataclass
@@ -40,10 +41,12 @@ class Prospective:
 
 def describe_workflow(rec: RunRecord, payload: Payload, g: Graph) -> Prospective:
     srcs = find_sources(rec)
-    main_id, templates = _source_files(srcs, payload, g)
-    if main_id is None:  # the workflow file is gone or changed: the resolved spec stands in
+    main_id, copied, templates = _source_files(srcs, payload, g)
+    parts = [main_id, *templates] if main_id else templates
+    if not copied:  # the workflow file is gone or changed: the resolved spec stands in
+        templates = [main_id, *templates] if main_id else templates
         main_id = "spec.json"
-    pro = Prospective(main_id, parts=[main_id, *templates])
+    pro = Prospective(main_id, parts=parts)
     pro.site = _site(rec, payload, g)
     if pro.site:
         pro.parts.append(pro.site)
@@ -76,8 +79,10 @@ def describe_workflow(rec: RunRecord, payload: Payload, g: Graph) -> Prospective
     return pro
 
 
-def _source_files(srcs: Sources, payload: Payload, g: Graph) -> tuple[str | None, list[str]]:
-    main_id, templates = None, []
+def _source_files(srcs: Sources, payload: Payload,
+                  g: Graph) -> tuple[str | None, bool, list[str]]:
+    """(the workflow file's @id, whether it was copied, the other sources' @ids)."""
+    main_id, copied, templates = None, False, []
     for s in srcs.files:
         placed = payload.record(s.path, s.rel, s.sha256)
         extras = "; ".join(f"{k}: {v}" for k, v in s.extras.items())
@@ -92,13 +97,14 @@ def _source_files(srcs: Sources, payload: Payload, g: Graph) -> tuple[str | None
             f"; {extras}" if extras else "")
         e = file_entity(placed, s.path.name, desc, ["File", "SoftwareSourceCode"],
                         version=str(version) if version else None,
+                        alternateName=str(s.record.get("path")),
                         programmingLanguage=ref(LANGUAGE))
         g.add(e)
-        if s.main and placed.copied:
-            main_id = placed.id
-        elif not s.main:
+        if s.main:
+            main_id, copied = placed.id, placed.copied
+        else:
             templates.append(placed.id)
-    return main_id, templates
+    return main_id, copied, templates
 
 
 def _site(rec: RunRecord, payload: Payload, g: Graph) -> str | None:
