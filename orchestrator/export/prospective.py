@@ -94,7 +94,8 @@ def _source_files(srcs: Sources, payload: Payload,
         else:
             what = "A file the workflow extends or includes"
         desc = f"{what}, as recorded by the run ({s.record.get('path')})" + (
-            f"; {extras}" if extras else "")
+            f"; {extras}" if extras else "") + (
+            "" if s.sha256 else "; the run recorded no SHA-256: the file as found when exported")
         e = file_entity(placed, s.path.name, desc, ["File", "SoftwareSourceCode"],
                         version=str(version) if version else None,
                         alternateName=str(s.record.get("path")),
@@ -155,9 +156,12 @@ def _stages(rec: RunRecord, payload: Payload, g: Graph, pro: Prospective,
             srcs: Sources) -> None:
     envs = rec.plan.get("environments") or {}
     base = srcs.workflow.parent if srcs.workflow else None
-    for pos, s in enumerate(rec.plan.get("stages") or [], start=1):
-        if not isinstance(s, dict) or not isinstance(s.get("name"), str):
-            continue
+    stages = [s for s in rec.plan.get("stages") or []
+              if isinstance(s, dict) and isinstance(s.get("name"), str)]
+    planned = {s["name"] for s in stages}
+    stages += [{"name": s.name, "kind": "?", "target": "not in plan.json"}  # plan.json lost
+               for s in rec.status.stages if s.name not in planned]
+    for pos, s in enumerate(stages, start=1):
         name = s["name"]
         tool = local_id("stage", name)
         e: dict[str, Any] = {"@id": tool, "@type": "SoftwareApplication", "name": name,
