@@ -285,3 +285,27 @@ def test_export_imports_no_parsl(runs, tmp_path):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        cwd=REPO)
     assert p.returncode == 0, p.stderr
+
+
+def test_source_records_of_a_newer_orch(runs, tmp_path):
+    """Fields a newer orch records about a source (template source, commit) are kept;
+    none is required."""
+    run = tmp_path / "run"
+    shutil.copytree(runs["ok"], run, ignore=shutil.ignore_patterns("parsl"))
+    spec = json.loads((run / "spec.json").read_text())
+    for s in spec["sources"]:
+        if s.get("template"):
+            s.update({"source": "lab-templates", "commit": "0123abc"})
+            del s["version"]
+    (run / "spec.json").write_text(json.dumps(spec))
+    crate = tmp_path / "crate"
+    export(run, crate)
+    c = read_crate(crate)
+    template = next(e for e in many(c.mainEntity["isBasedOn"]) if "executable-sweep" in e.id)
+    assert "source: lab-templates; commit: 0123abc" in template["description"]
+    assert template.get("version") is None and template["sha256"]
+
+
+def test_bad_max_copy_is_a_usage_error(runs, tmp_path):
+    p = orch("export", str(runs["ok"]), "--ro-crate", str(tmp_path / "c"), "--max-copy", "lots")
+    assert p.returncode == 2 and "--max-copy" in p.stderr
