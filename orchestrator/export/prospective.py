@@ -99,6 +99,7 @@ def _source_files(srcs: Sources, payload: Payload,
         e = file_entity(placed, s.path.name, desc, ["File", "SoftwareSourceCode"],
                         version=str(version) if version else None,
                         alternateName=str(s.record.get("path")),
+                        url=_web(s.extras.get("url")),
                         programmingLanguage=ref(LANGUAGE))
         g.add(e)
         if s.main:
@@ -106,6 +107,11 @@ def _source_files(srcs: Sources, payload: Payload,
         else:
             templates.append(placed.id)
     return main_id, copied, templates
+
+
+def _web(url: object) -> str | None:
+    """A template source's repository, when it is on the web (not a local folder)."""
+    return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
 
 
 def _site(rec: RunRecord, payload: Payload, g: Graph) -> str | None:

@@ -298,7 +298,8 @@ def test_source_records_of_a_newer_orch(runs, tmp_path):
     spec = json.loads((run / "spec.json").read_text())
     for s in spec["sources"]:
         if s.get("template"):
-            s.update({"source": "lab-templates", "commit": "0123abc"})
+            s.update({"source": "lab-templates", "commit": "0123abc",
+                      "url": "https://git.example.org/lab/templates.git"})
             del s["version"]
     (run / "spec.json").write_text(json.dumps(spec))
     crate = tmp_path / "crate"
@@ -306,6 +307,7 @@ def test_source_records_of_a_newer_orch(runs, tmp_path):
     c = read_crate(crate)
     template = next(e for e in many(c.mainEntity["isBasedOn"]) if "executable-sweep" in e.id)
     assert "source: lab-templates; commit: 0123abc" in template["description"]
+    assert template["url"] == "https://git.example.org/lab/templates.git"
     assert template.get("version") is None and template["sha256"]
 
 
