@@ -319,6 +319,14 @@ class Include(SpecModel):
     params: dict[str, Scalar] = Field(default_factory=dict)
 
 
+class Requires(SpecModel):
+    """What a template needs (informational): device classes and the site environments
+    its stages name."""
+
+    devices: list[Device] = Field(default_factory=list)
+    environments: list[str] = Field(default_factory=list)
+
+
 class Workflow(SpecModel):
     """A whole workflow file, after includes and `extends` are merged."""
 
@@ -326,7 +334,9 @@ class Workflow(SpecModel):
     name: str = Field(pattern=NAME_RE, max_length=128)
     description: str = ""
     version: str | None = None
-    requires: list[Device] = Field(default_factory=list, description="Device classes a template needs.")
+    requires: list[Device] | Requires = Field(
+        default_factory=list, description="What a template needs: device classes, or "
+        "{devices, environments}.")
     params: dict[str, Param] = Field(default_factory=dict)
     stages: dict[str, Stage] = Field(min_length=1)
     loops: dict[str, Loop] = Field(default_factory=dict)

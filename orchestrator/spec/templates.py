@@ -92,6 +92,8 @@ def _read(name: str, path: Path, root: Path) -> TemplateInfo:
     info.version = None if doc.get("version") is None else str(doc.get("version"))
     info.description = " ".join(str(doc.get("description") or "").split())
     req = doc.get("requires")
+    if isinstance(req, dict):  # {devices: [...], environments: [...]}
+        req = req.get("devices")
     info.requires = [str(r) for r in req] if isinstance(req, list) else []
     params = doc.get("params")
     info.params = dict(params) if isinstance(params, dict) else {}
