@@ -42,11 +42,16 @@ def read_structure(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return atoms.positions, atoms.cell.array, atoms.get_chemical_symbols()
 
 
-def write_data(path: Path, positions: np.ndarray, cell: np.ndarray, symbols: list[str],
-               elements: list[str]) -> None:
-    """A LAMMPS data file (atom_style atomic) of an orthogonal cell; type i is elements[i-1]."""
+def masses_of(elements: list[str]) -> list[float]:
+    """Standard atomic masses (ASE's table)."""
     from ase.data import atomic_masses, atomic_numbers
+    return [float(atomic_masses[atomic_numbers[e]]) for e in elements]
 
+
+def write_data(path: Path, positions: np.ndarray, cell: np.ndarray, symbols: list[str],
+               elements: list[str], masses: list[float]) -> None:
+    """A LAMMPS data file (atom_style atomic) of an orthogonal cell; type i is elements[i-1],
+    of mass masses[i-1]."""
     if np.abs(cell - np.diag(np.diag(cell))).max() > 1e-8:
         raise RuntimeError("lammps-md: the structure's cell is not orthogonal (only "
                            "orthogonal boxes are written for LAMMPS here)")
@@ -54,7 +59,7 @@ def write_data(path: Path, positions: np.ndarray, cell: np.ndarray, symbols: lis
     lines = ["written by orchestrator's lammps-md step", "", f"{len(symbols)} atoms",
              f"{len(elements)} atom types", f"0 {a:.10f} xlo xhi", f"0 {b:.10f} ylo yhi",
              f"0 {c:.10f} zlo zhi", "", "Masses", ""]
-    lines += [f"{i + 1} {atomic_masses[atomic_numbers[e]]:.6g}" for i, e in enumerate(elements)]
+    lines += [f"{i + 1} {m:.6g}" for i, m in enumerate(masses)]
     lines += ["", "Atoms # atomic", ""]
     lines += [f"{i + 1} {elements.index(s) + 1} {x:.10f} {y:.10f} {z:.10f}"
               for i, (s, (x, y, z)) in enumerate(zip(symbols, positions, strict=True))]
@@ -166,7 +171,7 @@ def run_md(temperature: float, pressure: float | None = None, structure: Any = N
     press = None if pressure in (None, "", "none") else float(pressure)
     positions, cell, symbols = read_structure(given[0])
     elements = fr.type_map_of(symbols)
-    write_data(out / "conf.lmp", positions, cell, symbols, elements)
+    write_data(out / "conf.lmp", positions, cell, symbols, elements, masses_of(elements))
     s = fr.seed_of(seed, iteration, int(temp), 0xE7) % 900_000 + 1
     (out / "in.lammps").write_text(lammps_input(paths, temp, press, int(steps), int(every), s,
                                                 float(dt), elements))
