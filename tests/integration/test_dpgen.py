@@ -204,7 +204,7 @@ def test_the_cp2k_reference_runs_dft_through_the_sites_command(tmp_path):
     require(None if shutil.which("cp2k_shell") else
             "cp2k_shell is not installed (scripts/install-dpgen.sh installs Debian's cp2k)")
     env = {**os.environ, "ASE_CP2K_COMMAND": "cp2k_shell", "OMP_NUM_THREADS": "2",
-           "PYTHONPATH": str(REPO / "workflows" / "dpgen")}
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "workflows" / "dpgen")])}
     p = subprocess.run([str(PREFIX / "bin" / "python"), "-c", CP2K_LABEL], cwd=tmp_path,
                        env=env, capture_output=True, text=True, timeout=400)
     assert p.returncode == 0, p.stderr[-3000:]
