@@ -327,6 +327,16 @@ class Requires(SpecModel):
     environments: list[str] = Field(default_factory=list)
 
 
+def _requires_kind(v: Any) -> str:
+    return "mapping" if isinstance(v, dict) else "list"
+
+
+RequiresField = Annotated[
+    Annotated[list[Device], Tag("list")] | Annotated[Requires, Tag("mapping")],
+    Discriminator(_requires_kind),
+]
+
+
 class Workflow(SpecModel):
     """A whole workflow file, after includes and `extends` are merged."""
 
@@ -334,7 +344,7 @@ class Workflow(SpecModel):
     name: str = Field(pattern=NAME_RE, max_length=128)
     description: str = ""
     version: str | None = None
-    requires: list[Device] | Requires = Field(
+    requires: RequiresField = Field(
         default_factory=list, description="What a template needs: device classes, or "
         "{devices, environments}.")
     params: dict[str, Param] = Field(default_factory=dict)
