@@ -94,14 +94,18 @@ def _moderate(value: float) -> bool:
         return False
 
 
-def _values_kind(v: Any) -> str:
-    return "list" if isinstance(v, list) else "range"
+def list_or(items: Any, model: type, tag: str, other: str | None = None) -> Any:
+    """A list of `items`, or a `model` mapping (tagged `tag`), told apart by the value's
+    type: one located diagnostic, not one per member of the union. Any other value is
+    reported as what `other` names (the model's tag by default)."""
+    def kind(v: Any) -> str:
+        return "list" if isinstance(v, list) else tag if isinstance(v, dict) else other or tag
+
+    return Annotated[
+        Annotated[list[items], Tag("list")] | Annotated[model, Tag(tag)], Discriminator(kind)]
 
 
-SweepValues = Annotated[
-    Annotated[list[Scalar], Tag("list")] | Annotated[RangeSpec, Tag("range")],
-    Discriminator(_values_kind),
-]
+SweepValues = list_or(Scalar, RangeSpec, "range")
 
 
 class Bound(SpecModel):
@@ -327,16 +331,6 @@ class Requires(SpecModel):
     environments: list[str] = Field(default_factory=list)
 
 
-def _requires_kind(v: Any) -> str:
-    return "mapping" if isinstance(v, dict) else "list"
-
-
-RequiresField = Annotated[
-    Annotated[list[Device], Tag("list")] | Annotated[Requires, Tag("mapping")],
-    Discriminator(_requires_kind),
-]
-
-
 class Workflow(SpecModel):
     """A whole workflow file, after includes and `extends` are merged."""
 
@@ -344,7 +338,7 @@ class Workflow(SpecModel):
     name: str = Field(pattern=NAME_RE, max_length=128)
     description: str = ""
     version: str | None = None
-    requires: RequiresField = Field(
+    requires: list_or(Device, Requires, "mapping", "list") = Field(  # type: ignore[valid-type]
         default_factory=list, description="What a template needs: device classes, or "
         "{devices, environments}.")
     params: dict[str, Param] = Field(default_factory=dict)
