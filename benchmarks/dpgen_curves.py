@@ -56,8 +56,11 @@ def _records(run_dir: Path) -> dict[str, dict]:
 def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _reexec()
-    sys.path.insert(0, str(REPO / "workflows" / "dpgen"))
-    from dpgen_cu import codes, evaluate, system
+    sys.path[:0] = [str(REPO), str(REPO / "workflows" / "dpgen")]
+    from dpgen_cu import evaluate, reference
+
+    from orchestrator.library.atomistic import deepmd
+    from orchestrator.library.atomistic import frames as fr
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path)
@@ -74,7 +77,7 @@ def main() -> int:
     budgets = [sum(int(h.get("labelled", 0)) for h in history[:k + 1])
                for k in range(len(history))]
     calls0 = report["reference_calls"]["init"] + report["reference_calls"]["test"]
-    test = system.load(recs["testset"]["result"]["test_file"])
+    test = fr.load(recs["testset"]["result"]["test_file"])
     n_init = int(recs["init_data"]["result"]["frames"])
     base = {t: r["result"] for t, r in recs.items() if t.startswith("baseline[")}
     work_root = run_dir / "curves"
@@ -83,27 +86,25 @@ def main() -> int:
         bdir = run_dir / "tasks" / tid
         cfg = json.loads((bdir / "input.json").read_text())
         if res["strategy"] == "loop":
-            pool = system.load_many(report["data_files"])
+            pool = fr.load_many(report["data_files"])
         else:
-            pool = system.load_many([recs["init_data"]["result"]["data_file"],
-                                     str(bdir / "labels.npz")])
+            pool = fr.load_many([recs["init_data"]["result"]["data_file"],
+                                 str(bdir / "labels.npz")])
+        symbols = pool.pop("symbols", [reference.ELEMENT] * pool["positions"].shape[1])
         for n in budgets[:-1]:
-            frames = {k: v[:n_init + n] for k, v in pool.items()}
+            frames = {**{k: v[:n_init + n] for k, v in pool.items()}, "symbols": symbols}
             jobs.append((res["strategy"], res["seed"], n, frames, cfg,
                          work_root / f"{tid}-{n}"))
 
     def fit(job):
         strategy, seed, n, frames, cfg, d = job
         d.mkdir(parents=True, exist_ok=True)
-        data = system.write_deepmd(d / "data", frames)
+        data = fr.write_deepmd(d / "data", frames)
         cfg = {**cfg, "training": {**cfg["training"],
                                    "training_data": {"systems": [str(data)],
                                                      "batch_size": "auto"}}}
-        (d / "input.json").write_text(json.dumps(cfg))
-        codes.run(["dp", "--tf", "train", "input.json", "--skip-neighbor-stat"], d,
-                  "dp-train", 1)
-        codes.run(["dp", "--tf", "freeze", "-o", "graph.pb"], d, "dp-freeze", 1)
-        return strategy, seed, n, evaluate.errors([str(d / "graph.pb")], test)
+        deepmd.train_and_freeze(d, cfg, 1)
+        return strategy, seed, n, evaluate.errors([str(d / deepmd.MODEL)], test)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool_:

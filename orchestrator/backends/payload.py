@@ -4,6 +4,7 @@ task directory, environment and cache key. Engine-neutral: no Parsl here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from orchestrator import device_kinds
@@ -92,7 +93,7 @@ class TaskPayloads:
     rundir: RunDir
 
     def __post_init__(self) -> None:
-        self._code: dict[tuple[str, str], str] = {}
+        self._code: dict[tuple[str, str, str | None], str] = {}
         self._memo: dict[Any, str] = {}
         self._defs: dict[str, dict[str, Any]] = {}
         self._canon: dict[str, str] = {}
@@ -100,13 +101,19 @@ class TaskPayloads:
         self._run_dir = str(self.rundir.path)
         self._base_dir = str(self.spec.base_dir)
 
+    def code_dir(self, stage: StagePlan) -> str:
+        """Where the stage's module is imported from: the directory of the file that set its
+        `python:` (a template's own helpers), else the workflow's (spec/code_dirs.py)."""
+        return stage.code_dir or self._base_dir
+
     def code_hash(self, stage: StagePlan) -> str:
-        """Per target, not per stage: many stages run one function (a chain of 200 stages
-        hashed the same file 200 times, with its stat and realpath calls)."""
-        where = (stage.target, stage.kind)
+        """Per target and code directory, not per stage: many stages run one function (a
+        chain of 200 stages hashed the same file 200 times, with its stat and realpath
+        calls)."""
+        where = (stage.target, stage.kind, stage.code_dir)
         if where not in self._code:
-            self._code[where] = code_hash(stage.target, stage.kind, self.spec.base_dir,
-                                          self._memo)
+            self._code[where] = code_hash(stage.target, stage.kind,
+                                          Path(self.code_dir(stage)), self._memo)
         return self._code[where]
 
     def stage_definition(self, name: str) -> dict[str, Any]:
@@ -192,7 +199,7 @@ class TaskPayloads:
             "key": key,
             "task_dir": f"{self._tasks_root}/{task_dirname(task_id)}",
             "run_dir": self._run_dir,
-            "base_dir": self._base_dir,
+            "base_dir": self.code_dir(stage),
         }
         if stage.environment:  # (absent otherwise: every byte of a payload is paid per task)
             payload["environment"] = self.plan.environments[stage.environment]

@@ -254,14 +254,34 @@ def _load(target: str, base: str | None) -> tuple[Any, set[str]]:
     if hit is not None:
         return hit
     module_name, func_name = target.split(":", 1)
-    if base and base not in sys.path:
+    if base:  # first on the path: a worker may have run stages of other code directories
+        with contextlib.suppress(ValueError):
+            sys.path.remove(base)
         sys.path.insert(0, base)
     try:
-        func = getattr(importlib.import_module(module_name), func_name)
+        module = importlib.import_module(module_name)
+        func = getattr(module, func_name)
     except (ImportError, AttributeError) as exc:
         raise TaskFailure(f"cannot load {target}: {exc}") from None
+    _check_origin(module, base)
     hit = _loaded[(target, base)] = (func, _accepted(func))
     return hit
+
+
+def _check_origin(module: Any, base: str | None) -> None:
+    """A module of the stage's code directory that this process already imported from
+    another directory (two stages' code directories, say a template's and the workflow's,
+    with a module of the same name) is an error naming both, not the wrong code run."""
+    if not base:
+        return
+    rel = Path(*module.__name__.split("."))
+    own = next((p for p in (Path(base) / f"{rel}.py", Path(base) / rel / "__init__.py")
+                if p.is_file()), None)
+    loaded = getattr(module, "__file__", None)
+    if own is not None and loaded and Path(loaded).resolve() != own.resolve():
+        raise TaskFailure(f"module {module.__name__!r} of {own} cannot be imported: this "
+                          f"worker already imported {loaded} under that name (two stages' "
+                          "code directories have a module of the same name; rename one)")
 
 
 def _accepted(func: Any) -> set[str]:

@@ -35,3 +35,18 @@ def task_dir(context: dict[str, Any] | None) -> Path:
     """The task's own directory from the orchestrator's context (the cwd when run by
     hand), so stage outputs never collide between tasks."""
     return Path((context or {}).get("task_dir") or os.getcwd()).resolve()
+
+
+def iteration_of(context: dict[str, Any] | None) -> int:
+    """The task's loop iteration (1, 2, ...); 1 outside a loop."""
+    return int((context or {}).get("iteration") or 1)
+
+
+def input_paths(value: str | os.PathLike | list | tuple | None,
+                context: dict[str, Any] | None) -> list[Path]:
+    """The files an arg names: one path or a list of them (a `${stages.S.outputs.O}` of a
+    swept stage is a list), relative to the task's directory (where inputs are staged),
+    resolved (a staged link becomes the file it points to); [] for None or ""."""
+    items = value if isinstance(value, list | tuple) else [value]
+    base = task_dir(context)
+    return [(base / str(p)).resolve() for p in items if p not in (None, "")]

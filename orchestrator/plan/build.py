@@ -215,4 +215,5 @@ def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
         outputs=tuple(stage.output_paths),
         inputs=inputs,
         environment=stage.environment,
+        code_dir=str(spec.code_dir(name)) if stage.python else None,
     )

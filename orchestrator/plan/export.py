@@ -42,6 +42,7 @@ def stage_json(s: StagePlan, expected: Expectation | None = None) -> dict[str, A
         "inputs": [{"ref": i.ref, "stage": i.stage, "output": i.output, "path": i.path,
                     "mode": i.mode} for i in s.inputs],
         "environment": s.environment,
+        "code_dir": s.code_dir,
         "node_hours": round(s.cost.node_hours, 6),
         **{f: round(getattr(s.cost, f), 6) for f in HOURS_FIELDS},
     }

@@ -103,6 +103,7 @@ class StagePlan:
                 out[need] = refs[0].matches
         return out
     environment: str | None = None  # a name in Plan.environments
+    code_dir: str | None = None  # python stages: the directory its module is imported from
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from orchestrator.errors import Diagnostic, DiagnosticSink, Loc, SpecError
 from orchestrator.spec.checks import check_workflow
+from orchestrator.spec.code_dirs import stage_code_dirs
 from orchestrator.spec.compose import Composer, Requirement, Source, template_roots
 from orchestrator.spec.diagnose import diagnostics_from
 from orchestrator.spec.locate import locate
@@ -36,10 +37,16 @@ class LoadedSpec:
     """What each file of the spec `requires` of a site (checked by the plan)."""
     notes: tuple[str, ...] = ()
     """For the user: templates from sources that loading just added to the lock file."""
+    code_dirs: dict[str, Path] = field(default_factory=dict)
+    """Per python stage, where its module is imported from (spec/code_dirs.py)."""
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    def code_dir(self, stage: str) -> Path:
+        """The directory stage `stage`'s python module is imported from."""
+        return self.code_dirs.get(stage, self.base_dir)
 
     def locate(self, *path: Any, key: bool = False, exact: bool = False) -> Loc | None:
         """Source position of a key path such as ('stages', 'train', 'resources', 'gpus')."""
@@ -92,8 +99,10 @@ def load_spec(path: Path | str, overrides: dict[str, str] | None = None,
     assert workflow is not None
     locked = composer.resolver.finish()  # a valid workflow: lock the templates from sources
     notes = tuple(f"locked {key} in {composer.resolver.lock.path.name}" for key in locked)
-    return LoadedSpec(workflow, values, path.resolve(), resolved, tuple(composer.sources), decls,
-                      tuple(composer.requirements), notes)
+    path = path.resolve()
+    return LoadedSpec(workflow, values, path, resolved, tuple(composer.sources), decls,
+                      tuple(composer.requirements), notes,
+                      stage_code_dirs(resolved, workflow, path.parent))
 
 
 def _declared_names(params: Any) -> list[str]:

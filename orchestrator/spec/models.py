@@ -94,14 +94,18 @@ def _moderate(value: float) -> bool:
         return False
 
 
-def _values_kind(v: Any) -> str:
-    return "list" if isinstance(v, list) else "range"
+def list_or(items: Any, model: type, tag: str, other: str | None = None) -> Any:
+    """A list of `items`, or a `model` mapping (tagged `tag`), told apart by the value's
+    type: one located diagnostic, not one per member of the union. Any other value is
+    reported as what `other` names (the model's tag by default)."""
+    def kind(v: Any) -> str:
+        return "list" if isinstance(v, list) else tag if isinstance(v, dict) else other or tag
+
+    return Annotated[
+        Annotated[list[items], Tag("list")] | Annotated[model, Tag(tag)], Discriminator(kind)]
 
 
-SweepValues = Annotated[
-    Annotated[list[Scalar], Tag("list")] | Annotated[RangeSpec, Tag("range")],
-    Discriminator(_values_kind),
-]
+SweepValues = list_or(Scalar, RangeSpec, "range")
 
 
 class Bound(SpecModel):
@@ -323,15 +327,8 @@ class Requires(SpecModel):
         "config) its stages need; `orch plan` checks the site defines them.")
 
 
-def _requires_kind(v: Any) -> str:
-    return "mapping" if isinstance(v, dict) else "list"
-
-
 # one form or the other, chosen by the value's shape: one diagnostic, not one per form
-RequiresField = Annotated[
-    Annotated[list[Device], Tag("list")] | Annotated[Requires, Tag("mapping")],
-    Discriminator(_requires_kind),
-]
+RequiresField = list_or(Device, Requires, "mapping", "list")
 
 
 class Include(SpecModel):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import Diagnostic, DiagnosticSink, SpecError, UserError
+from orchestrator.spec.code_dirs import has_module
 from orchestrator.spec.compose import Composer, display_name, template_roots
 from orchestrator.spec.load import LoadedSpec, load_spec
 from orchestrator.spec.lock import LOCK_SUFFIX
@@ -302,8 +303,11 @@ def starter(info: TemplateInfo, spec: LoadedSpec, values: dict[str, Any], name: 
         lines.append("    # other params, with the template's defaults (`orch templates show "
                      f"{info.name}`):")
         lines += [f"    #   {k}: {_scalar(spec.params.get(k))}" for k in rest]
-    python = [(n, st) for n, st in wf.stages.items() if st.python is not None]
+    # a stage whose module is beside the template runs the template's own code (not stubbed)
+    python = [(n, st) for n, st in wf.stages.items() if st.python is not None
+              and not has_module(st.python, spec.code_dir(n))]
     shell = [n for n, st in wf.stages.items() if st.python is None]
+    own = [n for n, st in wf.stages.items() if st.python is not None and n not in dict(python)]
     if python:
         lines += ["stages:", "  # the template's placeholder callables: point each at your "
                   "module:function", "  # (next to this file, or installed)"]
@@ -315,6 +319,9 @@ def starter(info: TemplateInfo, spec: LoadedSpec, values: dict[str, Any], name: 
     for sname in shell:  # not copied: the template's command stays the template's
         lines.append(f"{'  # ' if python else '#   '}{sname}: runs the template's shell "
                      "command; set `shell:` here to replace it")
+    for sname in own:  # nor its own code: a `python:` here would look for it beside this file
+        lines.append(f"{'  # ' if python else '#   '}{sname}: runs the template's own "
+                     f"{wf.stages[sname].python} (beside the template)")
     return "\n".join(lines) + "\n"
 
 

@@ -137,32 +137,35 @@ from pathlib import Path
 def train(member, context=None, **_):
     bad = Path(context["task_dir"]) / "graph.pb"
     bad.write_text("this is not a frozen DeePMD-kit model")
-    return {"member": member, "model": str(bad), "train_frames": 0, "lattice": 3.59,
+    return {"member": member, "model": str(bad), "train_frames": 0,
             "train_seconds": 0.0, "freeze_seconds": 0.0}
 '''
 
 BROKEN = """\
 apiVersion: orchestrator/v1
 name: broken-lammps
+include: [lammps-md]
 stages:
   train:
     python: fake_train:train
     sweep: {values: {member: [0, 1]}}
     args: {member: "${sweep.member}"}
     outputs: [graph.pb]
-  explore:
-    python: dpgen_cu.explore:run_md
-    environment: dpgen
+  explore:                  # the lammps-md step, once
     needs: [train]
-    args: {temperature: 300, steps: 20, every: 10}
+    sweep: null
+    args: {temperature: 300, pressure: null, steps: 20, every: 10, structure: conf.npz}
 """
 
 
 def test_a_failed_lmp_is_a_failed_task_showing_lammps_error(tmp_path):
     _require_env()
     (tmp_path / "fake_train.py").write_text(FAKE_TRAIN)
-    os.symlink(REPO / "workflows" / "dpgen" / "dpgen_cu", tmp_path / "dpgen_cu")
-    (tmp_path / "wf.yaml").write_text(BROKEN)
+    (tmp_path / "wf.yaml").write_text(BROKEN.replace("conf.npz", str(tmp_path / "conf.npz")))
+    a = 3.59   # an fcc Cu cell, in the step library's frame format
+    np.savez(tmp_path / "conf.npz", positions=np.array([[[0, 0, 0], [0, a / 2, a / 2],
+                                                         [a / 2, 0, a / 2], [a / 2, a / 2, 0]]]),
+             cells=np.eye(3)[None] * a, symbols=np.array(["Cu"] * 4))
     run_dir = tmp_path / "run"
     p = orch("run", str(tmp_path / "wf.yaml"), "--site", "laptop", "--run-dir", str(run_dir),
              timeout=300)
@@ -201,7 +204,7 @@ def test_the_cp2k_reference_runs_dft_through_the_sites_command(tmp_path):
     require(None if shutil.which("cp2k_shell") else
             "cp2k_shell is not installed (scripts/install-dpgen.sh installs Debian's cp2k)")
     env = {**os.environ, "ASE_CP2K_COMMAND": "cp2k_shell", "OMP_NUM_THREADS": "2",
-           "PYTHONPATH": str(REPO / "workflows" / "dpgen")}
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "workflows" / "dpgen")])}
     p = subprocess.run([str(PREFIX / "bin" / "python"), "-c", CP2K_LABEL], cwd=tmp_path,
                        env=env, capture_output=True, text=True, timeout=400)
     assert p.returncode == 0, p.stderr[-3000:]

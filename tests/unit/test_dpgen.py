@@ -1,7 +1,9 @@
 """workflows/dpgen's pure parts, without DeePMD-kit or LAMMPS: DP-GEN's trust-level
 selection and convergence, the LAMMPS input and the parsing of what LAMMPS writes
 (model_devi.out, the dump), the data carried through the loop, and how a failed code
-becomes a failed task's message."""
+becomes a failed task's message. Training, exploration and labelling are the step
+library's templates (workflows/templates/deepmd-train, lammps-md), their shared code
+orchestrator/library/atomistic."""
 
 from __future__ import annotations
 
@@ -11,9 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflows" / "dpgen"))
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+sys.path[:0] = [str(WORKFLOWS / "dpgen"), str(WORKFLOWS / "templates" / "deepmd-train"),
+                str(WORKFLOWS / "templates" / "lammps-md")]
 
-from dpgen_cu import codes, explore, selection, system, train
+import deepmd_train  # noqa: E402
+import lammps_md  # noqa: E402
+from dpgen_cu import select_frames  # noqa: E402
+
+from orchestrator.library.atomistic import codes, deepmd, frames, selection  # noqa: E402
 
 
 def test_trust_levels_split_frames_at_lo_and_hi_and_nan_is_failed():
@@ -56,12 +64,12 @@ def test_convergence_is_the_accurate_fraction_reaching_the_threshold():
 
 
 def test_lammps_input_runs_the_ensemble_with_model_deviation_output():
-    text = explore.lammps_input(["m0.pb", "m1.pb", "m2.pb"], 600.0, 1.0, 3000, 30, 7)
+    text = lammps_md.lammps_input(["m0.pb", "m1.pb", "m2.pb"], 600.0, 1.0, 3000, 30, 7)
     assert "pair_style deepmd m0.pb m1.pb m2.pb out_freq 30 out_file model_devi.out" in text
     assert "fix 1 all npt temp 600.0 600.0" in text and "iso 1.0 1.0" in text
     assert "dump traj all custom 30 traj.dump id type x y z" in text and "run 3000" in text
     assert "velocity all create 600.0 7 " in text
-    nvt = explore.lammps_input(["a.pb", "b.pb"], 300.0, None, 10, 5, 1)
+    nvt = lammps_md.lammps_input(["a.pb", "b.pb"], 300.0, None, 10, 5, 1)
     assert "fix 1 all nvt temp 300.0 300.0" in nvt and "npt" not in nvt
 
 
@@ -73,51 +81,52 @@ def test_dump_and_model_devi_parse_to_frames_at_the_same_steps(tmp_path):
                  "ITEM: ATOMS id type x y z",
                  f"1 1 {1.0 + shift} 2.0 3.0", f"2 1 {4.0 + shift} 5.0 6.0"]
     (tmp_path / "traj.dump").write_text("\n".join(dump) + "\n")
-    steps, pos, cells = explore.read_dump(tmp_path / "traj.dump")
+    steps, pos, cells = lammps_md.read_dump(tmp_path / "traj.dump")
     assert steps.tolist() == [0, 30]
     assert pos.shape == (2, 2, 3) and pos[1, 0].tolist() == [1.0, 2.0, 3.0]  # minus xlo
     assert np.diag(cells[0]).tolist() == pytest.approx([7.0, 7.2, 7.4])
     (tmp_path / "model_devi.out").write_text(
         "#  step max_devi_v min_devi_v avg_devi_v max_devi_f min_devi_f avg_devi_f\n"
         "0 0.1 0.0 0.05 0.01 0.001 0.005\n30 0.2 0.0 0.1 0.42 0.1 0.2\n")
-    dsteps, devi = explore.read_devi(tmp_path / "model_devi.out")
+    dsteps, devi = lammps_md.read_devi(tmp_path / "model_devi.out")
     assert dsteps.tolist() == [0, 30] and devi.tolist() == [0.01, 0.42]  # max_devi_f
 
 
 def test_data_so_far_is_init_then_every_labelled_file_once_in_order():
     results = {"init_data": [{"data_file": "/r/init.npz"}]}
-    assert train.data_so_far(results, None) == ["/r/init.npz"]
+    assert deepmd_train.data_so_far(results, None) == ["/r/init.npz"]
     feedback = {"label": [{"data_files": ["/r/init.npz", "/r/l1.npz", "/r/l2a.npz"]},
                           {"data_files": ["/r/init.npz", "/r/l1.npz", "/r/l2b.npz"]}]}
-    assert train.data_so_far(results, feedback) == [
+    assert deepmd_train.data_so_far(results, feedback) == [
         "/r/init.npz", "/r/l1.npz", "/r/l2a.npz", "/r/l2b.npz"]
     with pytest.raises(RuntimeError, match="init's result"):
-        train.data_so_far({}, feedback)
+        deepmd_train.data_so_far({}, feedback)
 
 
 def test_label_shards_add_their_counts_and_seconds_to_the_last_iteration():
     history = [{"iteration": 1, "labelled": 5}, {"iteration": 2}]
     labels = [{"labelled": 3, "reference_seconds": 1.5},
               {"labelled": 2, "reference_seconds": 0.5}]
-    out = train.with_labels(history, labels)
+    out = select_frames.with_labels(history, labels)
     assert out[0] == history[0] and out[1]["labelled"] == 5
     assert out[1]["label_seconds"] == pytest.approx(2.0)
-    assert train.with_labels([], labels) == []
+    assert select_frames.with_labels([], labels) == []
 
 
 def test_members_get_different_seeds_and_the_input_names_the_data():
-    a = train.input_json(["/d"], 11, 400, 4.5, [32, 32])
+    a = deepmd.input_json(["/d"], 11, 400, 4.5, [32, 32])
     assert a["training"]["training_data"]["systems"] == ["/d"]
     assert a["model"]["descriptor"]["seed"] == 11 and a["training"]["numb_steps"] == 400
     assert a["model"]["descriptor"]["rcut"] == 4.5
-    seeds = {system.seed_of(0, m, 1) for m in range(8)}
-    assert len(seeds) == 8 and system.seed_of(0, 1, 1) != system.seed_of(0, 1, 2)
+    seeds = {frames.seed_of(0, m, 1) for m in range(8)}
+    assert len(seeds) == 8 and frames.seed_of(0, 1, 1) != frames.seed_of(0, 1, 2)
 
 
 def test_deepmd_system_directory_has_the_layout_dp_reads(tmp_path):
-    frames = {"positions": np.zeros((3, 4, 3)), "cells": np.tile(np.eye(3) * 5, (3, 1, 1)),
-              "energies": np.arange(3.0), "forces": np.ones((3, 4, 3))}
-    d = system.write_deepmd(tmp_path / "data", frames)
+    data = {"positions": np.zeros((3, 4, 3)), "cells": np.tile(np.eye(3) * 5, (3, 1, 1)),
+            "energies": np.arange(3.0), "forces": np.ones((3, 4, 3)),
+            "symbols": np.array(["Cu"] * 4)}
+    d = frames.write_deepmd(tmp_path / "data", data)
     assert np.load(d / "set.000" / "coord.npy").shape == (3, 12)
     assert np.load(d / "set.000" / "box.npy").shape == (3, 9)
     assert np.load(d / "set.000" / "force.npy").shape == (3, 12)
@@ -176,6 +185,6 @@ def test_the_comparison_summarises_each_strategy_over_seeds_at_equal_budget():
 
 
 def test_lammps_runs_under_the_mpi_launcher_with_more_than_one_rank():
-    assert explore.lammps_command(1) == ["lmp", "-in", "in.lammps", "-log", "log.lammps"]
-    assert explore.lammps_command(4)[:3] == ["mpiexec", "-n", "4"]
-    assert explore.lammps_command(2, "srun --mpi=pmi2")[:4] == ["srun", "--mpi=pmi2", "-n", "2"]
+    assert lammps_md.lammps_command(1) == ["lmp", "-in", "in.lammps", "-log", "log.lammps"]
+    assert lammps_md.lammps_command(4)[:3] == ["mpiexec", "-n", "4"]
+    assert lammps_md.lammps_command(2, "srun --mpi=pmi2")[:4] == ["srun", "--mpi=pmi2", "-n", "2"]

@@ -1,4 +1,5 @@
 """Stage code of workflows/dpgen: DP-GEN's concurrent-learning loop for fcc copper with
-the real codes (DeePMD-kit `dp`, LAMMPS `lmp` with `pair_style deepmd`, ASE/tblite
-references). Runs in the site's `dpgen` environment (scripts/install-dpgen.sh); the
-modules that only sort numbers (select, convergence) import nothing beyond NumPy."""
+the real codes. Training, exploration and labelling are the step library's templates
+(workflows/templates/deepmd-train, lammps-md, ase-label); here are the stages only this
+workflow has (init and test data, selection by trust levels, the comparison, the report).
+Runs in the site's `dpgen` environment (scripts/install-dpgen.sh)."""

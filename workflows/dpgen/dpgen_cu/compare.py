@@ -17,13 +17,14 @@ move (reported as `md_drive_calls`, not run unless the reference is EMT)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import numpy as np
 
-from dpgen_cu import codes, evaluate, init, reference, system, train
+from dpgen_cu import evaluate, init, reference, select_frames
+from orchestrator.library.atomistic import codes, deepmd
+from orchestrator.library.atomistic import frames as fr
 from orchestrator.library.stage_io import first, task_dir
 
 STRATEGIES = ("loop", "uniform", "md")
@@ -31,7 +32,7 @@ STRATEGIES = ("loop", "uniform", "md")
 
 def _loop_facts(results: dict[str, list[Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     sel = first(results, "select", "baseline")
-    history = train.with_labels(sel["history"], results.get("label") or [])
+    history = select_frames.with_labels(sel["history"], results.get("label") or [])
     files = list(sel["data_files"])
     for rec in results.get("label") or []:
         files += [f for f in rec["data_files"] if f not in files]
@@ -40,7 +41,7 @@ def _loop_facts(results: dict[str, list[Any]]) -> tuple[list[dict[str, Any]], li
 
 def _uniform(history: list[dict[str, Any]], n: int, rng: np.random.Generator
              ) -> tuple[np.ndarray, np.ndarray]:
-    parts = [system.load(f) for h in history for f in h.get("frames_files", [])]
+    parts = [fr.load(f) for h in history for f in h.get("frames_files", [])]
     pos = np.concatenate([p["positions"] for p in parts])
     cells = np.concatenate([p["cells"] for p in parts])
     pick = rng.choice(len(pos), size=min(n, len(pos)), replace=False)   # random order:
@@ -55,8 +56,8 @@ def _md(history: list[dict[str, Any]], n: int, n_cells: int, every: int, seed: i
     for i, (t, k) in enumerate(zip(temps, per, strict=True)):
         if k:
             frames += init.md_frames(n_cells, float(t), k, every,
-                                     system.seed_of(seed, 0xB45E, i), reference.lattice(method))
-    order = np.random.default_rng(system.seed_of(seed, 0xB45F)).permutation(len(frames))
+                                     fr.seed_of(seed, 0xB45E, i), reference.lattice(method))
+    order = np.random.default_rng(fr.seed_of(seed, 0xB45F)).permutation(len(frames))
     frames = [frames[i] for i in order]          # any prefix mixes the temperatures
     return (np.array([a.positions for a in frames]), np.array([a.cell.array for a in frames]))
 
@@ -77,7 +78,7 @@ def baseline(strategy: str, seed: int, n_cells: int = 2, steps: int = 2000,
     history, loop_files = _loop_facts(results)
     n = sum(int(h.get("labelled", 0)) for h in history)
     out = task_dir(context)
-    rng = np.random.default_rng(system.seed_of(seed, STRATEGIES.index(strategy), 0xC0))
+    rng = np.random.default_rng(fr.seed_of(seed, STRATEGIES.index(strategy), 0xC0))
     label_seconds, calls = 0.0, 0
     if strategy == "loop":
         files = loop_files
@@ -86,18 +87,15 @@ def baseline(strategy: str, seed: int, n_cells: int = 2, steps: int = 2000,
                       _md(history, n, int(n_cells), int(every), int(seed), reference_method))
         data = reference.label(pos, cells, reference_method)
         label_seconds, calls = float(data["seconds"].sum()), len(pos)
-        system.save(out / "labels.npz", **{k: v for k, v in data.items() if k != "seconds"})
+        fr.save(out / "labels.npz", **{k: v for k, v in data.items() if k != "seconds"})
         files = [init_rec["data_file"], str(out / "labels.npz")]
-    frames = system.load_many(files)
-    data_dir = system.write_deepmd(out / "data", frames)
-    s = system.seed_of(seed, 0x7EA1) % (2**31)      # the same for every strategy
-    (out / "input.json").write_text(json.dumps(
-        train.input_json([str(data_dir)], s, int(steps), float(rcut), [64, 64]), indent=1))
-    threads = codes.threads_of(context)
-    codes.run(["dp", "--tf", "train", "input.json", "--skip-neighbor-stat"], out, "dp-train",
-              threads)
-    codes.run(["dp", "--tf", "freeze", "-o", train.MODEL], out, "dp-freeze", threads)
-    errs = evaluate.errors([str(out / train.MODEL)], system.load(test["test_file"]))
+    frames = fr.load_many(files)
+    data_dir = fr.write_deepmd(out / "data", frames, [reference.ELEMENT])
+    s = fr.seed_of(seed, 0x7EA1) % (2**31)      # the same for every strategy
+    config = deepmd.input_json([str(data_dir)], s, int(steps), float(rcut), [64, 64],
+                               [reference.ELEMENT])
+    deepmd.train_and_freeze(out, config, codes.threads_of(context))
+    errs = evaluate.errors([str(out / deepmd.MODEL)], fr.load(test["test_file"]))
     print(f"{strategy} seed {seed}: {len(frames['positions'])} frames ({calls} new labels): "
           f"test force RMSE {errs['test_force_rmse']:.4f} eV/Å, energy "
           f"{errs['test_energy_rmse_mev']:.2f} meV/atom", flush=True)

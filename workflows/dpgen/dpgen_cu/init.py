@@ -1,7 +1,7 @@
 """init and testset: the labelled data the loop starts from, and the held-out test set.
 
 init (DP-GEN's init_bulk): perturbed, strained copies of the fcc supercell, labelled by
-the reference. testset: frames from MD at several temperatures (hotter than the first
+the reference, and the ideal supercell (conf.npz) that exploration starts from. testset: frames from MD at several temperatures (hotter than the first
 iteration explores too), labelled by the reference and never trained on. The test MD is
 driven by EMT (cheap), its frames scaled to the reference's lattice, so that a costly
 reference pays for labels, not for dynamics; with `reference: emt` they are reference MD."""
@@ -13,10 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from dpgen_cu import reference, system
+from dpgen_cu import reference
+from orchestrator.library.atomistic import frames as fr
+from orchestrator.library.atomistic import structures
 from orchestrator.library.stage_io import task_dir
 
 INIT = "init.npz"
+CONF = "conf.npz"
 TEST = "test.npz"
 
 
@@ -31,14 +34,17 @@ def init(n_frames: int = 16, n_cells: int = 2, strain: float = 0.03,
          context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
     start = time.perf_counter()
     a = reference.lattice(reference_method)
-    frames = system.perturbed(int(n_cells), a, int(n_frames), float(strain),
-                              float(displacement), system.seed_of(seed, 0x1A17))
+    cell = reference.supercell(int(n_cells), a)
+    frames = structures.perturbed(cell, int(n_frames), float(strain), float(displacement),
+                                  fr.seed_of(seed, 0x1A17))
     data = _labelled(frames, reference_method)
     out = task_dir(context) / INIT
-    system.save(out, **{k: v for k, v in data.items() if k != "seconds"})
+    fr.save(out, **{k: v for k, v in data.items() if k != "seconds"})
+    fr.save(out.with_name(CONF), **fr.from_atoms([cell]))
     print(f"init: {n_frames} frames of {len(frames[0])} atoms labelled by "
           f"{reference_method} in {data['seconds'].sum():.1f} s", flush=True)
-    return {"data_file": str(out), "frames": int(n_frames), "atoms": len(frames[0]),
+    return {"data_file": str(out), "conf_file": str(out.with_name(CONF)),
+            "frames": int(n_frames), "atoms": len(frames[0]),
             "lattice": a, "reference": reference_method,
             "reference_calls": int(n_frames),
             "reference_seconds": float(data["seconds"].sum()),
@@ -55,7 +61,7 @@ def md_frames(n_cells: int, temperature: float, n: int, every: int, seed: int,
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
-    atoms = system.supercell(n_cells, reference.LATTICE["emt"])
+    atoms = reference.supercell(n_cells, reference.LATTICE["emt"])
     atoms.calc = EMT()
     scale = lattice / reference.LATTICE["emt"]
     rng = np.random.default_rng(seed)
@@ -79,11 +85,11 @@ def testset(temperatures: list[float], per_temperature: int = 8, every: int = 25
     frames = []
     for i, t in enumerate(temperatures):
         frames += md_frames(int(n_cells), float(t), int(per_temperature), int(every),
-                            system.seed_of(seed, 0x7E57, i),
+                            fr.seed_of(seed, 0x7E57, i),
                             reference.lattice(reference_method))
     data = _labelled(frames, reference_method)
     out = task_dir(context) / TEST
-    system.save(out, **{k: v for k, v in data.items() if k != "seconds"},
+    fr.save(out, **{k: v for k, v in data.items() if k != "seconds"},
                 temperatures=np.repeat(np.asarray(temperatures, dtype=float),
                                        int(per_temperature)))
     print(f"testset: {len(frames)} frames at {list(temperatures)} K labelled by "

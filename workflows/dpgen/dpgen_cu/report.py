@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dpgen_cu import compare, selection, train
+from dpgen_cu import compare, select_frames
+from orchestrator.library.atomistic import selection
 from orchestrator.library.stage_io import task_dir
 
 REPORT = "report.json"
@@ -80,7 +81,7 @@ def report(converge_accurate: float, max_iterations: int,
     test = (results.get("testset") or [None])[0]
     if sel is None or init is None or test is None:
         raise RuntimeError("report needs select's, init's and testset's results")
-    history = train.with_labels(sel["history"], results.get("label") or [])
+    history = select_frames.with_labels(sel["history"], results.get("label") or [])
     last = history[-1]
     ok = selection.converged(last["accurate_fraction"], float(converge_accurate))
     base = int(init["reference_calls"]) + int(test["reference_calls"])
