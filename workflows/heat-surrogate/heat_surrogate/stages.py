@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from heat_surrogate import solver as solver_mod
 from orchestrator.library import fields
+from orchestrator.library.solvers import darcy as solver_mod
 from orchestrator.library.stage_io import one, task_dir
 
 FIELDS = "fields.npz"
