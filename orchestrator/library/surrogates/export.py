@@ -8,7 +8,7 @@ truncated DFT, two small real matrix products per axis with cosine and sine tabl
 weights multiply their real and imaginary parts; the inverse is again two products (a
 complex inverse DFT over the rows, then the Hermitian half-spectrum sum over the columns,
 which is what `irfft2` computes). It is the same linear map as rfft2 -> keep the modes ->
-multiply -> irfft2, up to float32 round-off (tests/unit/test_step_library_sci.py checks
+multiply -> irfft2, up to float32 round-off (tests/unit/test_steps_sci.py checks
 1e-5 relative), at a fixed grid: the tables are built for the training grid, which the
 model is tied to anyway (its output normaliser is per grid point).
 
@@ -142,6 +142,7 @@ def export_onnx(model_paths: list[str | Path], path: str | Path,
     start = time.perf_counter()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter's
+        warnings.filterwarnings("ignore", "Constant folding", UserWarning)  # (of the crop)
         torch.onnx.export(module, (example,), str(path), dynamo=False, opset_version=opset,
                           input_names=[INPUT], output_names=[OUTPUT],
                           dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
