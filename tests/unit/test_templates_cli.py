@@ -121,7 +121,8 @@ def test_every_shipped_template_instantiates_validates_and_plans(template, tmp_p
     assert out == Path(template) / "workflow.yaml" and out.is_file()
     spec = load_spec(out)
     assert spec.workflow.name == template
-    assert any(s.path.endswith(f"{template}.yaml") for s in spec.sources)
+    assert any(s.path.endswith((f"{template}.yaml", f"{template}/template.yaml"))
+               for s in spec.sources)
     for site in SITES:
         plan = plan_of(out, site)
         assert plan.task_count >= 1, site
