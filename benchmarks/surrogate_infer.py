@@ -37,9 +37,9 @@ OV_SIDE = textwrap.dedent("""
     from orchestrator.library.steps.surrogate_infer import timed
     onnx, queries, threads, repeats, out = sys.argv[1:6]
     x = np.load(queries)
-    compiled = ovr.compile_model(onnx, int(threads))
-    np.save(out, ovr.predict(compiled, x))
-    print(json.dumps(timed(lambda q: ovr.predict(compiled, q), x, int(repeats))))
+    runner = ovr.Runner(onnx, int(threads))
+    np.save(out, runner(x))
+    print(json.dumps(timed(runner, x, int(repeats))))
 """)
 
 
