@@ -94,7 +94,10 @@ def test_pinned_class(environ, device):
 
 
 def test_backend_choice():
-    assert surrogate_infer.choose("auto", {"CUDA_VISIBLE_DEVICES": "0"}) == "torch"
+    gpu = {"CUDA_VISIBLE_DEVICES": "0"}
+    assert surrogate_infer.choose("auto", gpu, torch_here=True) == "torch"
+    # a gpu pool whose environment has OpenVINO only (local-slurm's pretend GPUs)
+    assert surrogate_infer.choose("auto", gpu, torch_here=False) == "openvino"
     assert surrogate_infer.choose("auto", {"CUDA_VISIBLE_DEVICES": ""}) == "openvino"
     assert surrogate_infer.choose("auto", {}) == "openvino"
     assert surrogate_infer.choose("torch", {}) == "torch"

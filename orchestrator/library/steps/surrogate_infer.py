@@ -5,14 +5,16 @@ and OpenVINO on cpu pools.
 orchestrator.library.surrogates.export), a declared output like any other, so its hash
 is in the lineage of every prediction made from it. `infer` then answers the queries
 with the backend its pool calls for: `auto` is torch when the task is pinned to a GPU
-(`device_kinds.pinned_class`: a gpu pool) and OpenVINO on the ONNX file otherwise (a
-cpu pool, or a gpu stage that fell back to one); `torch` and `openvino` force one. It
+(`device_kinds.pinned_class`: a gpu pool) and its environment has torch, OpenVINO on
+the ONNX file otherwise (a cpu pool, a gpu stage that fell back to one, or an
+OpenVINO-only environment); `torch` and `openvino` force one. It
 writes predictions.npz (`members` (n, members, N, N), their `mean` and relative `spread`)
 and returns the time per sample batched and alone.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Callable
@@ -42,14 +44,20 @@ def export(models: str | list[str], context: dict[str, Any] | None = None,
     return dict(info, models=paths(models))
 
 
-def choose(backend: str, environ: dict[str, str] | None = None) -> str:
-    """The backend that runs: `auto` is torch on a gpu pool, OpenVINO elsewhere."""
+def choose(backend: str, environ: dict[str, str] | None = None,
+           torch_here: bool | None = None) -> str:
+    """The backend that runs: `auto` is torch on a gpu pool where torch is installed in
+    the stage's environment, OpenVINO otherwise (a cpu pool, a gpu stage fallen back to
+    one, or an environment with OpenVINO only)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if backend != "auto":
         return backend
-    pinned = device_kinds.pinned_class(os.environ if environ is None else environ)
-    return "torch" if pinned == "gpu" else "openvino"
+    if device_kinds.pinned_class(os.environ if environ is None else environ) != "gpu":
+        return "openvino"
+    if torch_here is None:
+        torch_here = importlib.util.find_spec("torch") is not None
+    return "torch" if torch_here else "openvino"
 
 
 def _torch_runner(models: list[str], threads: int, batch_size: int) -> tuple[Callable, str]:
