@@ -50,6 +50,7 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	bash scripts/install-mpi.sh $(VENV)
 	bash scripts/install-envtools.sh
+	bash scripts/install-crate-validator.sh $(VENV)
 	bash scripts/install-xpu.sh $(VENV)
 	DPGEN_CP2K=1 bash scripts/install-dpgen.sh
 	bash scripts/install-openvino.sh

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator import __version__
 from orchestrator.errors import UserError
 
 
@@ -76,7 +77,8 @@ def prepare(request: RunRequest, held: contextlib.ExitStack,
         "sets": sets,
         "created": previous.get("created", time.time()),
         "attempts": [*previous.get("attempts", []), {"started": time.time(), "pid": os.getpid(),
-                                                      "argv": request.argv}],
+                                                      "argv": request.argv,
+                                                      "orch_version": __version__}],
     }
     payloads = TaskPayloads(plan, spec, rundir)
     code = {name: payloads.code_hash(stage) for name, stage in plan.stages.items()}

@@ -138,6 +138,7 @@ def _journal_start(journal, run: Attempt, resume: bool) -> None:
 
 def _close(driver, journal, tag: str | None = None) -> None:
     from orchestrator.backends import reaper
+    from orchestrator.backends.placement import remove_ledger
 
     try:
         driver.shutdown()
@@ -146,3 +147,4 @@ def _close(driver, journal, tag: str | None = None) -> None:
         if tag:
             reaper.reap(tag, grace=2.0)  # whatever the engine's shutdown left behind
             os.environ.pop(reaper.TAG_VAR, None)
+            remove_ledger(tag.rsplit("#", 1)[0])

@@ -101,6 +101,13 @@ def ledger_path(run_dir: str) -> str:
     return os.path.join(root, f"orch-ledger-{digest}.json")
 
 
+def remove_ledger(run_dir: str) -> None:
+    """Drop this node's ledger when a run's attempt ends (its workers are gone: nothing
+    holds a claim). A driver killed outright leaves it; its resume reuses the same file."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(ledger_path(run_dir))
+
+
 class Ledger:
     """The node's claims. Methods take the file lock for one short read-modify-write."""
 

@@ -13,6 +13,7 @@ import traceback
 
 from orchestrator import __version__
 from orchestrator.cli.commands import devices as devices_cmd
+from orchestrator.cli.commands import export as export_cmd
 from orchestrator.cli.commands import logs as logs_cmd
 from orchestrator.cli.commands import plan as plan_cmd
 from orchestrator.cli.commands import report as report_cmd
@@ -24,8 +25,8 @@ from orchestrator.cli.commands import validate as validate_cmd
 from orchestrator.errors import OrchestratorError, UsageError, UserError
 
 EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_FAILED, EXIT_BUG = 0, 1, 2, 3, 70
-COMMANDS = (validate_cmd, plan_cmd, run_cmd, status_cmd, logs_cmd, report_cmd, schema_cmd,
-            devices_cmd, templates_cmd, templates_cmd.new_command)
+COMMANDS = (validate_cmd, plan_cmd, run_cmd, status_cmd, logs_cmd, report_cmd, export_cmd,
+            schema_cmd, devices_cmd, templates_cmd, templates_cmd.new_command)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -53,6 +53,7 @@ def build_plan(spec: LoadedSpec, site: LoadedSite) -> Plan:
                                 f"{planned.binding.requested} pool; running on "
                                 f"{planned.binding.pool!r} ({planned.binding.device})")
     used = _check_environments(spec, site, stages, sink)
+    _check_required_environments(spec, site, sink)
     warnings += _missing_prefixes(site, used)
     sink.raise_if_any(PlanError)
     loops = {
@@ -91,6 +92,22 @@ def _check_environments(spec: LoadedSpec, site: LoadedSite, stages: dict[str, St
             continue
         used[env_name] = {"name": env_name, **env.model_dump(mode="json")}
     return used
+
+
+def _check_required_environments(spec: LoadedSpec, site: LoadedSite,
+                                 sink: DiagnosticSink) -> None:
+    """`requires: {environments: [NAME]}` of the workflow and of every template it uses:
+    the site must define each, or a located error at the name (docs/templates.md)."""
+    defined = site.site.environments
+    for req in spec.requirements:
+        who = f"template {req.template!r}" if req.template else "the workflow"
+        for name, loc in req.environments:
+            if name not in defined:
+                sink.error(loc, "requires.environments", f"{who} requires environment "
+                           f"{name!r}; site {site.site.name!r} does not define it",
+                           did_you_mean(name, defined) or (
+                               "environments: " + ", ".join(defined) if defined
+                               else "the site defines no environments"))
 
 
 def _missing_prefixes(site: LoadedSite, used: dict[str, dict]) -> list[str]:

@@ -113,7 +113,25 @@ def cost_lines(plan: Plan, expected: Expectation | None) -> list[str]:
     return out
 
 
-def render_plan(plan: Plan, file=None, expected: Expectation | None = None) -> None:
+def template_lines(sources) -> list[str]:
+    """The templates that made the workflow: name, version and, from a source, the
+    source's tag and commit (spec.compose.Source records)."""
+    out = []
+    for s in sources or ():
+        if s.template is None:
+            continue
+        if s.source:
+            where = f"{s.source}@{s.ref or s.commit[:12]}"
+            if s.ref and s.commit and not s.commit.startswith(s.ref):
+                where += f" (commit {s.commit[:12]})"
+        else:
+            where = s.path
+        out.append(f"{s.template} {s.version or ''}".rstrip() + f" from {where}")
+    return out
+
+
+def render_plan(plan: Plan, file=None, expected: Expectation | None = None,
+                sources=None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -122,6 +140,9 @@ def render_plan(plan: Plan, file=None, expected: Expectation | None = None) -> N
     con.print(f"[bold]workflow[/bold] {escape(plan.workflow)}   [bold]site[/bold] "
               f"{escape(plan.site)} ({plan.scheduler})")
     con.print(f"[bold]params[/bold] {escape(params)}")
+    templates = template_lines(sources)
+    if templates:
+        con.print(f"[bold]templates[/bold] {escape('; '.join(templates))}")
     table = Table(title=None, show_lines=False)
     for col in ("stage", "tasks", "pool", "resources", "device masks", "walltime", "node-h ≤",
                 "expected"):

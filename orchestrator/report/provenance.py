@@ -58,10 +58,16 @@ def _sources(ctx: ReportContext) -> str:
     rows = []
     for s in ctx.spec.get("sources") or ctx.plan.get("sources") or []:
         if isinstance(s, dict):
+            origin = "-"
+            if s.get("source"):  # from a template source (orch-templates.yaml)
+                origin = (f"{esc(s['source'])}@{esc(s.get('ref') or '-')} "
+                          f"<code>{esc(str(s.get('commit'))[:12])}</code> "
+                          f"({esc(s.get('url') or '')})")
             rows.append([f"<code>{esc(s.get('path'))}</code>", esc(s.get("template") or "-"),
-                         esc(s.get("version") or "-"), f"<code>{esc(s.get('sha256'))}</code>"])
-    out = "<h3>Sources</h3>" + (table(["file", "template", "version", "sha256"], rows) if rows
-                                else "<p>none recorded</p>")
+                         esc(s.get("version") or "-"), origin,
+                         f"<code>{esc(s.get('sha256'))}</code>"])
+    out = "<h3>Sources</h3>" + (table(["file", "template", "version", "source", "sha256"], rows)
+                                if rows else "<p>none recorded</p>")
     changed = [[esc(clock(n.get("ts"))), f"<code>{esc(c.get('path'))}</code>",
                 esc(f"{c.get('old_version') or '-'} → {c.get('version') or '-'}"),
                 f"<code>{esc(str(c.get('old_sha256'))[:12])} → {esc(str(c.get('sha256'))[:12])}"

@@ -1,19 +1,23 @@
 """`extends` and `include`: merge template files into one document, safely.
 
-A reference is a relative path (to the including file) or a name found on the
-template search path. Absolute paths, paths that leave the allowed roots and
-include cycles are errors; every file merged in is recorded with its hash.
+A reference is a relative path (to the including file), a name found on the
+template search path, or `SOURCE:NAME[@VERSION]`, a template of a pinned source
+(spec/lock.py resolves it and checks it against the workflow's lock file). Absolute
+paths, paths that leave the allowed roots and include cycles are errors; every file
+merged in is recorded with its hash (and, from a source, the source's name, tag and
+commit).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import Diagnostic, Loc, SpecError
+from orchestrator.spec.sources import parse_reference
 from orchestrator.spec.suggest import did_you_mean
 from orchestrator.spec.yamlio import YDict, YList, load_yaml_file
 
@@ -22,14 +26,36 @@ BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "workflows" / "templat
 
 @dataclass(frozen=True)
 class Source:
-    """A file that went into a resolved spec."""
+    """A file that went into a resolved spec (recorded as `sources` in plan JSON and in
+    RUN_DIR/spec.json; docs/templates.md#provenance)."""
 
     path: str
     sha256: str
     version: str | None = None
     """The file's own `version:` (templates declare one)."""
     template: str | None = None
-    """Its template name when it was found on the template search path."""
+    """Its template name when it was found on the template search path or in a source."""
+    source: str | None = None
+    """The name of the template source (orch-templates.yaml) it came from, if any."""
+    url: str | None = None
+    """That source's repository or directory (a local path made absolute)."""
+    ref: str | None = None
+    """The tag (or commit) of the source it was taken at; None for a directory source."""
+    commit: str | None = None
+    """The commit of the source (a directory source: the sha256 of its content)."""
+
+    def to_json(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What one file of the spec says it `requires` of a site."""
+
+    file: str
+    template: str | None
+    devices: tuple[str, ...] = ()
+    environments: tuple[tuple[str, Loc | None], ...] = ()
 
 
 def template_roots(extra: list[Path] | None = None) -> list[Path]:
@@ -52,22 +78,40 @@ def display_name(path: Path) -> str:
 class Composer:
     """Loads a spec file and everything it extends or includes."""
 
-    def __init__(self, roots: list[Path]):
+    def __init__(self, roots: list[Path], resolver: Any = None):
         self.roots = roots
+        self.resolver = resolver
+        """spec.lock.SourceResolver for `SOURCE:NAME` references (made on first use)."""
         self.sources: list[Source] = []
+        self.requirements: list[Requirement] = []
 
     def load(self, path: Path) -> YDict:
         path = path.resolve()
+        if self.resolver is None:
+            from orchestrator.spec.lock import SourceResolver
+
+            self.resolver = SourceResolver(path)
         return self._load(path, (path,), allowed=[path.parent, *self.roots])
 
-    def _load(self, path: Path, stack: tuple[Path, ...], allowed: list[Path]) -> YDict:
+    def _load(self, path: Path, stack: tuple[Path, ...], allowed: list[Path],
+              origin: Any = None) -> YDict:
         name = display_name(path)
         doc = load_yaml_file(path, name)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        if origin is not None:
+            self.resolver.loaded(origin, path, sha)
         if all(s.path != name for s in self.sources):
             version = doc.get("version") if isinstance(doc, YDict) else None
-            self.sources.append(Source(name, hashlib.sha256(path.read_bytes()).hexdigest(),
-                                       version if isinstance(version, str) else None,
-                                       self._template_name(path)))
+            version = version if isinstance(version, str) else None
+            if origin is not None:
+                self.sources.append(Source(
+                    name, sha, version, origin.template if path == origin.main else None,
+                    origin.source.name, origin.url, origin.ref, origin.commit))
+            else:
+                self.sources.append(Source(name, sha, version, self._template_name(path)))
+            if isinstance(doc, YDict) and "requires" in doc:
+                self._requirement(doc, name, origin.template if origin is not None and
+                                  path == origin.main else self._template_name(path))
         if not isinstance(doc, YDict):
             raise SpecError([Diagnostic(getattr(doc, "loc", None) or Loc(name, 1, 1), "",
                                         "a workflow file must be a mapping of keys")])
@@ -82,13 +126,32 @@ class Composer:
             refs += [(f"include[{i}]", v, items.item_locs[i]) for i, v in enumerate(items)]
         base = YDict(doc.loc)
         for label, ref, loc in refs:
-            part = self._resolve_ref(label, ref, loc, path, stack, allowed)
+            part = self._resolve_ref(label, ref, loc, path, stack, allowed, origin)
             base = merge(base, part)
         own = YDict(doc.loc)
         for key, value in doc.items():
             if key not in ("extends", "include"):
                 _put(own, key, value, doc.key_locs[key], doc.value_locs[key])
         return merge(base, own)
+
+    def _requirement(self, doc: YDict, name: str, template: str | None) -> None:
+        """`requires: [gpu]` or `requires: {devices: [gpu], environments: [dpgen]}` of one
+        file, with positions (the merged spec keeps only the last file's)."""
+        req = doc["requires"]
+        devices: list[Any] = []
+        envs: list[tuple[str, Loc | None]] = []
+        if isinstance(req, YList):
+            devices = list(req)
+        elif isinstance(req, YDict):
+            devices = list(req.get("devices") or []) if isinstance(req.get("devices"), list) \
+                else []
+            items = req.get("environments")
+            if isinstance(items, YList):
+                envs = [(v, items.item_locs[i]) for i, v in enumerate(items)
+                        if isinstance(v, str)]
+        self.requirements.append(Requirement(name, template,
+                                             tuple(d for d in devices if isinstance(d, str)),
+                                             tuple(envs)))
 
     def _template_name(self, path: Path) -> str | None:
         """`NAME` for ROOT/NAME.yaml or ROOT/NAME/template.yaml on the search path."""
@@ -100,7 +163,7 @@ class Composer:
         return None
 
     def _resolve_ref(self, label: str, ref: Any, loc: Loc, here: Path,
-                     stack: tuple[Path, ...], allowed: list[Path]) -> YDict:
+                     stack: tuple[Path, ...], allowed: list[Path], origin: Any) -> YDict:
         params: YDict | None = None
         if isinstance(ref, YDict):
             unknown = [k for k in ref if k not in ("path", "params")]
@@ -115,11 +178,22 @@ class Composer:
             ref = ref.get("path")
         if not isinstance(ref, str) or not ref:
             raise SpecError([Diagnostic(loc, label, "expected a relative path or template name")])
-        target = self._find(label, ref, loc, here, allowed)
+        source_ref = parse_reference(ref, loc, label)
+        child = None
+        if source_ref is not None:
+            child = self.resolver.resolve(source_ref, loc, label)
+            target = child.main
+            allowed = [*allowed, child.tree]
+        else:
+            target = self._find(label, ref, loc, here, allowed)
+            if origin is not None and _inside(target, origin.tree):
+                child = origin  # a file of the same source: part of that template's content
         if target in stack:
             chain = " -> ".join(display_name(p) for p in (*stack, target))
             raise SpecError([Diagnostic(loc, label, f"include cycle: {chain}")])
-        part = self._load(target, (*stack, target), allowed)
+        part = self._load(target, (*stack, target), allowed, child)
+        if source_ref is not None:
+            self.resolver.finish_reference(child, loc, label)
         if params:
             _set_params(part, params, label)
         return part
@@ -149,6 +223,13 @@ class Composer:
                                         "workflow's directory and the template search path")])
         raise SpecError([Diagnostic(loc, label, f"{ref!r} not found next to this file or on the "
                                     "template search path (ORCH_TEMPLATE_PATH)")])
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, ValueError):
+        return False
 
 
 def merge(base: Any, over: Any) -> Any:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from orchestrator.errors import Diagnostic, DiagnosticSink, Loc, SpecError
 from orchestrator.spec.checks import check_workflow
-from orchestrator.spec.compose import Composer, Source, template_roots
+from orchestrator.spec.compose import Composer, Requirement, Source, template_roots
 from orchestrator.spec.diagnose import diagnostics_from
 from orchestrator.spec.locate import locate
 from orchestrator.spec.models import Param, Workflow
@@ -32,6 +32,10 @@ class LoadedSpec:
     raw: YDict = field(repr=False)
     sources: tuple[Source, ...] = ()
     declared: dict[str, Param] = field(default_factory=dict)
+    requirements: tuple[Requirement, ...] = ()
+    """What each file of the spec `requires` of a site (checked by the plan)."""
+    notes: tuple[str, ...] = ()
+    """For the user: templates from sources that loading just added to the lock file."""
 
     @property
     def base_dir(self) -> Path:
@@ -54,11 +58,13 @@ def parse_sets(items: list[str] | None) -> dict[str, str]:
 
 
 def load_spec(path: Path | str, overrides: dict[str, str] | None = None,
-              template_path: list[Path] | None = None) -> LoadedSpec:
+              template_path: list[Path] | None = None, resolver: Any = None) -> LoadedSpec:
+    """`resolver`: a spec.lock.SourceResolver (default: one that checks the workflow's
+    lock file and adds templates it does not record yet)."""
     path = Path(path)
     if not path.is_file():
         raise SpecError([Diagnostic(None, "", f"{path}: no such file")])
-    composer = Composer(template_roots(template_path))
+    composer = Composer(template_roots(template_path), resolver)
     raw = composer.load(path)
     sink = DiagnosticSink()
     decls = param_models(raw.get("params"), sink)
@@ -84,7 +90,10 @@ def load_spec(path: Path | str, overrides: dict[str, str] | None = None,
     check_workflow(resolved, sink)
     sink.raise_if_any(SpecError)
     assert workflow is not None
-    return LoadedSpec(workflow, values, path.resolve(), resolved, tuple(composer.sources), decls)
+    locked = composer.resolver.finish()  # a valid workflow: lock the templates from sources
+    notes = tuple(f"locked {key} in {composer.resolver.lock.path.name}" for key in locked)
+    return LoadedSpec(workflow, values, path.resolve(), resolved, tuple(composer.sources), decls,
+                      tuple(composer.requirements), notes)
 
 
 def _declared_names(params: Any) -> list[str]:

@@ -314,6 +314,26 @@ class Loop(SpecModel):
     feedback: list[Feedback] = Field(default_factory=list)
 
 
+class Requires(SpecModel):
+    """What a template needs of a site: device classes and named environments."""
+
+    devices: list[Device] = Field(default_factory=list, description="Device classes it needs.")
+    environments: list[str] = Field(
+        default_factory=list, description="Site environments (`environments:` of the site "
+        "config) its stages need; `orch plan` checks the site defines them.")
+
+
+def _requires_kind(v: Any) -> str:
+    return "mapping" if isinstance(v, dict) else "list"
+
+
+# one form or the other, chosen by the value's shape: one diagnostic, not one per form
+RequiresField = Annotated[
+    Annotated[list[Device], Tag("list")] | Annotated[Requires, Tag("mapping")],
+    Discriminator(_requires_kind),
+]
+
+
 class Include(SpecModel):
     path: str
     params: dict[str, Scalar] = Field(default_factory=dict)
@@ -326,7 +346,13 @@ class Workflow(SpecModel):
     name: str = Field(pattern=NAME_RE, max_length=128)
     description: str = ""
     version: str | None = None
-    requires: list[Device] = Field(default_factory=list, description="Device classes a template needs.")
+    requires: RequiresField = Field(
+        default_factory=list, description="What a template needs of a site: device classes "
+        "(`[gpu]`), or `{devices: [gpu], environments: [NAME]}`.")
+    example: str | None = Field(
+        None, description="A template's small complete example workflow, relative to the "
+        "template (default: example.yaml beside a directory template's template.yaml); "
+        "`orch templates test` runs it.")
     params: dict[str, Param] = Field(default_factory=dict)
     stages: dict[str, Stage] = Field(min_length=1)
     loops: dict[str, Loop] = Field(default_factory=dict)

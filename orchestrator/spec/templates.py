@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,10 @@ from typing import Any
 from orchestrator.errors import Diagnostic, DiagnosticSink, SpecError, UserError
 from orchestrator.spec.compose import Composer, display_name, template_roots
 from orchestrator.spec.load import LoadedSpec, load_spec
+from orchestrator.spec.lock import LOCK_SUFFIX
+from orchestrator.spec.models import Param
 from orchestrator.spec.params import param_models, param_type
+from orchestrator.spec.sources import PROJECT_FILE, parse_reference
 from orchestrator.spec.suggest import did_you_mean
 from orchestrator.spec.yamlio import load_yaml_file
 
@@ -38,18 +42,29 @@ class TemplateInfo:
     version: str | None = None
     description: str = ""
     requires: list[str] = field(default_factory=list)
+    """Device classes (`requires: [gpu]` or `requires: {devices: [gpu]}`)."""
+    environments: list[str] = field(default_factory=list)
+    """Site environments it needs (`requires: {environments: [dpgen]}`)."""
+    example: Path | None = None
+    """Its small complete example workflow (`example:`, or example.yaml beside a
+    directory template's template.yaml); `orch templates test` runs it."""
+    example_error: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     stages: list[str] = field(default_factory=list)
     sha256: str = ""
     error: str | None = None
     shadows: list[Path] = field(default_factory=list)
     """Files of the same name further down the search path (never used)."""
+    source: dict[str, Any] | None = None
+    """For `SOURCE:NAME[@VERSION]`: source, url, ref and commit it was found at."""
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "description": self.description,
-                "requires": self.requires, "params": list(self.params), "stages": self.stages,
-                "path": str(self.path), "sha256": self.sha256, "error": self.error,
-                "shadows": [str(p) for p in self.shadows]}
+                "requires": self.requires, "environments": self.environments,
+                "params": list(self.params), "stages": self.stages,
+                "path": str(self.path), "sha256": self.sha256,
+                "example": str(self.example) if self.example else None, "error": self.error,
+                "shadows": [str(p) for p in self.shadows], "source": self.source}
 
 
 def discover(roots: list[Path] | None = None) -> list[TemplateInfo]:
@@ -69,6 +84,8 @@ def _candidates(root: Path) -> list[tuple[str, Path]]:
         return []
     out = []
     for entry in sorted(root.iterdir()):
+        if entry.name.endswith(LOCK_SUFFIX) or entry.name == PROJECT_FILE:
+            continue  # a project's files, when a project directory is on the search path
         if entry.is_file() and entry.suffix == ".yaml" and not entry.name.startswith("."):
             out.append((entry.stem, entry))
         elif entry.is_dir() and (entry / "template.yaml").is_file():
@@ -91,7 +108,13 @@ def _read(name: str, path: Path, root: Path) -> TemplateInfo:
     info.version = None if doc.get("version") is None else str(doc.get("version"))
     info.description = " ".join(str(doc.get("description") or "").split())
     req = doc.get("requires")
-    info.requires = [str(r) for r in req] if isinstance(req, list) else []
+    if isinstance(req, dict):
+        devices, envs = req.get("devices"), req.get("environments")
+        info.requires = [str(r) for r in devices] if isinstance(devices, list) else []
+        info.environments = [str(e) for e in envs] if isinstance(envs, list) else []
+    else:
+        info.requires = [str(r) for r in req] if isinstance(req, list) else []
+    info.example, info.example_error = _example(path, doc.get("example"))
     params = doc.get("params")
     info.params = dict(params) if isinstance(params, dict) else {}
     stages = doc.get("stages")
@@ -99,7 +122,28 @@ def _read(name: str, path: Path, root: Path) -> TemplateInfo:
     return info
 
 
+def _example(path: Path, declared: Any) -> tuple[Path | None, str | None]:
+    """The example workflow: `example: FILE` (relative to the template, inside its folder)
+    or example.yaml beside a directory template's template.yaml."""
+    if declared is None:
+        beside = path.parent / "example.yaml"
+        return (beside.resolve(), None) if path.name == "template.yaml" and beside.is_file() \
+            else (None, None)
+    if not isinstance(declared, str) or not declared or os.path.isabs(declared):
+        return None, "example: expected a file name relative to the template"
+    target = (path.parent / declared).resolve()
+    if not target.is_relative_to(path.parent.resolve()):
+        return None, f"example: {declared!r} leads out of the template's folder"
+    if not target.is_file():
+        return None, f"example: {declared!r}: no such file next to the template"
+    return target, None
+
+
 def find(name: str, roots: list[Path] | None = None) -> TemplateInfo:
+    """A template by name on the search path, or `SOURCE:NAME[@VERSION]` from the sources
+    of the project in the current directory."""
+    if parse_reference(name) is not None:
+        return _from_source(name)
     templates = discover(roots)
     for t in templates:
         if t.name == name:
@@ -111,15 +155,27 @@ def find(name: str, roots: list[Path] | None = None) -> TemplateInfo:
                                 "path (ORCH_TEMPLATE_PATH, then workflows/templates)", hint=hint)])
 
 
+def _from_source(text: str) -> TemplateInfo:
+    from orchestrator.spec.lock import SourceResolver
+    from orchestrator.spec.sources import PROJECT_FILE as project_file
+
+    ref = parse_reference(text)
+    assert ref is not None
+    resolver = SourceResolver(Path.cwd() / project_file)
+    resolver.writable = False
+    origin = resolver.resolve(ref, None, "")
+    info = _read(str(ref), origin.main, origin.tree)
+    info.source = {"source": origin.source.name, "url": origin.url, "ref": origin.ref,
+                   "commit": origin.commit}
+    return info
+
+
 # ---- show ----------------------------------------------------------------------------------
 def describe(info: TemplateInfo) -> dict[str, Any]:
     """Params (type, default, bounds, help) and stages, as declared after composition.
 
     Not validated as a whole, so a template whose params are required still shows."""
-    doc = Composer(template_roots()).load(info.path)
-    sink = DiagnosticSink()
-    declared = param_models(doc.get("params"), sink)
-    sink.raise_if_any(SpecError)
+    doc, declared = _composed(info)
     params = [{"name": n, "type": param_type(p), "default": p.default,
                "required": p.required or (p.default is None and p.type is None),
                "min": p.min, "max": p.max, "choices": p.choices, "help": p.help}
@@ -128,7 +184,67 @@ def describe(info: TemplateInfo) -> dict[str, Any]:
     loops = doc.get("loops") if isinstance(doc.get("loops"), dict) else {}
     stages = [_stage_info(name, s, loops) for name, s in raw_stages.items()
               if isinstance(s, dict)]
-    return {**info.summary(), "params": params, "stages": stages, "loops": list(loops)}
+    return {**info.summary(), "params": params, "stages": stages, "loops": list(loops),
+            "params_schema": params_schema(info, declared)}
+
+
+def _composed(info: TemplateInfo) -> tuple[Any, dict[str, Param]]:
+    from orchestrator.spec.lock import SourceResolver
+
+    resolver = SourceResolver(info.path)
+    resolver.writable = False
+    doc = Composer(template_roots(), resolver).load(info.path)
+    sink = DiagnosticSink()
+    declared = param_models(doc.get("params"), sink)
+    sink.raise_if_any(SpecError)
+    return doc, declared
+
+
+_JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean",
+               "path": "string"}
+
+
+def params_schema(info: TemplateInfo, declared: dict[str, Param] | None = None
+                  ) -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the template's params, in the manner of nf-core's
+    nextflow_schema.json: one property per param with its type, default, bounds, choices
+    and help; `required` lists those without a default."""
+    if declared is None:
+        declared = _composed(info)[1]
+    props: dict[str, Any] = {}
+    required = []
+    for name, p in declared.items():
+        kind = param_type(p)
+        prop: dict[str, Any] = {"type": _JSON_TYPES[kind]}
+        if kind == "path":
+            prop["format"] = "path"
+        if p.help:
+            prop["description"] = " ".join(p.help.split())
+        if p.default is not None:
+            prop["default"] = p.default
+        if p.min is not None:
+            prop["minimum"] = int(p.min) if kind == "int" and p.min.is_integer() else p.min
+        if p.max is not None:
+            prop["maximum"] = int(p.max) if kind == "int" and p.max.is_integer() else p.max
+        if p.choices:
+            prop["enum"] = list(p.choices)
+        if p.required or (p.default is None and p.type is None):
+            required.append(name)
+        elif p.default is None:
+            prop["type"] = [prop["type"], "null"]  # optional without a default: null
+        props[name] = prop
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"orch-template:{info.name}" + (f"@{info.version}" if info.version else ""),
+        "title": f"{info.name} params",
+        "description": info.description or f"Params of template {info.name}.",
+        "type": "object",
+        "properties": props,
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = required
+    return schema
 
 
 def _stage_info(name: str, s: dict[str, Any], loops: dict[str, Any]) -> dict[str, Any]:

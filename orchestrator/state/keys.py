@@ -130,6 +130,22 @@ def code_hash(target: str, kind: str, base_dir: Path,
     return value
 
 
+def code_files(target: str, kind: str, base_dir: Path) -> list[Path]:
+    """The files `code_hash` covers for a stage (none for shell stages or unresolved
+    modules): the module's file, and every .py file next to the spec when it lives there."""
+    if kind != "python":
+        return []
+    path = module_file(target.split(":", 1)[0], base_dir)
+    if path is None:
+        return []
+    try:
+        if not path.resolve().is_relative_to(base_dir.resolve()):
+            return [path]
+        return sorted(_sources(base_dir))
+    except OSError:
+        return [path]
+
+
 def _files_digest(files: list[Path], base_dir: Path) -> str:
     return digest([(str(p.relative_to(base_dir)) if p.is_relative_to(base_dir) else str(p),
                     file_hash(p)) for p in files])

@@ -5,6 +5,7 @@ of another pool on the same machine; shell tasks) never share a CPU or a unit.""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from placement_audit import audit
@@ -17,9 +18,14 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_tasks_get_their_planned_cores_and_devices(wf, tmp_path):
+    from orchestrator.backends.placement import ledger_path
+
     run_dir = tmp_path / "run"
+    ledger = Path(ledger_path(str(run_dir)))
+    ledger.write_text("")  # a ledger left by an earlier attempt killed outright: reused
     p = orch("run", str(wf / "placement.yaml"), "--site", "laptop", "--run-dir", str(run_dir))
     assert p.returncode == 0, p.stderr
+    assert not ledger.exists(), "the node ledger outlived the run"
     node = len(os.sched_getaffinity(0))
     figures = audit(run_dir, node)
     assert figures["tasks"] == 14 and figures["probes"] == 12, figures

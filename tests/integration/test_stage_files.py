@@ -159,9 +159,9 @@ def test_executable_sweep_template_moves_between_sites(tmp_path, site):
             "    env: {LC_ALL: C}\n", f'    container: {{image: "{IMAGE}"}}\n', 1))
         site_arg = str(site_file)
     run_dir = tmp_path / "run"
-    p = orch("run", str(REPO / "workflows" / "templates" / "executable-sweep.yaml"),
-             "--site", site_arg, "--set", "n_cases=3", "--run-dir", str(run_dir), "-q",
-             timeout=300)
+    template = REPO / "workflows" / "templates" / "executable-sweep" / "template.yaml"
+    p = orch("run", str(template), "--site", site_arg, "--set", "n_cases=3",
+             "--run-dir", str(run_dir), "-q", timeout=300)
     assert p.returncode == 0, p.stderr + p.stdout
     last = (run_dir / "tasks" / "collect" / "last.txt").read_text().split("\n")
     values = [float(line.split()[1]) for line in last if line]

@@ -84,7 +84,8 @@ def test_search_path_templates_and_shadowing(library):
     assert by_name["tally"]["version"] == "2.1" and by_name["tally"]["requires"] == ["cpu"]
     ours = by_name["surrogate-train"]
     assert ours["version"] == "9.9"  # first on the search path wins, as `include` finds it
-    assert ours["shadows"] == [str(BUILTIN_TEMPLATES.resolve() / "surrogate-train.yaml")]
+    assert ours["shadows"] == [str(BUILTIN_TEMPLATES.resolve() / "surrogate-train"
+                                   / "template.yaml")]
 
 
 def test_show(library):
@@ -121,8 +122,7 @@ def test_every_shipped_template_instantiates_validates_and_plans(template, tmp_p
     assert out == Path(template) / "workflow.yaml" and out.is_file()
     spec = load_spec(out)
     assert spec.workflow.name == template
-    assert any(s.path.endswith((f"{template}.yaml", f"{template}/template.yaml"))
-               for s in spec.sources)
+    assert any(s.template == template for s in spec.sources)
     for site in SITES:
         plan = plan_of(out, site)
         assert plan.task_count >= 1, site

@@ -34,4 +34,8 @@ def load_both(args: argparse.Namespace, need_site: bool) -> tuple[LoadedSpec, Lo
     if diags:
         raise UserError(diags)
     assert spec is not None
+    import sys
+
+    for note in spec.notes:
+        print(f"note: {note}", file=sys.stderr)
     return spec, site

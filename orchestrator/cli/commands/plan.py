@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     plan = build_plan(spec, site)
     written = _write_scripts(plan, site, args.scripts) if args.scripts else []
     if args.format == "json":
-        extra = {"sources": [{"path": s.path, "sha256": s.sha256} for s in spec.sources],
+        extra = {"sources": [s.to_json() for s in spec.sources],
                  "scripts": [str(p) for p in written]}
         out = sys.stdout
         for chunk in iter_json(plan, extra, _expectation(plan, args.runs)):
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from orchestrator.report.plan_text import render_plan
 
-        render_plan(plan, expected=_expectation(plan, args.runs))
+        render_plan(plan, expected=_expectation(plan, args.runs), sources=spec.sources)
         for path in written:
             print(f"wrote {path}")
         if args.scripts and not written:

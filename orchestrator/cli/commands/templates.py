@@ -1,8 +1,11 @@
-"""`orch templates list|show|new` (and `orch new`): the shareable template library.
+"""`orch templates list|show|schema|new|add|update|test` (and `orch new`): the shareable
+template library.
 
-Templates live in `workflows/templates/` and on `ORCH_TEMPLATE_PATH`; see
-docs/templates.md. `new` writes a starter workflow that includes a template with
-the user's values, and checks that it validates.
+Templates live in `workflows/templates/` and on `ORCH_TEMPLATE_PATH`, or come from the
+pinned sources of a project (`add`, `update`: template_sources.py); see
+docs/templates.md. `new` writes a starter workflow that includes a template with the
+user's values, and checks that it validates; `test` runs a template's example
+(template_test.py).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from types import SimpleNamespace
 from typing import Any
 
 NAME = "templates"
-HELP = "list, show and instantiate workflow templates (workflows/templates, ORCH_TEMPLATE_PATH)"
+HELP = ("list, show, test and instantiate workflow templates; pin template sources "
+        "(workflows/templates, ORCH_TEMPLATE_PATH, orch-templates.yaml)")
 NEW_HELP = "write a starter workflow from a template, with your param values, and validate it"
 
 
@@ -28,10 +32,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _format(ls)
     show = sub.add_parser("show", help="a template's params and stages",
                           description="a template's params (types, defaults, help) and stages")
-    show.add_argument("name", metavar="NAME")
+    show.add_argument("name", metavar="NAME", help="a template name, or SOURCE:NAME[@VERSION]")
     _format(show)
+    schema = sub.add_parser("schema", help="a template's params as JSON Schema",
+                            description="a template's params as JSON Schema (draft 2020-12), "
+                                        "like nf-core's nextflow_schema.json")
+    schema.add_argument("name", metavar="NAME", help="a template name, or SOURCE:NAME[@VERSION]")
     new = sub.add_parser("new", help=NEW_HELP, description=NEW_HELP)
     add_new_arguments(new)
+    from orchestrator.cli.commands import template_sources, template_test
+
+    template_sources.add_parsers(sub)
+    template_test.add_parser(sub)
 
 
 def _format(p: argparse.ArgumentParser) -> None:
@@ -53,7 +65,11 @@ def add_new_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"list": _list, "show": _show, "new": run_new}[args.action](args)
+    from orchestrator.cli.commands import template_sources, template_test
+
+    return {"list": _list, "show": _show, "schema": _schema, "new": run_new,
+            "add": template_sources.run_add, "update": template_sources.run_update,
+            "test": template_test.run}[args.action](args)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -94,6 +110,13 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    from orchestrator.spec.templates import find, params_schema
+
+    print(json.dumps(params_schema(find(args.name)), indent=2))
+    return 0
+
+
 def _print_show(doc: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -101,10 +124,16 @@ def _print_show(doc: dict[str, Any]) -> None:
     from orchestrator.report.console import console
 
     con = console()
+    envs = f"; environments: {', '.join(doc['environments'])}" if doc["environments"] else ""
     con.print(f"[bold]{escape(doc['name'])}[/bold] {escape(doc['version'] or '')}  "
-              f"requires: {escape(', '.join(doc['requires']) or '-')}")
+              f"requires: {escape(', '.join(doc['requires']) or '-')}{escape(envs)}")
     con.print(escape(doc["description"] or ""))
-    con.print(f"file: {escape(doc['path'])}\nsha256: {doc['sha256']}", markup=False)
+    con.print(f"file: {doc['path']}\nsha256: {doc['sha256']}", markup=False)
+    if doc.get("source"):
+        src = doc["source"]
+        con.print(f"source: {src['source']} {src['url']} at {src['ref'] or '-'} "
+                  f"(commit {src['commit']})", markup=False)
+    con.print(f"example: {doc['example'] or '(none)'}", markup=False)
     params = Table(title="params", title_justify="left")
     for col in ("name", "type", "default", "bounds", "help"):
         params.add_column(col, overflow="fold")
