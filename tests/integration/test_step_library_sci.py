@@ -1,5 +1,6 @@
 """The surrogate and solver steps of the step library (workflows/templates/NAME), each
-example run for real on the laptop site and its outputs checked: fno-train's members,
+example run for real on the laptop site by `orch templates test` and its outputs checked
+(test_template_examples.py leaves these four to this file): fno-train's members,
 surrogate-infer's OpenVINO answers against torch's on the same members, sparse-solve's
 residuals and its agreement with the direct solution, mpi-stencil on 2 ranks against
 the serial solver.
@@ -24,7 +25,6 @@ from .conftest import REPO, journal, orch, results, wait_no_processes
 
 pytestmark = pytest.mark.timeout(300)
 
-TEMPLATES = REPO / "workflows" / "templates"
 OPENVINO = REPO / ".envs" / "openvino"
 
 
@@ -45,11 +45,15 @@ def _require_openvino() -> None:
             "(bash scripts/install-openvino.sh)")
 
 
-def _run(name: str, run_dir: Path, *sets: str, timeout: float = 240) -> dict[str, object]:
-    args = [a for s in sets for a in ("--set", s)]
-    p = orch("run", str(TEMPLATES / name / "example.yaml"), "--site", "laptop", *args,
-             "--run-dir", str(run_dir), "-q", timeout=timeout)
+def _run(name: str, run_dir: Path, timeout: float = 240) -> dict[str, object]:
+    """`orch templates test NAME`: the example validated, planned and run on the laptop
+    site, kept in `run_dir`; what each task returned."""
+    p = orch("templates", "test", name, "--run-dir", str(run_dir), "--format", "json",
+             timeout=timeout)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "Warning" not in p.stderr, p.stderr[-3000:]
+    doc = json.loads(p.stdout)
+    assert doc["ok"] and [s["step"] for s in doc["steps"]] == ["validate", "plan", "run"]
     assert not wait_no_processes(str(run_dir))
     return results(run_dir)
 

@@ -163,3 +163,16 @@ def test_darcy_producers(tmp_path):
     assert np.allclose(q["inputs"], np.log(q["fields"]))
     assert not np.any(np.all(np.isclose(q["fields"][:, None], np.exp(data["inputs"])[None]),
                              axis=(2, 3)))  # the query stream is not the training stream
+
+
+def test_requires_mapping_serialises_as_written():
+    import warnings
+
+    from orchestrator.spec.compose import BUILTIN_TEMPLATES
+    from orchestrator.spec.load import load_spec
+
+    spec = load_spec(BUILTIN_TEMPLATES / "surrogate-infer" / "template.yaml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pydantic warned that a mapping is not a list
+        dumped = spec.workflow.model_dump(mode="json")
+    assert dumped["requires"] == {"devices": ["gpu", "cpu"], "environments": ["openvino"]}
