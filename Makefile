@@ -53,7 +53,8 @@ test: $(STAMP) lint
 	bash scripts/install-crate-validator.sh $(VENV)
 	bash scripts/install-xpu.sh $(VENV)
 	DPGEN_CP2K=1 bash scripts/install-dpgen.sh
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
+	bash scripts/install-openvino.sh
+	$(PY) -c "import torch, onnx" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0" "onnx>=1.17" "numpy<2"
 	@bash scripts/install-browser.sh $(VENV) || echo "chromium not installed: browser tests skip (they fail with CI=true)"
 	@if [ "$$(id -u)" = 0 ]; then bash scripts/local-slurm.sh up; \
 	 else echo "not root: the local Slurm cluster is not started (slurm tests skip outside CI)"; fi

@@ -28,10 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / "workflows" / "heat-surrogate" / "workflow.yaml"
 sys.path.insert(0, str(WORKFLOW.parent))
 
-from heat_surrogate import solver as ref  # noqa: E402
 from heat_surrogate.stages import features  # noqa: E402
 
 from orchestrator.library import fields  # noqa: E402
+from orchestrator.library.solvers import darcy as ref  # noqa: E402
 from orchestrator.library.surrogates import train as tr  # noqa: E402
 from orchestrator.library.surrogates import uncertainty as unc  # noqa: E402
 

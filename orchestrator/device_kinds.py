@@ -6,6 +6,7 @@ makes a new kind or backend one entry instead of edits across a dozen files.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -89,3 +90,13 @@ variables per worker, so a task's own environment carries these."""
 HOURS_FIELDS: tuple[str, ...] = tuple(k.hours_label for k in KINDS.values() if k.hours_label)
 """The accelerator-hour figures, one per kind with units, in registry order: the names of
 the plan's `Cost` fields and of its JSON keys (`gpu_hours`, `xpu_hours`)."""
+
+
+def pinned_class(environ: Mapping[str, str]) -> str:
+    """The device class that a task's pinning gives it: the class of the first backend
+    whose unit variable names units (`CUDA_VISIBLE_DEVICES=0` on a gpu pool: "gpu"), else
+    "cpu" (unset, or empty as on a gpu stage that fell back to a cpu pool)."""
+    for backend in BACKENDS.values():
+        if backend.unit_var and environ.get(backend.unit_var, "").strip():
+            return backend.device
+    return "cpu"

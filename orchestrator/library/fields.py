@@ -92,3 +92,9 @@ def sample_fields(kind: str, n: int, grid: int, correlation_length: float, contr
     for row, i in enumerate(indices):
         out[row] = sample_field(kind, grid, correlation_length, contrast, seed, stream, i)
     return out
+
+
+def features(x: np.ndarray, kind: str) -> np.ndarray:
+    """What a surrogate sees of fields of `kind`: the log-conductivity for Darcy
+    (`lognormal`, `threshold`), the source itself for Poisson (`source`)."""
+    return np.asarray(x, dtype=np.float64) if kind == "source" else np.log(x)

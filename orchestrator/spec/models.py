@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_serializer,
     model_validator,
@@ -356,3 +357,9 @@ class Workflow(SpecModel):
 
     extends: str | Include | None = Field(None, description="Base spec merged under this one.")
     include: list[str | Include] = Field(default_factory=list, description="Fragments merged in.")
+
+    @field_serializer("requires")
+    def _requires_dump(self, v: Any) -> Any:
+        """Each form as itself: pydantic's union serializer ignores the callable
+        discriminator and warns that a mapping is not the list form."""
+        return v.model_dump() if isinstance(v, Requires) else list(v)

@@ -17,6 +17,9 @@ from template_repos import write_files
 from orchestrator.spec.compose import BUILTIN_TEMPLATES
 
 SHIPPED = sorted(p.parent.name for p in BUILTIN_TEMPLATES.glob("*/template.yaml"))
+# steps whose examples need a science component (torch and OpenVINO, MPI): their
+# `orch templates test` runs, with their outputs checked, in test_step_library_sci.py
+CHECKED_THERE = {"fno-train", "surrogate-infer", "sparse-solve", "mpi-stencil"}
 
 
 def orch(*args, cwd: Path, extra_env: dict[str, str] | None = None
@@ -35,7 +38,7 @@ def test_every_shipped_template_has_an_example():
         assert (BUILTIN_TEMPLATES / name / "example.yaml").is_file(), name
 
 
-@pytest.mark.parametrize("template", SHIPPED)
+@pytest.mark.parametrize("template", sorted(set(SHIPPED) - CHECKED_THERE))
 def test_shipped_template_passes_its_example(template, tmp_path):
     started = time.monotonic()
     proc = orch("templates", "test", template, "--format", "json", cwd=tmp_path)

@@ -25,6 +25,7 @@ from needs import require as _require
 
 from orchestrator.library import mpi
 from orchestrator.library.solvers import heat
+from orchestrator.library.steps import mpi_stencil
 
 REPO = Path(__file__).resolve().parents[2]
 HEAT_MPI = REPO / "workflows" / "heat-mpi" / "heat_mpi.py"
@@ -133,9 +134,9 @@ def stages():
     return module
 
 
-def test_serial_stage_writes_its_solution(stages, tmp_path):
-    result = stages.solve_serial(grid=9, tolerance=1e-8, max_iterations=10_000,
-                                 context={"task_dir": str(tmp_path)})
+def test_serial_stage_writes_its_solution(tmp_path):
+    result = mpi_stencil.solve(grid=9, tolerance=1e-8, max_iterations=10_000,
+                               context={"task_dir": str(tmp_path)})
     saved = np.load(result["file"])
     assert Path(result["file"]) == tmp_path / "solution.npy"
     assert saved.shape == (9, 9)

@@ -22,7 +22,7 @@ from orchestrator.library.surrogates import uncertainty as unc
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "workflows" / "heat-surrogate"))
 
-from heat_surrogate import solver as ref  # noqa: E402
+from orchestrator.library.solvers import darcy as ref  # noqa: E402
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from heat_surrogate import solver as solver_mod
 from heat_surrogate.stages import features, one, task_dir
 from orchestrator.library import fields
+from orchestrator.library.solvers import darcy as solver_mod
 from orchestrator.library.surrogates import uncertainty as unc
 
 EVALUATION = "evaluation.json"

@@ -1,4 +1,5 @@
-"""sample -> simulate[i] -> dataset -> train[member]: the data and model half.
+"""sample -> simulate[i] -> dataset: the data half (train is the fno-train step,
+orchestrator.library.steps.fno_train).
 
 Files travel between stages by absolute path in the results (each task writes into its
 own directory); arrays are float64 on disk, float32 in the network.
@@ -6,31 +7,22 @@ own directory); arrays are float64 on disk, float32 in the network.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import numpy as np
 
-from heat_surrogate import solver as solver_mod
 from orchestrator.library import fields
+from orchestrator.library.fields import features
+from orchestrator.library.solvers import darcy as solver_mod
 from orchestrator.library.stage_io import one, task_dir
 
 FIELDS = "fields.npz"
 SOLUTION = "solution.npy"
 DATASET = "dataset.npz"
-MODEL = "model.pt"
-HISTORY = "history.json"
 MAX_ITERATIONS = 2_000_000
 
 _warm: set[tuple[str, str]] = set()  # (kind, solver) compiled in this worker process
-
-
-def features(x: np.ndarray, kind: str) -> np.ndarray:
-    """What the network sees: log-conductivity for Darcy, the source for Poisson."""
-    return np.asarray(x, dtype=np.float64) if kind == "source" else np.log(x)
-
-
 
 
 def sample(n: int, grid: int, field: str = "lognormal", correlation_length: float = 0.1,
@@ -98,37 +90,3 @@ def dataset(n_test: int, results: dict[str, list[Any]] | None = None,
             "solve_seconds_median": float(np.median(seconds)),
             "iterations_mean": float(np.mean([r["iterations"] for r in sims])),
             "residual_max": float(max(r["residual"] for r in sims))}
-
-
-def train(member: int = 0, epochs: int = 100, learning_rate: float = 1e-3,
-          batch_size: int = 16, seed: int = 0, width: int = 24, modes: int = 10,
-          layers: int = 4, threads: int = 1, results: dict[str, list[Any]] | None = None,
-          context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
-    """Train ensemble member `member` (its own initialisation and shuffling); writes
-    model.pt (the state_dict with the model config and normaliser) and history.json."""
-    from orchestrator.library.surrogates import train as tr
-
-    info = one(results, "dataset")
-    with np.load(info["dataset"]) as data:
-        x, y = data["x_train"], data["y_train"]
-        x_val, y_val = data["x_test"], data["y_test"]
-    config = tr.TrainConfig(epochs=int(epochs), learning_rate=float(learning_rate),
-                            batch_size=int(batch_size), seed=int(seed) * 1000 + int(member),
-                            width=int(width), modes=int(modes), layers=int(layers),
-                            padding=max(1, x.shape[-1] // 8), threads=int(threads))
-
-    def log(epoch: int, res: Any) -> None:
-        if epoch % 10 == 9 or epoch == config.epochs - 1:
-            print(f"epoch {epoch + 1}: loss {res.history[-1]:.4f}, held-out "
-                  f"{res.val_history[-1]:.4f}", flush=True)
-
-    res = tr.train_fno(x, y, config, x_val, y_val, log=log)
-    out = task_dir(context)
-    tr.save(res.state, out / MODEL)
-    history = {"loss": res.history, "val_loss": res.val_history, "config": vars(config)}
-    (out / HISTORY).write_text(json.dumps(history, indent=1))
-    return {"member": int(member), "model": str(out / MODEL), "loss": res.history,
-            "val_loss": res.val_history, "final_loss": res.history[-1],
-            "final_val_loss": res.val_history[-1] if res.val_history else None,
-            "seconds": res.seconds, "device": res.device, "parameters": res.parameters,
-            "threads": int(threads)}

@@ -1,4 +1,5 @@
-"""The reference solver of heat-surrogate: steady 2-D conduction on the unit square,
+"""Steady 2-D conduction (Darcy flow) on the unit square, the reference solver of
+workflows/heat-surrogate and of the sparse-solve step:
 
     -div(k grad u) = f   in (0, 1)^2,     u = 0 on the boundary,
 
@@ -16,6 +17,9 @@ Two problems, chosen by the kind of input field (orchestrator.library.fields):
 Two iterative solvers, both stopped at the relative residual ||f - A u|| / ||f|| <= tol:
 `cg` (conjugate gradients with a diagonal preconditioner, SciPy) and `jacobi`
 (plain Jacobi; converges in O(N^2 log(1/tol)) sweeps, the slow classic baseline).
+`solve_linear` adds the sparse methods of the sparse-solve step: `direct` (SciPy's
+SuperLU) and `amg` (PyAMG's smoothed aggregation as the preconditioner of CG), beside
+`cg` (docs/decisions.md, "Sparse solves: SciPy's direct solver and PyAMG").
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-SOLVERS = ("cg", "jacobi")
+SOLVERS = ("cg", "jacobi")  # the iterative reference solvers (`solve`)
+LINEAR_METHODS = ("direct", "amg", "cg")  # the sparse methods (`solve_linear`)
 CHECK_EVERY = 100  # Jacobi sweeps between residual checks
 
 
@@ -199,3 +204,46 @@ def solve(field: np.ndarray, kind: str, solver: str = "cg", tol: float = 1e-6,
     if kind == "source":
         return solve_jacobi_poisson(f, tol, max_iterations, backend)
     return solve_jacobi_variable(k, f, tol, max_iterations)
+
+
+def solve_direct(k: np.ndarray, f: np.ndarray) -> Solve:
+    """Sparse LU (SciPy's SuperLU): exact up to round-off, no tolerance."""
+    import scipy.sparse.linalg as spla
+
+    start = time.perf_counter()
+    u = spla.spsolve(matrix(k).tocsc(), f.ravel()).reshape(k.shape)
+    seconds = time.perf_counter() - start
+    return Solve(u, 1, relative_residual(u, k, f), True, seconds, "scipy-superlu")
+
+
+def solve_amg(k: np.ndarray, f: np.ndarray, tol: float, max_iterations: int) -> Solve:
+    """Conjugate gradients preconditioned by one V-cycle of PyAMG's smoothed aggregation
+    (the matrix is symmetric positive definite); stopped at relative residual `tol`."""
+    try:
+        import pyamg
+    except ImportError as exc:  # pragma: no cover (a core dependency)
+        raise ImportError(f"method amg needs PyAMG: pip install pyamg ({exc})") from exc
+    start = time.perf_counter()
+    a = matrix(k)
+    levels = pyamg.smoothed_aggregation_solver(a, symmetry="symmetric")
+    history: list[float] = []
+    x = levels.solve(f.ravel(), tol=tol, maxiter=max_iterations, accel="cg",
+                     residuals=history)
+    u = x.reshape(k.shape)
+    seconds = time.perf_counter() - start
+    res = relative_residual(u, k, f)
+    return Solve(u, max(0, len(history) - 1), res, res <= tol * 1.01, seconds,
+                 f"pyamg-sa ({len(levels.levels)} levels)")
+
+
+def solve_linear(field: np.ndarray, kind: str, method: str = "direct", tol: float = 1e-8,
+                 max_iterations: int = 10_000) -> Solve:
+    """Solve for one input field with a sparse method: `direct`, `amg` or `cg`."""
+    k, f = problem(field, kind)
+    if method == "direct":
+        return solve_direct(k, f)
+    if method == "amg":
+        return solve_amg(k, f, tol, max_iterations)
+    if method == "cg":
+        return solve_cg(k, f, tol, max_iterations)
+    raise ValueError(f"unknown method {method!r}; expected one of {', '.join(LINEAR_METHODS)}")
