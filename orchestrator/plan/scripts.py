@@ -84,9 +84,8 @@ def block_script(plan: Plan, site: Site, pool_name: str,
         user_script = ("# Parsl starts its worker pool here, filled in at submission: python -m "
                        "orchestrator.backends.parsl.process_worker_pool (Parsl's "
                        "process_worker_pool.py with one repair)\n"
-                       + _worker_comment(plan, pool_name, pool))
-        if scheduler.capabilities.task_masks_in_script:
-            user_script += task_masks(plan, pool_name)
+                       + _worker_comment(plan, pool_name, pool,
+                                         scheduler.capabilities.task_masks_in_script))
     parts = ScriptParts(
         jobname=jobname, script_dir=script_dir,
         worker_init=worker_init(site, pool, python_bin(), environment_init(plan, pool_name)),
@@ -94,10 +93,14 @@ def block_script(plan: Plan, site: Site, pool_name: str,
     return scheduler.script(site, pool_name, parts)
 
 
-def _worker_comment(plan: Plan, pool_name: str, pool: Pool) -> str:
+def _worker_comment(plan: Plan, pool_name: str, pool: Pool, every_task: bool = False) -> str:
+    """Workers per node and, per stage, its device masks: the distinct ones (at most 8), or
+    with `every_task` each task's (`task_masks`)."""
     stages = [s for s in plan.stages.values() if s.binding.pool == pool_name]
     workers = max((s.binding.slots_per_node for s in stages), default=1)
     lines = [f"# workers per node: {workers}; block walltime {format_walltime(parse_walltime(pool.walltime))}"]
+    if every_task:
+        return "\n".join(lines) + task_masks(plan, pool_name)
     for s in stages:
         masks = sorted({tuple(sorted(t.device_mask.items())) for t in s.tasks})
         shown = "; ".join(" ".join(f"{k}={v}" for k, v in m) or "-" for m in masks[:8])
@@ -107,17 +110,21 @@ def _worker_comment(plan: Plan, pool_name: str, pool: Pool) -> str:
 
 def task_masks(plan: Plan, pool_name: str) -> str:
     """Every task's device mask, grouped by mask: `#   MASK: stage[0..276/12]` (indices
-    a..b every s). Empty when the pool's tasks set no mask (cpu pools)."""
+    a..b every s), as the plan gives them (`orch plan --format json` lists the same)."""
     lines = []
     for stage in plan.stages.values():
-        if stage.binding.pool != pool_name or not any(t.device_mask for t in stage.tasks):
+        if stage.binding.pool != pool_name:
             continue
         by_mask: dict[tuple, list] = {}
         for task in stage.tasks:
             by_mask.setdefault(tuple(task.device_mask.items()), []).append(task)
-        lines.append(f"# stage {stage.name}, each task's device mask:")
+        ranks = stage.resources["ranks"]
+        mpi = (f" of {ranks} ranks, in the pool's MPI-mode block (each rank takes its share "
+               "of the mask)") if ranks > 1 else ""
+        lines.append(f"# stage {stage.name}: {len(stage.tasks)} task(s){mpi}, device mask "
+                     "by task:")
         for mask, tasks in by_mask.items():
-            shown = " ".join(f"{k}={v}" for k, v in mask) or "(none)"
+            shown = " ".join(f"{k}={v}" for k, v in mask) or "-"
             lines.append(f"#   {shown}: {_task_ranges(stage, tasks)}")
     return "".join(f"\n{line}" for line in lines)
 

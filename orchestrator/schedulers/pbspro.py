@@ -198,11 +198,11 @@ class PBSPro(Scheduler):
         pool = site.pools[pool_name]
         kind, args = self.launcher(site, pool_name)
         if kind == "MpiExecLauncher":  # what Parsl's MpiExecLauncher writes, one per node
-            launch = (f"# one worker pool per node: mpiexec {args['bind_cmd']} none "
-                      f"{args['overrides']} -n {pool.nodes_per_block} --hostfile "
-                      "$JOBNAME.nodes /usr/bin/sh cmd_$JOBNAME.sh")
+            launch = (f"# the launcher starts one worker pool per node: mpiexec "
+                      f"{args['bind_cmd']} none {args['overrides']} -n {pool.nodes_per_block} "
+                      "--hostfile $JOBNAME.nodes /usr/bin/sh cmd_$JOBNAME.sh")
         else:
-            launch = "# one worker pool, on the first node of the block"
+            launch = "# the launcher starts one worker pool, on the first node of the block"
         return _TEMPLATE.format(
             jobname=parts.jobname,
             script_dir=parts.script_dir,
