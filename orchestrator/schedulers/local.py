@@ -20,7 +20,7 @@ class Local(Scheduler):
     name = "local"
     options_model = LocalOptions
     capabilities = Capabilities(
-        label="local", batch=False, directive=None, script_suffix=None,
+        label="this machine", batch=False, directive=None, script_suffix=None,
         provider="LocalProvider", pool_fields=frozenset(),
         executors=("htex", "processes", "threads"), jobs_file=None, job_id_var=None,
         heartbeat=(2, 10), strategy_period=0.5)
