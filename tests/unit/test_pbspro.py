@@ -246,6 +246,30 @@ def test_planned_script_is_what_parsl_submits(tmp_path, planned):
     assert "mpiexec --cpu-bind none --depth=208 --ppn 1 -n $WORKERCOUNT" in script
 
 
+def test_every_pool_of_the_plan_gets_a_pbs_executor(spec_file, tmp_path):
+    """make_executors: one per pool the plan uses, and the MPI-mode one where a multi-rank
+    stage runs, all on PBSProProvider (built, not started)."""
+    pytest.importorskip("parsl")
+    from parsl.launchers import MpiExecLauncher, SimpleLauncher
+
+    from orchestrator.backends.parsl.executors import make_executors
+    from orchestrator.plan.build import build_plan
+    from orchestrator.spec.load import load_spec
+
+    loaded = load_site("aurora-like")
+    plan = build_plan(load_spec(spec_file(TILES)), loaded)
+    executors = {ex.label: ex for ex in make_executors(plan, loaded.site, tmp_path / "run")}
+    assert sorted(executors) == ["cpu", "xpu", "xpu-debug", "xpu.mpi"]
+    assert {type(ex.provider).__name__ for ex in executors.values()} == {"PBSProProvider"}
+    assert isinstance(executors["xpu"].provider.launcher, MpiExecLauncher)
+    mpi = executors["xpu.mpi"]
+    assert isinstance(mpi.provider.launcher, SimpleLauncher) and mpi.mpi_launcher == "mpiexec"
+    assert mpi.provider.nodes_per_block == 2 and mpi.max_workers_per_block == 2
+    assert executors["xpu"].max_workers_per_node == 12  # one worker slot per tile
+    assert "#PBS -q debug" in executors["xpu-debug"].provider.scheduler_options
+    assert executors["xpu-debug"].provider.walltime == "01:00:00"
+
+
 # ---------------------------------------------------------------- qstat / qdel
 
 QSTAT_JSON = {"Jobs": {
