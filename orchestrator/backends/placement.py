@@ -91,10 +91,15 @@ def node_cpus(planned: int | None = None) -> list[int]:
     return cpus[:planned] if planned else cpus
 
 
+JOB_ID_VARS = ("SLURM_JOB_ID", "PBS_JOBID")
+"""What names the batch job on a compute node: each batch scheduler's `job_id_var`
+(schedulers/*.py; the worker does not import the registry, a unit test ties the two)."""
+
+
 def ledger_path(run_dir: str) -> str:
     """One ledger per run and allocation on this node: pools of a local site share the
-    machine; on Slurm each job has its own CPUs and devices."""
-    scope = os.environ.get("SLURM_JOB_ID") or "local"
+    machine; on a batch system each job has its own CPUs and devices."""
+    scope = next((os.environ[v] for v in JOB_ID_VARS if os.environ.get(v)), "local")
     digest = hashlib.sha256(f"{run_dir}\0{scope}".encode()).hexdigest()[:16]
     root = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) \
         else tempfile.gettempdir()

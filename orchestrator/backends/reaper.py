@@ -109,66 +109,89 @@ def descendants(root: int) -> set[tuple[int, str]]:
     return out
 
 
-JOBS_FILE = "slurm-jobs.json"
+JOBS_FILE = "slurm-jobs.json"  # Slurm's; each batch scheduler names its own (jobs_file)
 
 
-def record_jobs(run_dir: Path, job_ids: list[str]) -> None:
+def _scheduler(name: str):
+    from orchestrator import schedulers
+
+    return schedulers.get(name)
+
+
+def record_jobs(run_dir: Path, job_ids: list[str], scheduler: str = "slurm") -> None:
     """Remember the scheduler jobs of a run, so they can be cancelled whatever happens."""
     import json
 
     from orchestrator.state.atomic import atomic_write_text
 
-    path = Path(run_dir) / JOBS_FILE
-    known = set(recorded_jobs(run_dir))
+    path = Path(run_dir) / _scheduler(scheduler).capabilities.jobs_file
+    known = set(recorded_jobs(run_dir, scheduler))
     if set(job_ids) <= known:
         return
     atomic_write_text(path, json.dumps(sorted(known | set(job_ids))) + "\n")
 
 
-def recorded_jobs(run_dir: Path) -> list[str]:
+def recorded_jobs(run_dir: Path, scheduler: str = "slurm") -> list[str]:
+    """The job ids a run recorded for `scheduler` (those that look like its ids)."""
     import json
 
+    sched = _scheduler(scheduler)
     try:
-        data = json.loads((Path(run_dir) / JOBS_FILE).read_text())
+        data = json.loads((Path(run_dir) / sched.capabilities.jobs_file).read_text())
     except (OSError, ValueError):
         return []
-    return [str(j) for j in data if str(j).isdigit()] if isinstance(data, list) else []
+    return [str(j) for j in data if sched.valid_job_id(str(j))] if isinstance(data, list) \
+        else []
 
 
 def cancel_jobs(run_dir: Path, wait: float = 0.0) -> int:
-    """scancel the run's recorded jobs that are still queued; with `wait`, give them up to
+    """Cancel the run's recorded jobs that are still queued, of every batch scheduler that
+    recorded some (the watchdog knows only the run directory); with `wait`, give them up to
     that many seconds to leave the queue (a cancelled job lingers while completing)."""
+    from orchestrator import schedulers
+
+    cancelled = 0
+    for sched in schedulers.batch():
+        if (Path(run_dir) / sched.capabilities.jobs_file).is_file():
+            cancelled += _cancel(run_dir, sched.name, wait)
+    return cancelled
+
+
+def _cancel(run_dir: Path, scheduler: str, wait: float) -> int:
     import shutil
 
-    recorded = recorded_jobs(run_dir)
-    jobs = queued(recorded)
+    sched = _scheduler(scheduler)
+    recorded = recorded_jobs(run_dir, scheduler)
+    jobs = queued(recorded, scheduler)
     jobs = recorded if jobs is None else jobs
-    if not jobs or not shutil.which("scancel"):
+    command = sched.cancel_command(jobs) if jobs else None
+    if not command or not shutil.which(command[0]):
         return 0
     try:
-        subprocess.run(["scancel", *jobs], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return 0
     deadline = time.time() + wait
-    while time.time() < deadline and queued(jobs):  # None (squeue broken) ends the wait
+    while time.time() < deadline and queued(jobs, scheduler):  # None (broken) ends the wait
         time.sleep(0.5)
     return len(jobs)
 
 
-def queued(jobs: list[str]) -> list[str] | None:
-    """The jobs of `jobs` that squeue still lists, or None when squeue cannot tell."""
+def queued(jobs: list[str], scheduler: str = "slurm") -> list[str] | None:
+    """The jobs of `jobs` that the scheduler still lists (squeue, qstat), or None when it
+    cannot tell."""
     if not jobs:
         return []
+    sched = _scheduler(scheduler)
+    command = sched.status_command(jobs)
+    if command is None:
+        return []
     try:
-        out = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(jobs)],
-                             capture_output=True, text=True, timeout=5, check=False)
+        out = subprocess.run(command, capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if out.returncode != 0:  # squeue errors out when none of the ids is known any more
-        return [] if "Invalid job id" in out.stderr else None
-    listed = set(out.stdout.split())
-    return [j for j in jobs if j in listed]
+    return sched.still_queued(jobs, out.returncode, out.stdout, out.stderr)
 
 
 def _watch(pid: int, start: str, tag: str) -> None:

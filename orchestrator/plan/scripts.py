@@ -1,65 +1,21 @@
-"""Slurm batch scripts for a plan's pools, as Parsl's SlurmProvider submits them.
+"""Batch scripts for a plan's pools, as the site scheduler's Parsl provider submits them.
 
-`slurm_directives` is the single source of the `#SBATCH` options: `orch plan
---scripts` writes them here and the Parsl backend passes the same lines to
-SlurmProvider as `scheduler_options`, so what you review is what is submitted.
+The scheduler-neutral parts live here (the worker environment, the module lines of the
+pool's environments, what the workers will run and with which device masks); the
+directives and the template are the scheduler's (orchestrator/schedulers/). The Parsl
+backend builds its providers from the same pieces, so what `orch plan --scripts` writes
+is what is submitted.
 """
 
 from __future__ import annotations
 
 import shlex
 
-from orchestrator.plan.model import Plan
+from orchestrator import schedulers
+from orchestrator.plan.model import Plan, StagePlan
+from orchestrator.schedulers.base import ScriptParts
 from orchestrator.site.models import Pool, Site
-from orchestrator.units import format_walltime, parse_memory, parse_walltime
-
-# The layout of parsl/providers/slurm/template.py, filled in the same order.
-_TEMPLATE = """#!/bin/bash
-
-#SBATCH --job-name={jobname}
-#SBATCH --output={script_dir}/{jobname}.submit.stdout
-#SBATCH --error={script_dir}/{jobname}.submit.stderr
-#SBATCH --nodes={nodes}
-#SBATCH --time={minutes}
-#SBATCH --ntasks-per-node=1
-{scheduler_options}
-
-{worker_init}
-
-export JOBNAME="{jobname}"
-
-{user_script}
-"""
-
-
-def slurm_directives(site: Site, pool_name: str) -> list[str]:
-    """`#SBATCH` lines for one pool (besides nodes, time and ntasks that Parsl writes)."""
-    pool = site.pools[pool_name]
-    lines = []
-    if pool.exclusive:
-        lines.append("#SBATCH --exclusive")
-    if pool.partition:
-        lines.append(f"#SBATCH --partition={pool.partition}")
-    account = pool.account or site.slurm.account
-    if account:
-        lines.append(f"#SBATCH --account={account}")
-    qos = pool.qos or site.slurm.qos
-    if qos:
-        lines.append(f"#SBATCH --qos={qos}")
-    if pool.constraint:
-        lines.append(f"#SBATCH --constraint={pool.constraint}")
-    if isinstance(pool.cores_per_node, int) and not pool.exclusive:
-        # the block asks for the cores the plan packs tasks onto (one Parsl manager per node)
-        lines.append(f"#SBATCH --cpus-per-task={pool.cores_per_node}")
-    gres = pool.gres or (f"gpu:{pool.for_class('gpu').accelerators_per_node}"
-                         if "gpu" in pool.devices else None)
-    if gres:
-        lines.append(f"#SBATCH --gres={gres}")
-    if pool.memory_per_node not in (None, "auto"):
-        mib = parse_memory(pool.memory_per_node) // (1024 * 1024)
-        lines.append(f"#SBATCH --mem={mib}M")
-    lines.extend(pool.scheduler_options)
-    return lines
+from orchestrator.units import format_walltime, parse_walltime
 
 
 def worker_init(site: Site, pool: Pool, python_bin: str | None = None,
@@ -118,30 +74,33 @@ def python_bin() -> str:
 
 def block_script(plan: Plan, site: Site, pool_name: str,
                  user_script: str | None = None, script_dir: str = "submit_scripts",
-                 jobname: str | None = None) -> str:
-    """The batch script of one block (pilot job) of `pool_name`."""
+                 jobname: str | None = None) -> str | None:
+    """The batch script of one block (pilot job) of `pool_name`; None on a site without a
+    batch system."""
     pool = site.pools[pool_name]
+    scheduler = schedulers.get(site.scheduler)
     jobname = jobname or f"orch.{plan.workflow}.{pool_name}"
     if user_script is None:
         user_script = ("# Parsl starts its worker pool here, filled in at submission: python -m "
                        "orchestrator.backends.parsl.process_worker_pool (Parsl's "
                        "process_worker_pool.py with one repair)\n"
-                       + _worker_comment(plan, pool_name, pool))
-    return _TEMPLATE.format(
-        jobname=jobname,
-        script_dir=script_dir,
-        nodes=pool.nodes_per_block,
-        minutes=max(1, parse_walltime(pool.walltime) // 60),
-        scheduler_options="\n".join(slurm_directives(site, pool_name)),
+                       + _worker_comment(plan, pool_name, pool,
+                                         scheduler.capabilities.task_masks_in_script))
+    parts = ScriptParts(
+        jobname=jobname, script_dir=script_dir,
         worker_init=worker_init(site, pool, python_bin(), environment_init(plan, pool_name)),
-        user_script=user_script,
-    )
+        user_script=user_script)
+    return scheduler.script(site, pool_name, parts)
 
 
-def _worker_comment(plan: Plan, pool_name: str, pool: Pool) -> str:
+def _worker_comment(plan: Plan, pool_name: str, pool: Pool, every_task: bool = False) -> str:
+    """Workers per node and, per stage, its device masks: the distinct ones (at most 8), or
+    with `every_task` each task's (`task_masks`)."""
     stages = [s for s in plan.stages.values() if s.binding.pool == pool_name]
     workers = max((s.binding.slots_per_node for s in stages), default=1)
     lines = [f"# workers per node: {workers}; block walltime {format_walltime(parse_walltime(pool.walltime))}"]
+    if every_task:
+        return "\n".join(lines) + task_masks(plan, pool_name)
     for s in stages:
         masks = sorted({tuple(sorted(t.device_mask.items())) for t in s.tasks})
         shown = "; ".join(" ".join(f"{k}={v}" for k, v in m) or "-" for m in masks[:8])
@@ -149,10 +108,55 @@ def _worker_comment(plan: Plan, pool_name: str, pool: Pool) -> str:
     return "\n".join(lines)
 
 
+def task_masks(plan: Plan, pool_name: str) -> str:
+    """Every task's device mask, grouped by mask: `#   MASK: stage[0..276/12]` (indices
+    a..b every s), as the plan gives them (`orch plan --format json` lists the same)."""
+    lines = []
+    for stage in plan.stages.values():
+        if stage.binding.pool != pool_name:
+            continue
+        by_mask: dict[tuple, list] = {}
+        for task in stage.tasks:
+            by_mask.setdefault(tuple(task.device_mask.items()), []).append(task)
+        ranks = stage.resources["ranks"]
+        mpi = (f" of {ranks} ranks, in the pool's MPI-mode block (each rank takes its share "
+               "of the mask)") if ranks > 1 else ""
+        lines.append(f"# stage {stage.name}: {len(stage.tasks)} task(s){mpi}, device mask "
+                     "by task:")
+        for mask, tasks in by_mask.items():
+            shown = " ".join(f"{k}={v}" for k, v in mask) or "-"
+            lines.append(f"#   {shown}: {_task_ranges(stage, tasks)}")
+    return "".join(f"\n{line}" for line in lines)
+
+
+def _task_ranges(stage: StagePlan, tasks: list) -> str:
+    """`s[0..276/12,3,5]`: the tasks' indices as arithmetic runs (`a..b/step`, `a..b` for
+    step 1); a stage without a sweep is just its name."""
+    if any(t.index is None for t in tasks):
+        return ", ".join(t.id for t in tasks)
+    runs: list[str] = []
+    idx = [t.index for t in tasks]
+    i = 0
+    while i < len(idx):
+        j = i + 1
+        if j < len(idx):
+            step = idx[j] - idx[i]
+            while j + 1 < len(idx) and idx[j + 1] - idx[j] == step:
+                j += 1
+            if j - i >= 2:  # three or more in a run
+                runs.append(f"{idx[i]}..{idx[j]}" + (f"/{step}" if step != 1 else ""))
+                i = j + 1
+                continue
+        runs.append(str(idx[i]))
+        i += 1
+    return f"{stage.name}[{','.join(runs)}]"
+
+
 def write_scripts(plan: Plan, site: Site, script_dir: str = "submit_scripts") -> dict[str, str]:
-    """File name -> script text for every pool the plan uses (Slurm sites only)."""
-    if site.scheduler != "slurm":
+    """File name -> script text for every pool the plan uses (batch sites only)."""
+    caps = schedulers.get(site.scheduler).capabilities
+    if not caps.batch:
         return {}
     used = sorted({s.binding.pool for s in plan.stages.values()})
-    return {f"{pool}.sbatch": block_script(plan, site, pool, script_dir=script_dir)
+    return {f"{pool}{caps.script_suffix}": block_script(plan, site, pool, script_dir=script_dir)
             for pool in used}

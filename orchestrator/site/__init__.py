@@ -1,1 +1,1 @@
-"""Site configs: where a workflow can run (local or Slurm) and its device pools."""
+"""Site configs: where a workflow can run (local, Slurm, PBS Pro) and its device pools."""

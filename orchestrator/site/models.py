@@ -1,16 +1,29 @@
 """Pydantic models of a site config (site-configs/*.yaml).
 
 A site is a scheduler plus named pools, each a homogeneous set of nodes of one
-device class (cpu, gpu or xpu). Stages are bound to pools by device class.
+device class (cpu, gpu or xpu). Stages are bound to pools by device class. The
+`scheduler:` choices and each scheduler's section (`slurm:`, `pbspro:`, ...) come from
+the scheduler registry (orchestrator/schedulers/), which also checks what a scheduler
+cannot honour.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from orchestrator import device_kinds
+from orchestrator import device_kinds, schedulers
+from orchestrator.schedulers.slurm import SlurmOptions
 from orchestrator.site.environments import Environment, check_names
 from orchestrator.spec.models import NAME_RE, Device
 from orchestrator.units import parse_memory, parse_walltime
@@ -20,12 +33,7 @@ class SiteModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SlurmOptions(SiteModel):
-    """Site-wide Slurm settings; pools may override account and qos."""
-
-    account: str | None = None
-    qos: str | None = None
-    cmd_timeout: int = Field(30, ge=1, description="Seconds before sbatch/squeue/scancel give up.")
+__all__ = ["DeviceShare", "MPIOptions", "Pool", "Site", "SlurmOptions"]
 
 
 class MPIOptions(SiteModel):
@@ -52,12 +60,15 @@ class Pool(SiteModel):
 
     device: Device
     description: str = ""
-    partition: str | None = None
-    account: str | None = None
+    partition: str | None = Field(None, description="Slurm --partition.")
+    queue: str | None = Field(None, description="PBS Pro queue (-q); the site's pbspro.queue "
+                              "by default.")
+    account: str | None = Field(None, description="Slurm --account / PBS Pro -A for this pool.")
     qos: str | None = None
     constraint: str | None = Field(None, description="Slurm --constraint (node features).")
     gres: str | None = Field(None, description="Slurm --gres; defaults to gpu:N on gpu pools.")
-    exclusive: bool = False
+    exclusive: bool = Field(False, description="Whole nodes: Slurm --exclusive, PBS Pro "
+                            "place=...:excl.")
     cores_per_node: int | Literal["auto"] = "auto"
     memory_per_node: str | int | Literal["auto"] | None = None
     accelerators_per_node: int = Field(0, ge=0, le=64)
@@ -81,7 +92,9 @@ class Pool(SiteModel):
         "threads of the orch process itself (Parsl's ThreadPoolExecutor; local cpu pools only): "
         "no worker start-up or serialisation, python stages one at a time.")
     worker_init: str = ""
-    scheduler_options: list[str] = Field(default_factory=list, description="Extra #SBATCH lines.")
+    scheduler_options: list[str] = Field(
+        default_factory=list, description="Extra batch directive lines, each one line in the "
+        "site scheduler's syntax (#SBATCH ..., #PBS ...).")
     charge_factor: float = Field(1.0, gt=0, description="Node-hour charge multiplier.")
     oversubscribe: bool = Field(
         False, description="Allow more MPI ranks per node than cores (tests and laptops).")
@@ -102,14 +115,6 @@ class Pool(SiteModel):
     def _memory(cls, v):
         if v is not None and v != "auto":
             parse_memory(v)
-        return v
-
-    @field_validator("scheduler_options")
-    @classmethod
-    def _directives(cls, v: list[str]) -> list[str]:
-        for line in v:
-            if "\n" in line or not line.startswith("#SBATCH "):
-                raise ValueError(f"{line!r} must be one '#SBATCH ...' line")
         return v
 
     @model_validator(mode="after")
@@ -180,15 +185,17 @@ class Pool(SiteModel):
         return parse_walltime(self.max_walltime if self.max_walltime is not None else self.walltime)
 
 
-class Site(SiteModel):
-    """Where workflows run: a scheduler and its pools."""
+class SiteBase(SiteModel):
+    """Where workflows run: a scheduler and its pools (the scheduler-neutral part; `Site`
+    adds one section per registered scheduler)."""
 
     apiVersion: Literal["orchestrator/v1"]
     kind: Literal["site"] = "site"
     name: str = Field(pattern=NAME_RE, max_length=128)
     description: str = ""
-    scheduler: Literal["local", "slurm"]
-    slurm: SlurmOptions = Field(default_factory=SlurmOptions)
+    scheduler: Literal[schedulers.names()] = Field(  # type: ignore[valid-type]
+        description="Who runs the blocks: " + ", ".join(
+            f"{s.name} ({s.capabilities.label})" for s in schedulers.every()) + ".")
     mpi: MPIOptions = Field(default_factory=MPIOptions)
     fallbacks: dict[Device, Literal["cpu"]] = Field(
         default_factory=dict,
@@ -210,25 +217,49 @@ class Site(SiteModel):
         return v
 
     @model_validator(mode="after")
-    def _threads_local(self) -> Site:
+    def _threads_local(self) -> SiteBase:
+        caps = schedulers.get(self.scheduler).capabilities
         for name, pool in self.pools.items():
-            if pool.executor == "processes" and self.scheduler != "local":
+            if pool.executor == "processes" and pool.executor not in caps.executors:
                 raise ValueError(f"pool {name}: executor: processes is a local process pool, "
-                                 "so only on a local site (use htex with Slurm)")
-            if pool.executor == "threads" and self.scheduler != "local":
+                                 f"so only on a local site (use htex with {caps.label})")
+            if pool.executor == "threads" and pool.executor not in caps.executors:
                 raise ValueError(f"pool {name}: executor: threads runs tasks in the orch "
-                                 "process, so only on a local site (use htex with Slurm)")
+                                 f"process, so only on a local site (use htex with {caps.label})")
         return self
 
     @model_validator(mode="after")
-    def _fallbacks(self) -> Site:
+    def _fallbacks(self) -> SiteBase:
         devices = {d for p in self.pools.values() for d in p.devices}
         for want, use in self.fallbacks.items():
             if use not in devices:
                 raise ValueError(f"fallback {want} -> {use}: the site has no {use} pool")
         return self
 
+    @model_validator(mode="after")
+    def _scheduler_checks(self) -> SiteBase:
+        """What the site's scheduler cannot honour (schedulers/base.py: check_site), each
+        problem located at its key in the site file."""
+        problems = schedulers.get(self.scheduler).check_site(self)
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, [
+                InitErrorDetails(type=PydanticCustomError("scheduler", "{message}",
+                                                          {"message": message}),
+                                 loc=loc, input=None)
+                for loc, message in problems])
+        return self
+
     def pools_for(self, device: str) -> list[str]:
         """Pools that serve `device`: those of that class first, then mixed pools."""
         return ([n for n, p in self.pools.items() if p.device == device]
                 + [n for n, p in self.pools.items() if device in p.also_devices])
+
+
+Site = create_model(
+    "Site", __base__=SiteBase, __module__=__name__, __doc__=SiteBase.__doc__,
+    **{s.name: (s.options_model, Field(
+        default_factory=s.options_model,
+        description=f"{s.capabilities.label} settings ({s.options_model.__doc__ or ''})."))
+       for s in schedulers.every()})
+"""The site model: `SiteBase` plus one `<scheduler>:` section per registered scheduler
+(`slurm: SlurmOptions`, `pbspro: PBSProOptions`, `local: LocalOptions`)."""

@@ -121,7 +121,7 @@ def test_unknown_site(tmp_path):
     assert_clean_failure(res)
     assert res.diag_lines == [
         "<input>: error: --site: 'nope': no such file or shipped site "
-        "(shipped sites: gpu-cluster, laptop, local-slurm, xpu-cluster)"]
+        "(shipped sites: aurora-like, gpu-cluster, laptop, local-slurm, xpu-cluster)"]
 
 
 def test_unknown_site_is_a_user_error(tmp_path):

@@ -1,6 +1,6 @@
 """The Parsl engine under the driver (`backends/driver.py`): site pools become executors,
-tasks become apps, Parsl's retry handler spends each stage's retries, and the Slurm jobs
-of its blocks are recorded so they can be cancelled whatever happens."""
+tasks become apps, Parsl's retry handler spends each stage's retries, and the batch jobs
+of its blocks (Slurm, PBS Pro) are recorded so they can be cancelled whatever happens."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from parsl.config import Config
 from parsl.dataflow.errors import DependencyError
 from parsl.dataflow.states import States
 
+from orchestrator import schedulers
 from orchestrator.backends import reaper
 from orchestrator.backends.parsl.attempts import RETRY_BUDGET, retry_cost
 from orchestrator.backends.parsl.executors import executor_label, make_executors
 from orchestrator.backends.parsl.gated import SHAPE_KEY, Starter
-from orchestrator.backends.squeue import job_notes
 from orchestrator.backends.worker import run_task
 from orchestrator.plan.model import Plan, StagePlan
 from orchestrator.site.models import Site
@@ -32,6 +32,7 @@ class ParslEngine:
     def __init__(self, plan: Plan, site: Site, rundir: RunDir):
         self.plan = plan
         self.site = site
+        self.scheduler = schedulers.get(site.scheduler)
         self.rundir = rundir
         self.retries: dict[str, int] = {}  # task id -> its stage's retries
         self.apps: dict[str, Any] = {}
@@ -55,7 +56,7 @@ class ParslEngine:
             # "simple" everywhere: a block that dies (scancel, walltime, a killed worker
             # pool on a laptop) is replaced while tasks are outstanding
             strategy="simple",
-            strategy_period=1 if self.site.scheduler == "slurm" else 0.5,
+            strategy_period=self.scheduler.capabilities.strategy_period,
             usage_tracking=0,
             initialize_logging=True,
         )
@@ -127,12 +128,13 @@ class ParslEngine:
         self.track_jobs()
 
     def notes(self, now: float) -> list[str]:
-        """Slurm blocks that are not running yet, with squeue's reason (every 5 s)."""
-        if self.site.scheduler != "slurm":
+        """Batch blocks that are not running yet, with the scheduler's reason (every 5 s)."""
+        if not self.scheduler.capabilities.batch:
             return []
         at, notes = self._job_notes
         if now - at >= 5.0:
-            notes = job_notes(reaper.recorded_jobs(self.rundir.path))
+            notes = self.scheduler.job_notes(
+                reaper.recorded_jobs(self.rundir.path, self.scheduler.name))
             self._job_notes = (now, notes)
         return notes
 
@@ -140,7 +142,7 @@ class ParslEngine:
     def track_jobs(self, force: bool = False) -> None:
         """Record the scheduler job ids of our blocks (for cancellation after a crash)."""
         now = time.monotonic()
-        if self.dfk is None or self.site.scheduler != "slurm":
+        if self.dfk is None or not self.scheduler.capabilities.batch:
             return
         if not force and now - self._jobs_checked < 2.0:
             return
@@ -150,7 +152,7 @@ class ParslEngine:
             provider = getattr(ex, "provider", None)
             ids.extend(str(j) for j in getattr(provider, "resources", {}) or {})
         if ids:
-            reaper.record_jobs(self.rundir.path, ids)
+            reaper.record_jobs(self.rundir.path, ids, self.scheduler.name)
 
     def shutdown(self, drain: Callable[[], None]) -> None:
         self.track_jobs(force=True)

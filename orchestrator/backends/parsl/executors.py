@@ -1,5 +1,6 @@
-"""Site pools become Parsl executors: HighThroughputExecutor with a Local or Slurm provider,
-or a ThreadPoolExecutor for a local pool with `executor: threads`."""
+"""Site pools become Parsl executors: HighThroughputExecutor with the site scheduler's
+provider (orchestrator/schedulers/: Local, Slurm, PBS Pro), or a ThreadPoolExecutor for a
+local pool with `executor: threads`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from pathlib import Path
 
 from parsl.executors import HighThroughputExecutor, MPIExecutor, ThreadPoolExecutor
 from parsl.jobs.error_handlers import windowed_error_handler
-from parsl.launchers import SimpleLauncher
-from parsl.providers import LocalProvider, SlurmProvider
 
+from orchestrator import schedulers
 from orchestrator.backends.admission import Admission, placement_modes, stage_shape
 from orchestrator.backends.parsl.gated import (
     GatedHighThroughputExecutor,
@@ -24,15 +24,10 @@ from orchestrator.backends.parsl.gated import (
 from orchestrator.backends.parsl.process_worker_pool import LAUNCH_CMD
 from orchestrator.backends.placement import node_cpus, node_memory
 from orchestrator.plan.model import Plan
-from orchestrator.plan.scripts import (
-    environment_init,
-    python_bin,
-    slurm_directives,
-    worker_init,
-)
+from orchestrator.plan.scripts import environment_init, python_bin, worker_init
 from orchestrator.site.load import pool_cores
 from orchestrator.site.models import Pool, Site
-from orchestrator.units import format_walltime, parse_memory, parse_walltime
+from orchestrator.units import parse_memory
 
 
 def workers_per_node(pool: Pool, shapes: list[tuple[int | None, int]] | None = None) -> int:
@@ -80,9 +75,14 @@ def _bootstrap_init(site: Site, pool: Pool, environments: str = "") -> str:
 def _heartbeats(site: Site) -> dict[str, int]:
     """A lost block (scancel, walltime, node failure) is noticed within ~20 s and its tasks
     are retried on another block."""
-    if site.scheduler == "local":
-        return {"heartbeat_period": 2, "heartbeat_threshold": 10}
-    return {"heartbeat_period": 5, "heartbeat_threshold": 20}
+    period, threshold = schedulers.get(site.scheduler).capabilities.heartbeat
+    return {"heartbeat_period": period, "heartbeat_threshold": threshold}
+
+
+def _on_this_machine(site: Site) -> bool:
+    """Workers on the machine that runs orch (no batch system): they share its admission
+    and reach the interchange on the loopback address."""
+    return not schedulers.get(site.scheduler).capabilities.batch
 
 
 def _lost_blocks(executor, status) -> None:
@@ -95,7 +95,7 @@ def _lost_blocks(executor, status) -> None:
 def admissions(site: Site, labels: list[str]) -> dict[str, Admission]:
     """The admission each executor's tasks go through: one for the whole machine on a local
     site (its pools share it), one per executor on a cluster (each its own allocation)."""
-    if site.scheduler == "local":
+    if _on_this_machine(site):
         shared = Admission(1, None, node_memory(), cpus=node_cpus())
         return {label: shared for label in labels}
     out = {}
@@ -124,32 +124,16 @@ def make_executor(site: Site, name: str, run_dir: Path,
         **_heartbeats(site), block_error_handler=_lost_blocks,
         poll_period=10, launch_cmd=LAUNCH_CMD,
     )
-    if site.scheduler == "local":
-        provider = LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1,
-                                 worker_init=_bootstrap_init(site, pool, environments))
-        return GatedHighThroughputExecutor(address="127.0.0.1", loopback_address="127.0.0.1",
-                                           provider=provider, cores_per_worker=1, **common)
-    provider = _slurm_provider(site, name, _bootstrap_init(site, pool, environments))
-    return GatedHighThroughputExecutor(provider=provider, cores_per_worker=1, **common)
+    # the scheduler's provider: its directives are the ones `orch plan --scripts` writes
+    provider = schedulers.get(site.scheduler).provider(
+        site, name, _bootstrap_init(site, pool, environments), run_dir=run_dir)
+    return GatedHighThroughputExecutor(provider=provider, cores_per_worker=1,
+                                       **_address(site), **common)
 
 
-def _slurm_provider(site: Site, name: str, init: str, **extra) -> SlurmProvider:
-    """A pool's blocks as Slurm jobs; every #SBATCH option comes from slurm_directives,
-    the one source `orch plan --scripts` also uses."""
-    pool = site.pools[name]
-    return SlurmProvider(
-        partition=None,
-        scheduler_options="\n".join(slurm_directives(site, name)),
-        exclusive=False,
-        nodes_per_block=pool.nodes_per_block,
-        init_blocks=pool.init_blocks,
-        min_blocks=pool.min_blocks,
-        max_blocks=pool.max_blocks,
-        walltime=format_walltime(parse_walltime(pool.walltime)),
-        worker_init=init,
-        cmd_timeout=site.slurm.cmd_timeout,
-        **extra,
-    )
+def _address(site: Site) -> dict[str, str]:
+    return ({"address": "127.0.0.1", "loopback_address": "127.0.0.1"}
+            if _on_this_machine(site) else {})
 
 
 MPI_SUFFIX = ".mpi"
@@ -166,18 +150,9 @@ def make_mpi_executor(site: Site, name: str, run_dir: Path, environments: str = 
     site's launcher (mpiexec or srun), composing `$PARSL_MPI_PREFIX` per task."""
     pool = site.pools[name]
     init = _bootstrap_init(site, pool, environments)
-    if site.scheduler == "local":
-        # Parsl's MPI mode learns its nodes from the batch system; a local site has one.
-        nodefile = run_dir / "parsl" / "local-nodefile"
-        nodefile.parent.mkdir(parents=True, exist_ok=True)
-        nodefile.write_text("localhost\n")
-        init += f'\nexport PBS_NODEFILE="{nodefile}"'
-        provider = LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1,
-                                 launcher=SimpleLauncher(), worker_init=init)
-        address = {"address": "127.0.0.1", "loopback_address": "127.0.0.1"}
-    else:
-        provider = _slurm_provider(site, name, init, launcher=SimpleLauncher())
-        address = {}
+    provider = schedulers.get(site.scheduler).provider(site, name, init, mpi=True,
+                                                       run_dir=run_dir)
+    address = _address(site)
     launcher = site.mpi.launcher if site.mpi.launcher in ("mpiexec", "srun") else "mpiexec"
     return GatedMPIExecutor(label=f"{name}{MPI_SUFFIX}", provider=provider,
                        mpi_launcher=launcher,
@@ -220,9 +195,9 @@ def _gate(plan: Plan, site: Site, gated: list, starter: Starter) -> None:
                                           s.binding.units_per_task, s.resources["memory"]))
     scopes: dict[str, list[str]] = {}
     for label in labels:
-        scopes.setdefault("local" if site.scheduler == "local" else label, []).append(label)
+        scopes.setdefault("local" if _on_this_machine(site) else label, []).append(label)
     threads = {ex.label for ex in gated if isinstance(ex, GatedProcessPoolExecutor)}
-    modes = placement_modes(scopes, shapes, exact=site.scheduler == "local", unpinned=threads)
+    modes = placement_modes(scopes, shapes, exact=_on_this_machine(site), unpinned=threads)
     for ex in gated:
         ex.admission, ex.starter, ex.mode = gates[ex.label], starter, modes[ex.label]
         if ex.mode == "pinned" and isinstance(ex, HighThroughputExecutor) and \

@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_workflow_args(p)
     p.add_argument("--format", choices=["text", "json", "dot", "mermaid"], default="text")
     p.add_argument("--scripts", metavar="DIR", type=Path,
-                   help="write the batch scripts a Slurm site would submit into DIR")
+                   help="write the batch scripts a Slurm or PBS Pro site would submit into DIR")
     p.add_argument("--runs", metavar="DIR", type=Path, default=Path("runs"),
                    help="where earlier runs are (default: runs, where `orch run` puts them): "
                         "their task durations give the expected cost")
@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         for path in written:
             print(f"wrote {path}")
         if args.scripts and not written:
-            print(f"site {plan.site!r} is not a Slurm site: no batch scripts to write")
+            print(f"site {plan.site!r} is not a Slurm site: no batch scripts to write "
+                  f"(scheduler {plan.scheduler}: no batch system)")
     return 0
 
 

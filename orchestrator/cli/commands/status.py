@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def snapshot(run_dir: Path):
-    """The run's status and, while it runs, its progress view (ETA, Slurm blocks)."""
+    """The run's status and, while it runs, its progress view (ETA, batch blocks)."""
     import time
 
     from orchestrator.state.status import load_status
@@ -49,11 +49,13 @@ def snapshot(run_dir: Path):
     st = load_status(run_dir)
     if st.state != "running":
         return st, None
+    from orchestrator import schedulers
     from orchestrator.backends.reaper import recorded_jobs
-    from orchestrator.backends.squeue import job_notes
     from orchestrator.report.status_view import status_view
 
-    return st, status_view(st, time.time(), job_notes(recorded_jobs(st.run_dir)))
+    notes = [note for s in schedulers.batch()
+             for note in s.job_notes(recorded_jobs(st.run_dir, s.name))]
+    return st, status_view(st, time.time(), notes)
 
 
 def _write_json(doc: dict, out) -> None:

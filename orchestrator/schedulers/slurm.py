@@ -1,0 +1,198 @@
+"""Slurm: blocks are `sbatch` jobs (Parsl's SlurmProvider), watched with `squeue`,
+cancelled with `scancel`.
+
+`Slurm.directives` is the single source of the `#SBATCH` options: `orch plan --scripts`
+writes them and the provider gets the same lines as `scheduler_options`, so what you
+review is what is submitted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from orchestrator.schedulers.base import Capabilities, Scheduler, SchedulerOptions, ScriptParts
+from orchestrator.units import format_walltime, parse_memory, parse_walltime
+
+if TYPE_CHECKING:
+    from orchestrator.site.models import Site
+
+
+class SlurmOptions(SchedulerOptions):
+    """Site-wide Slurm settings; pools may override account and qos."""
+
+    account: str | None = None
+    qos: str | None = None
+    cmd_timeout: int = Field(30, ge=1, description="Seconds before sbatch/squeue/scancel give up.")
+
+
+# The layout of parsl/providers/slurm/template.py, filled in the same order.
+_TEMPLATE = """#!/bin/bash
+
+#SBATCH --job-name={jobname}
+#SBATCH --output={script_dir}/{jobname}.submit.stdout
+#SBATCH --error={script_dir}/{jobname}.submit.stderr
+#SBATCH --nodes={nodes}
+#SBATCH --time={minutes}
+#SBATCH --ntasks-per-node=1
+{scheduler_options}
+
+{worker_init}
+
+export JOBNAME="{jobname}"
+
+{user_script}
+"""
+
+SHOWN = 5  # job notes: at most this many lines
+
+
+class Slurm(Scheduler):
+    name = "slurm"
+    options_model = SlurmOptions
+    capabilities = Capabilities(
+        label="Slurm", batch=True, directive="#SBATCH", script_suffix=".sbatch",
+        provider="SlurmProvider",
+        pool_fields=frozenset({"partition", "account", "qos", "constraint", "gres",
+                               "exclusive"}),
+        executors=("htex",), jobs_file="slurm-jobs.json", job_id_var="SLURM_JOB_ID",
+        heartbeat=(5, 20), strategy_period=1.0)
+    instead = {"queue": "Slurm pools use partition"}
+
+    # ---- plan side ------------------------------------------------------------------------
+    def directives(self, site: Site, pool_name: str) -> list[str]:
+        """`#SBATCH` lines for one pool (besides nodes, time and ntasks that Parsl writes)."""
+        pool = site.pools[pool_name]
+        lines = []
+        if pool.exclusive:
+            lines.append("#SBATCH --exclusive")
+        if pool.partition:
+            lines.append(f"#SBATCH --partition={pool.partition}")
+        account = pool.account or site.slurm.account
+        if account:
+            lines.append(f"#SBATCH --account={account}")
+        qos = pool.qos or site.slurm.qos
+        if qos:
+            lines.append(f"#SBATCH --qos={qos}")
+        if pool.constraint:
+            lines.append(f"#SBATCH --constraint={pool.constraint}")
+        if isinstance(pool.cores_per_node, int) and not pool.exclusive:
+            # the block asks for the cores the plan packs tasks onto (one Parsl manager per node)
+            lines.append(f"#SBATCH --cpus-per-task={pool.cores_per_node}")
+        gres = pool.gres or (f"gpu:{pool.for_class('gpu').accelerators_per_node}"
+                             if "gpu" in pool.devices else None)
+        if gres:
+            lines.append(f"#SBATCH --gres={gres}")
+        if pool.memory_per_node not in (None, "auto"):
+            mib = parse_memory(pool.memory_per_node) // (1024 * 1024)
+            lines.append(f"#SBATCH --mem={mib}M")
+        lines.extend(pool.scheduler_options)
+        return lines
+
+    def queue(self, site: Site, pool_name: str) -> str | None:
+        return site.pools[pool_name].partition
+
+    def script(self, site: Site, pool_name: str, parts: ScriptParts) -> str:
+        pool = site.pools[pool_name]
+        return _TEMPLATE.format(
+            jobname=parts.jobname,
+            script_dir=parts.script_dir,
+            nodes=pool.nodes_per_block,
+            minutes=max(1, parse_walltime(pool.walltime) // 60),
+            scheduler_options="\n".join(self.directives(site, pool_name)),
+            worker_init=parts.worker_init,
+            user_script=parts.user_script,
+        )
+
+    # ---- run side -------------------------------------------------------------------------
+    def provider(self, site: Site, pool_name: str, worker_init: str, *, mpi: bool = False,
+                 run_dir: Path | None = None) -> Any:
+        """A pool's blocks as Slurm jobs; every #SBATCH option comes from `directives`."""
+        from parsl.launchers import SimpleLauncher
+        from parsl.providers import SlurmProvider
+
+        pool = site.pools[pool_name]
+        extra = {"launcher": SimpleLauncher()} if mpi else {}
+        return SlurmProvider(
+            partition=None,
+            scheduler_options="\n".join(self.directives(site, pool_name)),
+            exclusive=False,
+            nodes_per_block=pool.nodes_per_block,
+            init_blocks=pool.init_blocks,
+            min_blocks=pool.min_blocks,
+            max_blocks=pool.max_blocks,
+            walltime=format_walltime(parse_walltime(pool.walltime)),
+            worker_init=worker_init,
+            cmd_timeout=site.slurm.cmd_timeout,
+            **extra,
+        )
+
+    def status_command(self, job_ids: list[str]) -> list[str]:
+        return ["squeue", "-h", "-o", "%i", "-j", ",".join(job_ids)]
+
+    def cancel_command(self, job_ids: list[str]) -> list[str]:
+        return ["scancel", *job_ids]
+
+    def still_queued(self, job_ids: list[str], returncode: int, stdout: str, stderr: str
+                     ) -> list[str] | None:
+        if returncode != 0:  # squeue errors out when none of the ids is known any more
+            return [] if "Invalid job id" in stderr else None
+        listed = set(stdout.split())
+        return [j for j in job_ids if j in listed]
+
+    def valid_job_id(self, job_id: str) -> bool:
+        return job_id.isdigit()
+
+    def job_notes(self, job_ids: list[str]) -> list[str]:
+        """Pending blocks first, with squeue's reason (Priority, Resources,
+        QOSMaxJobsPerUserLimit, ...: a block pending for hours is the most common reason
+        a run "does nothing"); at most SHOWN lines."""
+        found = sorted(blocks(job_ids), key=lambda b: (b.state != "PENDING", b.job))
+        lines = [b.text() for b in found[:SHOWN]]
+        if len(found) > SHOWN:
+            lines.append(f"... and {len(found) - SHOWN} more Slurm jobs")
+        return lines
+
+
+@dataclass(frozen=True)
+class Block:
+    """What squeue says of one block."""
+
+    job: str
+    state: str  # PENDING, RUNNING, CONFIGURING, ...
+    reason: str
+    partition: str
+    nodes: str
+
+    def text(self) -> str:
+        if self.state == "PENDING":
+            return f"Slurm job {self.job} ({self.partition}): pending ({self.reason})"
+        where = f" on {self.nodes}" if self.nodes and self.nodes != "(null)" else ""
+        return f"Slurm job {self.job} ({self.partition}): {self.state.lower()}{where}"
+
+
+def blocks(job_ids: list[str], timeout: float = 5.0) -> list[Block]:
+    """The run's jobs squeue still knows; [] when squeue is missing or does not answer."""
+    ids = [j for j in job_ids if j.replace("_", "").isdigit()]
+    squeue = shutil.which("squeue")
+    if not ids or squeue is None:
+        return []
+    try:
+        out = subprocess.run([squeue, "-h", "-j", ",".join(ids), "-o", "%i|%T|%r|%P|%N"],
+                             capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    found = []
+    for line in out.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) == 5:
+            found.append(Block(*parts))
+    return found
+
+
+SCHEDULER = Slurm()
