@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UserError
+from orchestrator.site.init_envs import EnvDraft, environment_drafts, shipped_environments
 from orchestrator.site.probe_slurm import SlurmCluster, SlurmNode, SlurmPartition
 from orchestrator.spec.models import NAME_RE
 from orchestrator.spec.suggest import did_you_mean
@@ -37,9 +37,6 @@ _NAME_WORDS = {"cpu": "cpu", "gpu": "gpu", "xpu": "xpu", "pvc": "xpu"}
 DEFAULT_WALLTIME_S = 3600
 TASK_WALLTIME_S = 600
 MAX_BLOCKS = 4
-WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
-_ENV_LINE = re.compile(r"^\s*environment:\s*[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?\s*(?:#.*)?$",
-                       re.MULTILINE)
 
 
 @dataclass
@@ -70,44 +67,7 @@ class SiteDraft:
     account: str | None = None
     fallbacks: dict[str, str] = field(default_factory=dict)
     fallback_notes: list[str] = field(default_factory=list)
-    environments: list[EnvDraft] = field(default_factory=list)
-
-
-@dataclass
-class EnvDraft:
-    """An environment the shipped workflows name, as the default (laptop) site defines it."""
-
-    name: str
-    files: list[str]                 # the workflows and templates naming it
-    values: dict[str, Any] | None    # None: the laptop site does not define it either
-
-
-def shipped_environments(root: Path = WORKFLOWS) -> dict[str, list[str]]:
-    """Environment names the shipped workflows and templates give (`environment: dpgen`),
-    with the files that name them: the draft defines each as a stub to fill in, so that
-    those workflows plan on the new site at once."""
-    found: dict[str, list[str]] = {}
-    for path in sorted(root.rglob("*.yaml")) if root.is_dir() else []:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        for name in dict.fromkeys(_ENV_LINE.findall(text)):
-            found.setdefault(name, []).append(str(path.relative_to(root.parent)))
-    return found
-
-
-def environment_drafts(names: dict[str, list[str]]) -> list[EnvDraft]:
-    """Each name with the default site's definition (relative prefixes made absolute)."""
-    from orchestrator.errors import OrchestratorError
-    from orchestrator.site.load import load_site
-
-    try:
-        defined = load_site().site.environments
-    except OrchestratorError:
-        defined = {}
-    return [EnvDraft(name, files, defined[name].model_dump(exclude_defaults=True)
-                     if name in defined else None) for name, files in names.items()]
+    environments: list[EnvDraft] = field(default_factory=list)  # site/init_envs.py
 
 
 def draft_site(cluster: SlurmCluster, name: str | None = None,
@@ -389,8 +349,10 @@ def _mpi_notes(cluster: SlurmCluster) -> list[str]:
         notes.append("CHECK: with MpiDefault=none srun gives the ranks no PMI: set args to "
                      'your MPI\'s, e.g. ["--mpi=pmix"] (Open MPI) or ["--mpi=pmi2"] (MPICH).')
     else:
-        notes.append(f"MPI libraries that do not speak {default} need args, e.g. "
-                     '["--mpi=pmix"]; `mpiexec` (MPICH Hydra) is the other launcher.')
+        other = ('["--mpi=pmi2"] (MPICH)' if default.startswith("pmix")
+                 else '["--mpi=pmix"] (Open MPI)')
+        notes.append(f"An MPI that does not speak {default} needs args, e.g. {other}; "
+                     "`launcher: mpiexec` (MPICH's Hydra) is the other way.")
     return notes
 
 

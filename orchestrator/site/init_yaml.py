@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.errors import UserError
-from orchestrator.site.init import EnvDraft, PoolDraft, SiteDraft
+from orchestrator.site.init import PoolDraft, SiteDraft
+from orchestrator.site.init_envs import EnvDraft
 from orchestrator.site.models import Site
 from orchestrator.spec.yamlio import YDict
 from orchestrator.units import parse_memory, parse_walltime
@@ -68,7 +69,7 @@ def render_pool(pool: PoolDraft, indent: int = 2, step: int = 2) -> list[str]:
     return lines
 
 
-def render_site(draft: SiteDraft, target: str = "THIS_FILE.yaml") -> str:
+def render_site(draft: SiteDraft, target: str = "SITE.yaml") -> str:
     """The whole site file, comments included."""
     out = [ln for note in draft.header for ln in comment_lines(note, 0)]
     out += ["# Then check it:", f"#   orch validate {target}",

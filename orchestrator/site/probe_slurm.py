@@ -317,15 +317,15 @@ def parse_cluster(version: str, partitions: str, nodes: str, config: str,
                   mpi_list: str = "", assoc: str = "") -> SlurmCluster:
     """A cluster from the captured text of the probe's commands (tests feed fixtures)."""
     conf = parse_config(config)
+    release = parse_version(version)
     try:
         parts = tuple(parse_partition(r) for r in parse_records(partitions, "PartitionName"))
         node_list = tuple(parse_node(r) for r in parse_records(nodes, "NodeName"))
     except (KeyError, ValueError) as exc:
-        raise SchedulerError(f"cannot read scontrol's output ({exc}); Slurm "
-                             f"{version.strip()} may print a format this probe does not know"
-                             ) from None
+        raise SchedulerError(f"cannot read scontrol's output ({exc}); Slurm {release} may "
+                             "print a format this probe does not know") from None
     name = conf.get("ClusterName")
-    return SlurmCluster(version=parse_version(version), name=name if name not in _NONE else None,
+    return SlurmCluster(version=release, name=name if name not in _NONE else None,
                         partitions=parts, nodes=node_list, config=conf,
                         mpi_plugins=parse_mpi_list(mpi_list),
                         default_account=parse_account(assoc))
