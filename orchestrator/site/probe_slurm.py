@@ -113,9 +113,10 @@ class SlurmCluster:
 # ---------------------------------------------------------------- running
 
 
-def run_command(argv: list[str], timeout: float = TIMEOUT_S) -> str:
+def run_command(argv: list[str], timeout: float | None = None) -> str:
     """stdout of `argv`; SchedulerError naming the command and its stderr otherwise."""
     shown = " ".join(argv)
+    timeout = timeout or TIMEOUT_S
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
