@@ -61,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"orch site init: Slurm {cluster.version}, cluster {cluster.name or '?'}: "
           f"{len(cluster.partitions)} partition(s), {len(cluster.nodes)} node(s); "
           f"wrote {where}", file=sys.stderr)
+    checks = text.count("# CHECK")
+    if checks:
+        summary.append(f"{checks} comment(s) marked CHECK: what Slurm cannot tell; read them")
+    if target is not None:
+        summary.append(f"next: orch validate {target}; orch plan WORKFLOW --site {target}")
     for line in summary:
         print(f"  {line}", file=sys.stderr)
     return 0
