@@ -92,11 +92,12 @@ def draft_site(cluster: SlurmCluster, name: str | None = None,
     if not pools:
         raise UserError("the cluster has no partition that is UP and has nodes: nothing to "
                         "write (`sinfo` shows the partitions)")
+    called = f" {cluster.name}" if cluster.name else ""
+    mpi, mpi_notes = _mpi(cluster, pools)
     draft = SiteDraft(name=_site_name(name, cluster), header=_header(cluster) + header,
-                      pools=pools,
-                      description=f"Slurm {cluster.version} cluster {cluster.name or ''}, "
-                                  "probed by orch site init.".replace("  ", " "),
-                      mpi={"launcher": "srun"}, mpi_notes=_mpi_notes(cluster),
+                      pools=pools, mpi=mpi, mpi_notes=mpi_notes,
+                      description=f"Slurm {cluster.version} cluster{called}, probed by orch "
+                                  "site init.",
                       account=cluster.default_account,
                       environments=environment_drafts(shipped_environments())
                       if environments is None else environments)
@@ -340,18 +341,30 @@ def _site_name(name: str | None, cluster: SlurmCluster) -> str:
     return base if re.match(NAME_RE, base) else "slurm-cluster"
 
 
+def _mpi(cluster: SlurmCluster, pools: list[PoolDraft]) -> tuple[dict[str, Any], list[str]]:
+    """srun, with what MpiDefault means for it; --overcommit for oversubscribed pools."""
+    mpi: dict[str, Any] = {"launcher": "srun"}
+    notes = _mpi_notes(cluster)
+    if any(p.values.get("oversubscribe") for p in pools):
+        mpi["args"] = ["--overcommit"]
+        notes.append("--overcommit: an oversubscribed pool's MPI stages may run more ranks "
+                     "than the block has CPUs, which srun refuses without it (`More "
+                     "processors requested than permitted`).")
+    return mpi, notes
+
+
 def _mpi_notes(cluster: SlurmCluster) -> list[str]:
     default = cluster.config.get("MpiDefault", "unknown")
     plugins = ", ".join(cluster.mpi_plugins) or "unknown"
     notes = [f"srun starts each MPI stage's ranks inside its block (MpiDefault={default}; "
              f"srun --mpi=list: {plugins})."]
     if default in ("none", "unknown"):
-        notes.append("CHECK: with MpiDefault=none srun gives the ranks no PMI: set args to "
-                     'your MPI\'s, e.g. ["--mpi=pmix"] (Open MPI) or ["--mpi=pmi2"] (MPICH).')
+        notes.append("CHECK: with MpiDefault=none srun gives the ranks no PMI: put your MPI's "
+                     'in args, e.g. "--mpi=pmix" (Open MPI) or "--mpi=pmi2" (MPICH).')
     else:
-        other = ('["--mpi=pmi2"] (MPICH)' if default.startswith("pmix")
-                 else '["--mpi=pmix"] (Open MPI)')
-        notes.append(f"An MPI that does not speak {default} needs args, e.g. {other}; "
+        other = ('"--mpi=pmi2" (MPICH)' if default.startswith("pmix")
+                 else '"--mpi=pmix" (Open MPI)')
+        notes.append(f"An MPI that does not speak {default} needs {other} in args; "
                      "`launcher: mpiexec` (MPICH's Hydra) is the other way.")
     return notes
 

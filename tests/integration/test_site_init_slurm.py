@@ -37,6 +37,7 @@ def test_generated_site_validates_with_the_cluster_found(generated):
     assert (gpu.device, gpu.partition, gpu.accelerators_per_node) == ("gpu", "gpu", 4)
     assert (xpu.device, xpu.partition, xpu.constraint) == ("xpu", "cpu", "xpu")
     assert site.scheduler == "slurm" and site.mpi.launcher == "srun"
+    assert site.mpi.args == ["--overcommit"]     # OverSubscribe=FORCE:4: more ranks than CPUs
     assert cpu.max_walltime == "04:00:00"        # MaxTime=04:00:00 in scripts/local-slurm.sh
 
 
@@ -49,3 +50,20 @@ def test_shipped_workflow_plans_on_the_generated_site(generated, workflow, tmp_p
     assert plan["site"] == "probed" and plan["tasks"]
     for script in (tmp_path / "scripts").iterdir():
         assert "#SBATCH --partition=" in script.read_text()
+
+
+@pytest.mark.mpi
+def test_mpi_stages_run_through_srun_on_the_generated_site(generated, tmp_path):
+    """The generated `mpi: {launcher: srun, args: [--overcommit]}` starts real MPI jobs:
+    4 ranks in a block of 2 CPUs, and 2 ranks, each a COMM_WORLD of the asked size."""
+    from .conftest import WF, results, wait_no_processes
+
+    run_dir = tmp_path / "run"
+    p = orch("run", str(WF / "mpi.yaml"), "--site", str(generated), "--run-dir", str(run_dir),
+             "-q", timeout=280)
+    assert p.returncode == 0, p.stderr
+    ring = results(run_dir)["ring"]
+    assert ring["size"] == 4 and ring["sum"] == 0 + 1 + 2 + 3
+    ranks = sorted(f.read_text() for f in (run_dir / "tasks" / "hello").glob("rank-*.txt"))
+    assert ranks == ["0 2", "1 2"]
+    assert not wait_no_processes(str(run_dir))

@@ -153,7 +153,8 @@ def test_local_cluster_pools():
     assert "FORCE:4" in comments(draft, "cpu")["memory_per_node"]   # 22900 MiB / 4 jobs
     assert "also carry GPUs (GRES gpu:4)" in notes(draft, "cpu")
     assert "CHECK" in notes(draft, "xpu")
-    assert draft.mpi == {"launcher": "srun"} and "MpiDefault=pmi2" in draft.mpi_notes[0]
+    assert draft.mpi == {"launcher": "srun", "args": ["--overcommit"]}   # oversubscribed pools
+    assert "MpiDefault=pmi2" in draft.mpi_notes[0]
     assert draft.fallbacks == {} and draft.name == "localcluster"
 
 
@@ -190,6 +191,7 @@ def test_hetero_cluster_pools():
     assert "maint" not in got and any("maint is DOWN" in h for h in draft.header)
     assert draft.account == "proj-chem" and draft.fallbacks == {}
     assert "oversubscribe" not in std
+    assert draft.mpi["args"] == ["--overcommit"]   # for gpu_shared
 
 
 @pytest.mark.parametrize("cluster", ["local", "hetero"])
@@ -244,6 +246,7 @@ def cpu_only() -> SlurmCluster:
 def test_a_cpu_only_cluster_falls_back_to_cpu_for_gpu_and_xpu_stages():
     draft = draft_site(cpu_only())
     assert list(pools(draft)) == ["batch"] and draft.fallbacks == {"gpu": "cpu", "xpu": "cpu"}
+    assert draft.mpi == {"launcher": "srun"}
     assert any("MpiDefault=none" in n for n in draft.mpi_notes)
 
 
