@@ -118,8 +118,8 @@ def run_command(argv: list[str], timeout: float | None = None) -> str:
     shown = " ".join(argv)
     timeout = timeout or TIMEOUT_S
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(argv, capture_output=True, text=True, encoding="utf-8",
+                              errors="replace", timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise SchedulerError(f"`{shown}` did not answer in {timeout:g} s "
                              "(is slurmctld up? `scontrol ping` says)") from None

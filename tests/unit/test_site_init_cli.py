@@ -225,6 +225,19 @@ def test_merge_inserts_before_the_next_top_level_key(slurm_on_path, tmp_path):
     assert list(site.pools) == ["big", "gpu", "xpu"] and "solver" in site.environments
 
 
+def test_merge_into_a_file_without_a_final_newline(slurm_on_path, tmp_path):
+    slurm_on_path()
+    mine = tmp_path / "mine.yaml"
+    before = ("apiVersion: orchestrator/v1\nkind: site\nname: mine\nscheduler: slurm\n"
+              "pools:\n  cpu:\n    device: cpu\n    partition: cpu  # mine")
+    mine.write_text(before)
+    res = orch("site", "init", "--merge", mine)
+    assert res.rc == 0, res.stderr
+    after = mine.read_text()
+    assert after.startswith(before + "\n") and lines_kept(before, after)
+    assert list(load_site(mine).site.pools) == ["cpu", "gpu", "xpu"]
+
+
 def test_merge_renames_a_new_pool_whose_name_is_taken(slurm_on_path, tmp_path):
     slurm_on_path()
     mine = write(tmp_path / "mine.yaml", """
@@ -274,3 +287,9 @@ def test_merge_into_an_invalid_file_reports_its_errors(slurm_on_path, tmp_path):
     res = orch("site", "init", "--merge", mine)
     assert_clean_failure(res)
     assert f"{mine}:6:" in res.stderr and "partitoin" in res.stderr
+
+
+def test_command_output_that_is_not_utf8_is_read_with_replacements():
+    from orchestrator.site.probe_slurm import run_command
+
+    assert run_command(["printf", "Reason=caf\\351 down"]) == "Reason=caf\ufffd down"
