@@ -149,6 +149,8 @@ def _partition_pool(part: SlurmPartition, nodes: list[SlurmNode]) -> PoolDraft:
         if said == "gpu":
             pool.notes.append("CHECK: named like a GPU partition, but its nodes have no gpu "
                               "GRES, so GPUs cannot be requested: a cpu pool.")
+    if part.allowed:
+        pool.notes.append(f"CHECK: only {', '.join(part.allowed)} may submit here.")
     _size(pool, part, nodes)
     return pool
 
@@ -217,6 +219,8 @@ def _feature_pools(cluster: SlurmCluster, pools: list[PoolDraft]) -> list[PoolDr
             xpu.notes.append(f"Nodes of partition {part.name} with feature {feature} "
                              f"({len(with_it)} of {len(nodes)}).")
             _xpu_pool(xpu, part, with_it, feature)
+            if part.allowed:
+                xpu.notes.append(f"CHECK: only {', '.join(part.allowed)} may submit here.")
             _size(xpu, part, with_it)
             out.append(xpu)
     return out

@@ -94,6 +94,7 @@ class SlurmPartition:
     oversubscribe: str            # NO, EXCLUSIVE, YES[:N], FORCE[:N]
     qos: str | None
     total_nodes: int
+    allowed: tuple[str, ...] = ()  # `AllowGroups=a,b` etc. where not ALL: who may submit
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,9 @@ def parse_partition(rec: dict[str, str]) -> SlurmPartition:
         max_mem_per_node_mib=_int(max_mem),
         oversubscribe=rec.get("OverSubscribe", rec.get("Shared", "NO")).upper(),
         qos=None if rec.get("QoS", "N/A") in _NONE else rec.get("QoS"),
-        total_nodes=_int(rec.get("TotalNodes")) or 0)
+        total_nodes=_int(rec.get("TotalNodes")) or 0,
+        allowed=tuple(f"{key}={rec[key]}" for key in ("AllowGroups", "AllowAccounts", "AllowQos")
+                      if rec.get(key, "ALL") not in ("ALL", *_NONE)))
 
 
 def parse_version(text: str) -> str:

@@ -301,6 +301,17 @@ def test_limits_unlimited_short_and_capped():
     assert (tiny["memory_per_node"], tiny["cores_per_node"]) == ("1000MiB", 8)
 
 
+def test_partitions_only_some_may_use_say_so():
+    rec = parse_records("PartitionName=lab AllowGroups=chem,bio AllowAccounts=ALL "
+                        "AllowQos=ALL MaxTime=1:00:00 State=UP", "PartitionName")[0]
+    from orchestrator.site.probe_slurm import parse_partition
+
+    lab = parse_partition(rec)
+    assert lab.allowed == ("AllowGroups=chem,bio",)
+    draft = draft_site(cluster([lab], [node(parts=("lab",))]))
+    assert "CHECK: only AllowGroups=chem,bio may submit here." in notes(draft, "lab")
+
+
 def test_unconfigured_memory_is_left_out():
     draft = draft_site(cluster([part()], [node(memory=None)]))
     assert "memory_per_node" not in pools(draft)["p"]
