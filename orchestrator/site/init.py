@@ -136,7 +136,7 @@ def _partition_pool(part: SlurmPartition, nodes: list[SlurmNode]) -> PoolDraft:
     if said != "cpu" and len(gpu_nodes) == len(nodes):
         _gpu_pool(pool, part, nodes)
     elif said != "cpu" and (xpu_feature or said == "xpu"):
-        _xpu_pool(pool, part, nodes, xpu_feature)
+        _xpu_pool(pool, part, xpu_feature)
     else:
         pool.set("device", "cpu")
         pool.set("partition", part.name)
@@ -149,8 +149,6 @@ def _partition_pool(part: SlurmPartition, nodes: list[SlurmNode]) -> PoolDraft:
         if said == "gpu":
             pool.notes.append("CHECK: named like a GPU partition, but its nodes have no gpu "
                               "GRES, so GPUs cannot be requested: a cpu pool.")
-    if part.allowed:
-        pool.notes.append(f"CHECK: only {', '.join(part.allowed)} may submit here.")
     _size(pool, part, nodes)
     return pool
 
@@ -176,8 +174,7 @@ def _gpu_pool(pool: PoolDraft, part: SlurmPartition, nodes: list[SlurmNode]) -> 
         pool.set("backend", "rocm", "AMD GPUs (GRES type " + ", ".join(types) + ")")
 
 
-def _xpu_pool(pool: PoolDraft, part: SlurmPartition, nodes: list[SlurmNode],
-              feature: str | None) -> None:
+def _xpu_pool(pool: PoolDraft, part: SlurmPartition, feature: str | None) -> None:
     pool.set("device", "xpu")
     pool.set("partition", part.name)
     if feature:
@@ -218,9 +215,7 @@ def _feature_pools(cluster: SlurmCluster, pools: list[PoolDraft]) -> list[PoolDr
             xpu = PoolDraft(feature, {})
             xpu.notes.append(f"Nodes of partition {part.name} with feature {feature} "
                              f"({len(with_it)} of {len(nodes)}).")
-            _xpu_pool(xpu, part, with_it, feature)
-            if part.allowed:
-                xpu.notes.append(f"CHECK: only {', '.join(part.allowed)} may submit here.")
+            _xpu_pool(xpu, part, feature)
             _size(xpu, part, with_it)
             out.append(xpu)
     return out
@@ -233,6 +228,8 @@ def _gres_text(node: SlurmNode) -> str:
 
 def _size(pool: PoolDraft, part: SlurmPartition, nodes: list[SlurmNode]) -> None:
     """Cores, memory, walltimes, blocks and a description from the partition's nodes."""
+    if part.allowed:
+        pool.notes.append(f"CHECK: only {', '.join(part.allowed)} may submit here.")
     cores, cores_note = _cores(part, nodes)
     pool.set("cores_per_node", cores, cores_note)
     memory, memory_note = _memory(part, nodes)
