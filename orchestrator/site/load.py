@@ -13,7 +13,7 @@ from orchestrator.errors import Diagnostic, Loc, SiteError, SpecError
 from orchestrator.site.models import Pool, Site
 from orchestrator.spec.diagnose import diagnostics_from
 from orchestrator.spec.locate import locate
-from orchestrator.spec.yamlio import YDict, load_yaml_file
+from orchestrator.spec.yamlio import YDict, load_yaml_file, load_yaml_text
 
 PACKAGED_SITES = Path(__file__).resolve().parents[2] / "site-configs"
 DEFAULT_SITE = "laptop"
@@ -49,6 +49,20 @@ def load_site(ref: str | Path | None = None) -> LoadedSite:
         raw = load_yaml_file(path)
     except SpecError as exc:
         raise SiteError(exc.diagnostics) from None
+    return _validated(raw, path)
+
+
+def load_site_text(text: str, path: Path) -> LoadedSite:
+    """A site config not yet on disk (what `orch site init` is about to write to `path`):
+    diagnostics name `path`, relative prefixes are relative to its directory."""
+    try:
+        raw = load_yaml_text(text, str(path))
+    except SpecError as exc:
+        raise SiteError(exc.diagnostics) from None
+    return _validated(raw, path)
+
+
+def _validated(raw: Any, path: Path) -> LoadedSite:
     if not isinstance(raw, YDict):
         raise SiteError([Diagnostic(Loc(str(path), 1, 1), "", "a site config must be a mapping")])
     try:
