@@ -55,6 +55,17 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class ProviderSpec:
+    """A pool's Parsl provider as data: the class in `parsl.providers`, its keyword
+    arguments, and the launcher (a class in `parsl.launchers` and its arguments). The
+    backend builds it (backends/parsl/providers.py), so this package never imports Parsl."""
+
+    cls: str
+    kwargs: dict[str, Any]
+    launcher: tuple[str, dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
 class ScriptParts:
     """The scheduler-neutral parts of a block's batch script (plan/scripts.py makes them)."""
 
@@ -130,10 +141,9 @@ class Scheduler(ABC):
     # ---- run side -------------------------------------------------------------------------
     @abstractmethod
     def provider(self, site: Site, pool_name: str, worker_init: str, *, mpi: bool = False,
-                 run_dir: Path | None = None) -> Any:
-        """The Parsl provider of a pool's blocks (Parsl is imported here, never at module
-        level). `mpi`: for the pool's MPI-mode executor (its launcher starts one worker
-        pool per block)."""
+                 run_dir: Path | None = None) -> ProviderSpec:
+        """The Parsl provider of a pool's blocks, as data. `mpi`: for the pool's MPI-mode
+        executor (its launcher starts one worker pool per block)."""
 
     def status_command(self, job_ids: list[str]) -> list[str] | None:
         """The command that lists which of `job_ids` are still queued or running."""

@@ -4,9 +4,9 @@ per pool that lives as long as the run); nothing to submit, watch or cancel."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from orchestrator.schedulers.base import Capabilities, Scheduler, SchedulerOptions
+from orchestrator.schedulers.base import Capabilities, ProviderSpec, Scheduler, SchedulerOptions
 
 if TYPE_CHECKING:
     from orchestrator.site.models import Site
@@ -37,22 +37,19 @@ class Local(Scheduler):
                      if s.capabilities.directive)
 
     def provider(self, site: Site, pool_name: str, worker_init: str, *, mpi: bool = False,
-                 run_dir: Path | None = None) -> Any:
+                 run_dir: Path | None = None) -> ProviderSpec:
         """One block on this machine, for the whole run. Parsl's MPI mode learns its nodes
         from the batch system (`$PBS_NODEFILE`); here a nodefile names this host."""
-        from parsl.launchers import SimpleLauncher
-        from parsl.providers import LocalProvider
-
+        blocks = {"init_blocks": 1, "min_blocks": 1, "max_blocks": 1}
         if not mpi:
-            return LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1,
-                                 worker_init=worker_init)
+            return ProviderSpec("LocalProvider", {**blocks, "worker_init": worker_init})
         assert run_dir is not None, "an MPI block on this machine needs the run directory"
         nodefile = run_dir / "parsl" / "local-nodefile"
         nodefile.parent.mkdir(parents=True, exist_ok=True)
         nodefile.write_text("localhost\n")
         worker_init += f'\nexport PBS_NODEFILE="{nodefile}"'
-        return LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1,
-                             launcher=SimpleLauncher(), worker_init=worker_init)
+        return ProviderSpec("LocalProvider", {**blocks, "worker_init": worker_init},
+                            ("SimpleLauncher", {}))
 
 
 SCHEDULER = Local()

@@ -18,7 +18,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
@@ -26,6 +26,7 @@ from orchestrator import device_kinds
 from orchestrator.schedulers.base import (
     Capabilities,
     Problem,
+    ProviderSpec,
     Scheduler,
     SchedulerOptions,
     ScriptParts,
@@ -232,19 +233,13 @@ class PBSPro(Scheduler):
 
     # ---- run side -------------------------------------------------------------------------
     def provider(self, site: Site, pool_name: str, worker_init: str, *, mpi: bool = False,
-                 run_dir: Path | None = None) -> Any:
+                 run_dir: Path | None = None) -> ProviderSpec:
         """A pool's blocks as PBS Pro jobs; every #PBS option, queue and account included,
         comes from `directives`."""
-        from parsl import launchers
-        from parsl.providers import PBSProProvider
-
         pool = site.pools[pool_name]
-        if mpi:  # Parsl's MPI mode: one worker pool per block, launching each task's ranks
-            launcher = launchers.SimpleLauncher()
-        else:
-            kind, args = self.launcher(site, pool_name)
-            launcher = getattr(launchers, kind)(**args)
-        return PBSProProvider(
+        # Parsl's MPI mode: one worker pool per block, launching each task's ranks
+        launcher = ("SimpleLauncher", {}) if mpi else self.launcher(site, pool_name)
+        return ProviderSpec("PBSProProvider", dict(
             account=None,
             queue=None,
             scheduler_options="\n".join(self.directives(site, pool_name)),
@@ -255,10 +250,9 @@ class PBSPro(Scheduler):
             init_blocks=pool.init_blocks,
             min_blocks=pool.min_blocks,
             max_blocks=pool.max_blocks,
-            launcher=launcher,
             walltime=self.format_walltime(parse_walltime(pool.walltime)),
             cmd_timeout=site.pbspro.cmd_timeout,
-        )
+        ), launcher)
 
     def status_command(self, job_ids: list[str]) -> list[str]:
         return ["qstat", "-f", "-F", "json", *job_ids]

@@ -12,11 +12,17 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from orchestrator.schedulers.base import Capabilities, Scheduler, SchedulerOptions, ScriptParts
+from orchestrator.schedulers.base import (
+    Capabilities,
+    ProviderSpec,
+    Scheduler,
+    SchedulerOptions,
+    ScriptParts,
+)
 from orchestrator.units import format_walltime, parse_memory, parse_walltime
 
 if TYPE_CHECKING:
@@ -111,14 +117,10 @@ class Slurm(Scheduler):
 
     # ---- run side -------------------------------------------------------------------------
     def provider(self, site: Site, pool_name: str, worker_init: str, *, mpi: bool = False,
-                 run_dir: Path | None = None) -> Any:
+                 run_dir: Path | None = None) -> ProviderSpec:
         """A pool's blocks as Slurm jobs; every #SBATCH option comes from `directives`."""
-        from parsl.launchers import SimpleLauncher
-        from parsl.providers import SlurmProvider
-
         pool = site.pools[pool_name]
-        extra = {"launcher": SimpleLauncher()} if mpi else {}
-        return SlurmProvider(
+        return ProviderSpec("SlurmProvider", dict(
             partition=None,
             scheduler_options="\n".join(self.directives(site, pool_name)),
             exclusive=False,
@@ -129,8 +131,7 @@ class Slurm(Scheduler):
             walltime=format_walltime(parse_walltime(pool.walltime)),
             worker_init=worker_init,
             cmd_timeout=site.slurm.cmd_timeout,
-            **extra,
-        )
+        ), ("SimpleLauncher", {}) if mpi else None)
 
     def status_command(self, job_ids: list[str]) -> list[str]:
         return ["squeue", "-h", "-o", "%i", "-j", ",".join(job_ids)]

@@ -74,3 +74,22 @@ def test_importing_the_package_is_cheap(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=cli_env(tmp_path), timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_parsl_is_imported_only_by_the_backends():
+    """The scheduler seam, spec, plan, site and report describe; only backends/ builds
+    Parsl objects (schedulers hand it ProviderSpec data)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "orchestrator"
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.relative_to(package).parts[0] == "backends":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "parsl" or n.startswith("parsl.") for n in names):
+                offenders.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert not offenders, offenders

@@ -205,8 +205,10 @@ def test_provider_is_parsls_aurora_recipe():
     from parsl.launchers import MpiExecLauncher
     from parsl.providers import PBSProProvider
 
+    from orchestrator.backends.parsl.providers import build
+
     site = load_site("aurora-like").site
-    provider = PBS.provider(site, "xpu", "module load frameworks")
+    provider = build(PBS.provider(site, "xpu", "module load frameworks"))
     assert isinstance(provider, PBSProProvider)
     assert (provider.account, provider.queue) == (None, None)  # both are in the script
     assert provider.select_options == ":ngpus=6" and provider.cpus_per_node == 208

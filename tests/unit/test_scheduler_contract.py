@@ -128,10 +128,12 @@ def test_provider_config_builds_from_the_plan(name, tmp_path):
     pytest.importorskip("parsl")
     from parsl.launchers import SimpleLauncher
 
+    from orchestrator.backends.parsl.providers import build
+
     sched, site, plan = planned(name)
     for pool_name in sorted({s.binding.pool for s in plan.stages.values()}):
         pool = site.pools[pool_name]
-        provider = sched.provider(site, pool_name, "echo init", run_dir=tmp_path)
+        provider = build(sched.provider(site, pool_name, "echo init", run_dir=tmp_path))
         assert type(provider).__name__ == sched.capabilities.provider
         assert "echo init" in provider.worker_init
         if sched.capabilities.batch:
@@ -143,7 +145,7 @@ def test_provider_config_builds_from_the_plan(name, tmp_path):
                 sched.directives(site, pool_name))
         else:
             assert (provider.init_blocks, provider.max_blocks) == (1, 1)
-        mpi = sched.provider(site, pool_name, "echo init", mpi=True, run_dir=tmp_path)
+        mpi = build(sched.provider(site, pool_name, "echo init", mpi=True, run_dir=tmp_path))
         assert type(mpi).__name__ == sched.capabilities.provider
         assert isinstance(mpi.launcher, SimpleLauncher)
 

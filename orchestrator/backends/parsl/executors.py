@@ -22,6 +22,7 @@ from orchestrator.backends.parsl.gated import (
     _Gated,
 )
 from orchestrator.backends.parsl.process_worker_pool import LAUNCH_CMD
+from orchestrator.backends.parsl.providers import build as build_provider
 from orchestrator.backends.placement import node_cpus, node_memory
 from orchestrator.plan.model import Plan
 from orchestrator.plan.scripts import environment_init, python_bin, worker_init
@@ -125,8 +126,8 @@ def make_executor(site: Site, name: str, run_dir: Path,
         poll_period=10, launch_cmd=LAUNCH_CMD,
     )
     # the scheduler's provider: its directives are the ones `orch plan --scripts` writes
-    provider = schedulers.get(site.scheduler).provider(
-        site, name, _bootstrap_init(site, pool, environments), run_dir=run_dir)
+    provider = build_provider(schedulers.get(site.scheduler).provider(
+        site, name, _bootstrap_init(site, pool, environments), run_dir=run_dir))
     return GatedHighThroughputExecutor(provider=provider, cores_per_worker=1,
                                        **_address(site), **common)
 
@@ -150,8 +151,8 @@ def make_mpi_executor(site: Site, name: str, run_dir: Path, environments: str = 
     site's launcher (mpiexec or srun), composing `$PARSL_MPI_PREFIX` per task."""
     pool = site.pools[name]
     init = _bootstrap_init(site, pool, environments)
-    provider = schedulers.get(site.scheduler).provider(site, name, init, mpi=True,
-                                                       run_dir=run_dir)
+    provider = build_provider(schedulers.get(site.scheduler).provider(
+        site, name, init, mpi=True, run_dir=run_dir))
     address = _address(site)
     launcher = site.mpi.launcher if site.mpi.launcher in ("mpiexec", "srun") else "mpiexec"
     return GatedMPIExecutor(label=f"{name}{MPI_SUFFIX}", provider=provider,
