@@ -5,15 +5,19 @@ polls (`multiprocessing.Queue.get` with a timeout). A worker killed then (kill -
 killer) dies holding that lock: Parsl's watchdog starts a new worker, but no worker of the
 pool ever receives a task again and the run hangs with idle workers. Here, when the
 watchdog restarts a dead worker, a reader lock that no live worker could still hold is
-given back. Everything else is Parsl's own script, run as `process_worker_pool.py` runs;
+given back. Everything else is Parsl's own script, run as `process_worker_pool.py` runs
+(runpy, as `python -m` would);
 executors.py starts this module in its place (`LAUNCH_CMD`).
 """
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+import multiprocessing.queues
+import runpy
+import sys
+from typing import Any
 
+import parsl.multiprocessing
 from parsl.executors.high_throughput import executor as htex
 from parsl.executors.high_throughput import process_worker_pool as pool
 
@@ -32,34 +36,42 @@ def free_stuck_lock(lock, wait: float) -> bool:
     return True
 
 
-_start_worker = pool.Manager._start_worker
+class RepairingSpawnContext:
+    """Parsl's `SpawnContext`, except that starting a worker process a second time under
+    the same name (the watchdog's restart of a dead worker) first frees the task queue's
+    reader lock if the dead worker held it. A live worker holds it for one poll
+    (`heartbeat_period` seconds); the task queue is the first queue among the worker's
+    arguments."""
 
+    def __init__(self, context: Any, heartbeat_period: float):
+        self._context, self._wait = context, 3 * heartbeat_period + 1
+        self._started: set[str] = set()
 
-def _restart_worker(self, worker_id: int):
-    """Parsl's `_start_worker`; on a restart, first free the task queue's reader lock if the
-    dead worker held it. A live worker holds it for one poll (`heartbeat_period` seconds)."""
-    started = self.__dict__.setdefault("_orch_started", set())
-    if worker_id in started and \
-            free_stuck_lock(self.pending_task_queue._rlock, 3 * self.heartbeat_period + 1):
-        pool.logger.warning("Worker %s died holding the task queue's reader lock; released it",
-                            worker_id)
-    started.add(worker_id)
-    return _start_worker(self, worker_id)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
-
-def _main_block(path: str) -> ast.Module:
-    """The body of the script's `if __name__ == "__main__":` block."""
-    tree = ast.parse(Path(path).read_text(), path)
-    for node in reversed(tree.body):
-        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
-            return ast.Module(body=node.body, type_ignores=[])
-    raise RuntimeError(f"{path} has no __main__ block")
+    def Process(self, *args: Any, **kwargs: Any) -> Any:
+        name = kwargs.get("name")
+        if name in self._started:
+            tasks = next((a for a in kwargs.get("args", ())
+                          if isinstance(a, multiprocessing.queues.Queue)), None)
+            if tasks is not None and free_stuck_lock(tasks._rlock, self._wait):
+                pool.logger.warning("Worker %s died holding the task queue's reader lock; "
+                                    "released it", name)
+        if name:
+            self._started.add(name)
+        return self._context.Process(*args, **kwargs)
 
 
 def main() -> None:
-    pool.Manager._start_worker = _restart_worker
-    code = compile(_main_block(pool.__file__), pool.__file__, "exec")
-    exec(code, vars(pool))  # Parsl's own start-up code, in its own module  # noqa: S102
+    """Run Parsl's pool script as `process_worker_pool.py` would (as `__main__`), its
+    `SpawnContext` the repairing one."""
+    heartbeat = float(pool.get_arg_parser().parse_known_args()[0].hb_period)
+    parsl.multiprocessing.SpawnContext = RepairingSpawnContext(
+        parsl.multiprocessing.SpawnContext, heartbeat)
+    sys.argv[0] = pool.__file__
+    sys.modules.pop(pool.__name__)  # the script runs afresh as __main__, as Parsl starts it
+    runpy.run_module(pool.__name__, run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
