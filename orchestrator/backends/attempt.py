@@ -30,6 +30,7 @@ class RunRequest:
     resume: Path | None = None  # the run directory to resume
     quiet: bool = False  # no progress display
     argv: list[str] = field(default_factory=list)  # the command line, for run.json and the lock
+    link: int | None = None  # `orch submit`: this driver is chain link K, inside its batch job
 
 
 @dataclass

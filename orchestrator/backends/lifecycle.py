@@ -40,11 +40,16 @@ class Ended:
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: shut down cleanly, leave a resumable run."""
+    """SIGTERM (or, inside `orch submit`'s job, the scheduler's warning before the time
+    limit, SIGUSR1), handled like Ctrl-C: shut down cleanly, leave a resumable run."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__()
+        self.name = signal.Signals(signum).name
 
 
 def _on_sigterm(signum, frame):
-    raise _Terminated()
+    raise _Terminated(signum)
 
 
 def run_attempt(request: RunRequest, reporter: Reporter) -> Ended:
@@ -79,13 +84,15 @@ def _execute(request: RunRequest, run: Attempt, reporter: Reporter) -> Ended:
     tag = f"{rundir.path}#{run.number}"
     reaper.start_watchdog(tag)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_usr1 = signal.signal(signal.SIGUSR1, _on_sigterm) if request.link else None
     journal = Journal(rundir.journal)
     progress = Progress(list(plan.stages), quiet=request.quiet)
     driver = Driver(plan, run.spec, rundir, journal, done_records(run.records), progress,
-                    ParslEngine(plan, run.site.site, rundir), resuming=resuming,
+                    ParslEngine(plan, run.site.site, rundir, allocation=bool(request.link)),
+                    resuming=resuming,
                     payloads=run.payloads, tries_before=tries_before(run.records))
     progress.configure(_shape(run), driver.live)
-    _journal_start(journal, run, resuming)
+    _journal_start(journal, run, resuming, request.link)
     started = time.time()
     try:
         reporter.started(rundir.path)
@@ -94,7 +101,7 @@ def _execute(request: RunRequest, run: Attempt, reporter: Reporter) -> Ended:
             outcome = driver.execute()
     except KeyboardInterrupt as exc:
         journal.append("run_finished", state="interrupted",
-                       signal="SIGTERM" if isinstance(exc, _Terminated) else "SIGINT",
+                       signal=exc.name if isinstance(exc, _Terminated) else "SIGINT",
                        seconds=round(time.time() - started, 3))
         _close(driver, journal, tag)
         return Ended(rundir, None, time.time() - started)
@@ -104,6 +111,8 @@ def _execute(request: RunRequest, run: Attempt, reporter: Reporter) -> Ended:
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_usr1 is not None:
+            signal.signal(signal.SIGUSR1, previous_usr1)
     journal.append("run_finished", state=outcome.state, counts=outcome.counts,
                    failed=[f["task"] for f in outcome.failed],
                    seconds=round(time.time() - started, 3))
@@ -124,11 +133,18 @@ def _shape(run: Attempt):
                  stage_history(runs))
 
 
-def _journal_start(journal, run: Attempt, resume: bool) -> None:
-    """`run_started`, and on a resume what changed since the last attempt."""
+def _journal_start(journal, run: Attempt, resume: bool, link: int | None = None) -> None:
+    """`run_started` (inside `orch submit`'s job: its chain link and job id too), and on a
+    resume what changed since the last attempt."""
+    from orchestrator import schedulers
+
+    where = {}
+    if link is not None:
+        var = schedulers.get(run.site.site.scheduler).capabilities.job_id_var
+        where = {"link": link, "job": os.environ.get(var) if var else None}
     journal.append("run_started", workflow=run.plan.workflow, site=run.plan.site,
                    attempt=run.number, pid=os.getpid(), host=socket.gethostname(),
-                   resume=resume, tasks=run.plan.task_count)
+                   resume=resume, tasks=run.plan.task_count, **where)
     if run.changes and run.changes.sources:
         journal.append("sources_changed", sources=[
             {k: v for k, v in c.items() if k != "message"} for c in run.changes.sources])

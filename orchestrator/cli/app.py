@@ -21,12 +21,13 @@ from orchestrator.cli.commands import run as run_cmd
 from orchestrator.cli.commands import schema as schema_cmd
 from orchestrator.cli.commands import site as site_cmd
 from orchestrator.cli.commands import status as status_cmd
+from orchestrator.cli.commands import submit as submit_cmd
 from orchestrator.cli.commands import templates as templates_cmd
 from orchestrator.cli.commands import validate as validate_cmd
 from orchestrator.errors import OrchestratorError, UsageError, UserError
 
 EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_FAILED, EXIT_BUG = 0, 1, 2, 3, 70
-COMMANDS = (validate_cmd, plan_cmd, run_cmd, status_cmd, logs_cmd, report_cmd, export_cmd,
+COMMANDS = (validate_cmd, plan_cmd, run_cmd, submit_cmd, status_cmd, logs_cmd, report_cmd, export_cmd,
             schema_cmd, devices_cmd, templates_cmd, templates_cmd.new_command, site_cmd)
 
 

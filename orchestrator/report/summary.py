@@ -20,11 +20,25 @@ def summary(ctx: ReportContext) -> str:
              ("state", badge(st.state)), ("started", esc(clock(st.started))),
              ("ended", esc(clock(st.ended))), ("duration", esc(format_seconds(st.duration))),
              ("attempts", esc(len(st.attempts))), ("tasks", esc(f"{len(st.tasks):,}"))]
+    facts += _driver_jobs(st)
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     chips = " ".join(f"{badge(k)} {v:,}" for k, v in st.counts.items() if v)
     warn = "".join(f'<p class="note">warning: {esc(w)}</p>' for w in st.warnings)
     return (f'<dl class="facts">{dl}</dl><p>tasks by state: {chips or "none"}</p>{warn}'
             "<h3>Stages and resources used</h3>" + _usage_table(ctx))
+
+
+def _driver_jobs(st: RunStatus) -> list[tuple[str, str]]:
+    """`orch submit`'s driver jobs, each with its chain link and what the scheduler says
+    of it now ("ended" once it no longer lists it)."""
+    from orchestrator.backends.chain import link_states
+
+    links = link_states(st.run_dir)
+    if not links:
+        return []
+    text = "; ".join(f"{x['job']} (link {x['link']} of {len(links)}): {x['state']}"
+                     for x in links)
+    return [("driver jobs", esc(text))]
 
 
 def _earlier(st: RunStatus) -> tuple[dict[str, Any], int]:

@@ -75,6 +75,22 @@ class ScriptParts:
     user_script: str
 
 
+@dataclass(frozen=True)
+class DriverJob:
+    """The scheduler-neutral parts of the driver's own batch job (`orch submit`): the
+    allocation holds the driver and every block of the run (plan/driver_job.py makes it).
+    `pool` is the pool whose block directives size each node of the allocation."""
+
+    jobname: str
+    pool: str
+    nodes: int
+    walltime_s: int
+    signal_lead_s: int                 # the driver is told this long before the time limit
+    log: str                           # the job's stdout and stderr (one file per job)
+    environment: str                   # shell lines before the driver starts (PATH, env)
+    command: str                       # the driver's command line (shell text)
+
+
 class Scheduler(ABC):
     """One batch system (or none: local). Subclasses set the three class attributes."""
 
@@ -138,12 +154,39 @@ class Scheduler(ABC):
                                 f"setting; {self.capabilities.label} does not read it{hint}"))
         return out
 
+    def driver_script(self, site: Site, job: DriverJob) -> str | None:
+        """The batch script that runs the driver inside an allocation (None: no batch
+        system, so no `orch submit`)."""
+        return None
+
     # ---- run side -------------------------------------------------------------------------
     @abstractmethod
     def provider(self, site: Site, pool_name: str, worker_init: str, *, mpi: bool = False,
                  run_dir: Path | None = None) -> ProviderSpec:
         """The Parsl provider of a pool's blocks, as data. `mpi`: for the pool's MPI-mode
         executor (its launcher starts one worker pool per block)."""
+
+    def allocation_provider(self, site: Site, pool_name: str, worker_init: str, *,
+                            mpi: bool = False) -> ProviderSpec | None:
+        """A pool's one block inside the driver's own allocation (`orch submit`): Parsl's
+        LocalProvider with the launcher that starts a worker pool on each of the block's
+        nodes. None: this scheduler has no allocations."""
+        return None
+
+    def submit_command(self, script: Path, link: int, after: str | None = None
+                       ) -> list[str] | None:
+        """The command that submits the driver's script as chain link `link`, held until
+        job `after` has ended (whatever its outcome) when given."""
+        return None
+
+    def submitted_id(self, stdout: str) -> str:
+        """The job id in the submit command's output."""
+        return stdout.strip()
+
+    def job_states(self, job_ids: list[str]) -> dict[str, str]:
+        """What the scheduler says of each job it still knows (`running on n1`,
+        `pending (Dependency)`, `timeout`); ids it no longer knows are left out."""
+        return {}
 
     def status_command(self, job_ids: list[str]) -> list[str] | None:
         """The command that lists which of `job_ids` are still queued or running."""

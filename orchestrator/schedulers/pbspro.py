@@ -25,6 +25,7 @@ from pydantic import Field, field_validator
 from orchestrator import device_kinds
 from orchestrator.schedulers.base import (
     Capabilities,
+    DriverJob,
     Problem,
     ProviderSpec,
     Scheduler,
@@ -118,6 +119,27 @@ export JOBNAME="{jobname}"
 
 {launcher}
 {user_script}
+"""
+
+# `orch submit`: the driver's own job. PBS Pro has no early warning like Slurm's --signal:
+# at the walltime it sends SIGTERM, then SIGKILL after the server's kill_delay; the
+# driver stops on SIGTERM (journal flushed, lock released) and the next link resumes.
+_DRIVER_TEMPLATE = """#!/bin/bash
+
+#PBS -S /bin/bash
+#PBS -N {jobname}
+#PBS -m n
+#PBS -l walltime={walltime}
+#PBS -l select={nodes}:ncpus={ncpus}{select_options}
+#PBS -j oe
+#PBS -o {log_dir}/
+{scheduler_options}
+
+{environment}
+
+# the driver; the workflow's tasks run on this job's nodes ($PBS_NODEFILE: each pool's
+# block is started there with mpiexec); ORCH_CHAIN_LINK: this job's link (qsub -v)
+exec {command} --chain-link "${{ORCH_CHAIN_LINK:-1}}"
 """
 
 SHOWN = 5  # job notes: at most this many lines
@@ -231,7 +253,47 @@ class PBSPro(Scheduler):
                             "pbspro.block_launcher: mpiexec"))
         return out
 
+    def driver_script(self, site: Site, job: DriverJob) -> str:
+        pool = site.pools[job.pool]
+        return _DRIVER_TEMPLATE.format(
+            jobname=job.jobname, walltime=self.format_walltime(job.walltime_s),
+            nodes=job.nodes, ncpus=self.ncpus(site, pool),
+            select_options=self.select_options(site, job.pool), log_dir=job.log,
+            scheduler_options="\n".join(self.directives(site, job.pool)),
+            environment=job.environment, command=job.command)
+
     # ---- run side -------------------------------------------------------------------------
+    def allocation_provider(self, site: Site, pool_name: str, worker_init: str, *,
+                            mpi: bool = False) -> ProviderSpec:
+        """Inside the driver's job: the pool's block is started on the job's nodes by the
+        block launcher (Parsl's LocalProvider with MpiExecLauncher, as Parsl's Aurora and
+        Polaris pages run inside a job); an MPI-mode block is a process beside the driver."""
+        pool = site.pools[pool_name]
+        launcher = ("SimpleLauncher", {}) if mpi else self.launcher(site, pool_name)
+        return ProviderSpec("LocalProvider", {
+            "nodes_per_block": pool.nodes_per_block, "init_blocks": 1, "min_blocks": 1,
+            "max_blocks": 1, "worker_init": worker_init}, launcher)
+
+    def submit_command(self, script: Path, link: int, after: str | None = None) -> list[str]:
+        cmd = ["qsub", "-v", f"ORCH_CHAIN_LINK={link}"]
+        if after:
+            cmd += ["-W", f"depend=afterany:{after}"]
+        return [*cmd, str(script)]
+
+    def job_states(self, job_ids: list[str], timeout: float = 5.0) -> dict[str, str]:
+        ids = [j for j in job_ids if self.valid_job_id(j)]
+        qstat = shutil.which("qstat")
+        if not ids or qstat is None:
+            return {}
+        try:
+            out = subprocess.run([qstat, "-x", *self.status_command(ids)[1:]],
+                                 capture_output=True, text=True, timeout=timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return {}
+        jobs = {_short(j): job for j, job in (_jobs(out.stdout) or {}).items()}
+        return {j: _note(j, jobs[_short(j)]).split(": ", 1)[1] for j in ids
+                if _short(j) in jobs}
+
     def provider(self, site: Site, pool_name: str, worker_init: str, *, mpi: bool = False,
                  run_dir: Path | None = None) -> ProviderSpec:
         """A pool's blocks as PBS Pro jobs; every #PBS option, queue and account included,
@@ -314,7 +376,7 @@ def _short(job_id: str) -> str:
     return job_id.split(".", 1)[0]
 
 
-_STATES = {"Q": "queued", "H": "held", "W": "waiting", "T": "moving", "R": "running",
+_STATES = {"F": "finished", "X": "finished", "Q": "queued", "H": "held", "W": "waiting", "T": "moving", "R": "running",
            "E": "exiting", "B": "running (array)", "S": "suspended", "U": "suspended"}
 
 

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from orchestrator.schedulers.base import (
     Capabilities,
+    DriverJob,
     ProviderSpec,
     Scheduler,
     SchedulerOptions,
@@ -53,6 +54,28 @@ _TEMPLATE = """#!/bin/bash
 export JOBNAME="{jobname}"
 
 {user_script}
+"""
+
+# `orch submit`: the driver's own job. The workflow's blocks are job steps of this
+# allocation (srun), not jobs of their own; `--signal=B:USR1@T` tells the driver (the batch
+# shell, replaced by `exec`) T seconds before the time limit, so it stops cleanly and the
+# next link of the chain resumes the run.
+_DRIVER_TEMPLATE = """#!/bin/bash
+
+#SBATCH --job-name={jobname}
+#SBATCH --output={log_dir}/driver-%j.out
+#SBATCH --open-mode=append
+#SBATCH --nodes={nodes}
+#SBATCH --time={minutes}
+#SBATCH --ntasks-per-node=1
+#SBATCH --signal=B:USR1@{lead}
+{scheduler_options}
+
+{environment}
+
+# the driver; the workflow's tasks run on this job's nodes (each pool's block is a job
+# step: srun); ORCH_CHAIN_LINK: this job's link in the chain (sbatch --export)
+exec {command} --chain-link "${{ORCH_CHAIN_LINK:-1}}"
 """
 
 SHOWN = 5  # job notes: at most this many lines
@@ -115,7 +138,46 @@ class Slurm(Scheduler):
             user_script=parts.user_script,
         )
 
+    def driver_script(self, site: Site, job: DriverJob) -> str:
+        return _DRIVER_TEMPLATE.format(
+            jobname=job.jobname, log_dir=job.log, nodes=job.nodes,
+            minutes=max(1, job.walltime_s // 60), lead=job.signal_lead_s,
+            scheduler_options="\n".join(self.directives(site, job.pool)),
+            environment=job.environment, command=job.command)
+
     # ---- run side -------------------------------------------------------------------------
+    def allocation_provider(self, site: Site, pool_name: str, worker_init: str, *,
+                            mpi: bool = False) -> ProviderSpec:
+        """Inside the driver's allocation: the pool's block is a job step on its nodes
+        (Parsl's LocalProvider with SrunLauncher, as Parsl documents for running inside an
+        allocation), one worker pool per node with every CPU of the node (`--overlap`: the
+        MPI stages' own `srun` steps share them). An MPI-mode block is a process beside the
+        driver that starts each task's ranks with srun."""
+        pool = site.pools[pool_name]
+        blocks = {"nodes_per_block": pool.nodes_per_block, "init_blocks": 1,
+                  "min_blocks": 1, "max_blocks": 1, "worker_init": worker_init}
+        if mpi:
+            return ProviderSpec("LocalProvider", blocks, ("SimpleLauncher", {}))
+        step = (f"--nodes={pool.nodes_per_block} --ntasks-per-node=1 "
+                "--cpus-per-task=$SLURM_CPUS_ON_NODE --cpu-bind=none --overlap")
+        return ProviderSpec("LocalProvider", blocks, ("SrunLauncher", {"overrides": step}))
+
+    def submit_command(self, script: Path, link: int, after: str | None = None) -> list[str]:
+        """`afterany`: the next link starts once the previous job has ended, however it
+        ended (time limit, node failure); a link whose run has finished cancels the rest."""
+        cmd = ["sbatch", "--parsable", f"--export=ALL,ORCH_CHAIN_LINK={link}"]
+        if after:
+            cmd += [f"--dependency=afterany:{after}", "--kill-on-invalid-dep=yes"]
+        return [*cmd, str(script)]
+
+    def submitted_id(self, stdout: str) -> str:
+        """`sbatch --parsable` prints `ID` or `ID;CLUSTER`."""
+        return stdout.strip().splitlines()[-1].split(";")[0] if stdout.strip() else ""
+
+    def job_states(self, job_ids: list[str]) -> dict[str, str]:
+        """squeue's word on each job, ended ones too while Slurm keeps them (MinJobAge)."""
+        return {b.job: b.state_text() for b in blocks(job_ids, every_state=True)}
+
     def provider(self, site: Site, pool_name: str, worker_init: str, *, mpi: bool = False,
                  run_dir: Path | None = None) -> ProviderSpec:
         """A pool's blocks as Slurm jobs; every #SBATCH option comes from `directives`."""
@@ -171,20 +233,29 @@ class Block:
     nodes: str
 
     def text(self) -> str:
+        return f"Slurm job {self.job} ({self.partition}): {self.state_text()}"
+
+    def state_text(self) -> str:
         if self.state == "PENDING":
-            return f"Slurm job {self.job} ({self.partition}): pending ({self.reason})"
+            return f"pending ({self.reason})"
+        if self.state not in ("RUNNING", "CONFIGURING", "COMPLETING"):
+            return self.state.lower()
         where = f" on {self.nodes}" if self.nodes and self.nodes != "(null)" else ""
-        return f"Slurm job {self.job} ({self.partition}): {self.state.lower()}{where}"
+        return f"{self.state.lower()}{where}"
 
 
-def blocks(job_ids: list[str], timeout: float = 5.0) -> list[Block]:
-    """The run's jobs squeue still knows; [] when squeue is missing or does not answer."""
+def blocks(job_ids: list[str], timeout: float = 5.0, every_state: bool = False
+           ) -> list[Block]:
+    """The run's jobs squeue still knows; [] when squeue is missing or does not answer.
+    `every_state`: ended jobs too (squeue keeps them for MinJobAge)."""
     ids = [j for j in job_ids if j.replace("_", "").isdigit()]
     squeue = shutil.which("squeue")
     if not ids or squeue is None:
         return []
     try:
-        out = subprocess.run([squeue, "-h", "-j", ",".join(ids), "-o", "%i|%T|%r|%P|%N"],
+        states = ["-t", "all"] if every_state else []
+        out = subprocess.run([squeue, "-h", *states, "-j", ",".join(ids),
+                              "-o", "%i|%T|%r|%P|%N"],
                              capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return []

@@ -10,6 +10,8 @@ runs/<workflow>-<timestamp>/
   results/          per-worker start and result lines (state/results.py): --resume, live states
   parsl/            Parsl's own run files and logs
   .lock             held (flock) by the one driver running it (state/lock.py)
+  submit.json       `orch submit`: the driver's batch jobs, one per chain link
+  submit/           the driver's batch script and each job's output
 ```
 """
 
@@ -34,7 +36,9 @@ def task_dirname(task_id: str) -> str:
     return _UNSAFE.sub("_", task_id)
 
 
-_SCAFFOLD = {".lock", "tasks"}  # what RunDir.create makes before run.json is written
+SUBMIT_NAME = "submit.json"  # `orch submit`'s record of the driver's jobs
+SUBMIT_DIR = "submit"  # the driver's batch script and its jobs' output
+_SCAFFOLD = {".lock", "tasks", SUBMIT_NAME, SUBMIT_DIR}  # what exists before run.json
 
 
 def check_new_run_dir(path: Path | None) -> None:

@@ -58,6 +58,11 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
     now = time.time() if now is None else now
     attempts = fold.attempts + unjournaled_attempt(meta, fold.attempts)
     state = run_state(attempts, fold.last_ts)
+    if state == "crashed" and attempts and attempts[-1].ended is not None \
+            and holder(rd.path) is not None:
+        # its process is not on this host (a driver inside a batch job, `orch submit`), but
+        # it holds the run's lock: it is running
+        attempts[-1].state, attempts[-1].ended, state = "running", None, "running"
     tasks = _final_tasks(fold, plan, len(attempts), state)
     if state == "running":
         refine_submitted(tasks, plan, rd.path)

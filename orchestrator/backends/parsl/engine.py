@@ -29,8 +29,9 @@ from orchestrator.state.rundir import RunDir
 class ParslEngine:
     """Parsl for one execution of a plan (the driver's `Engine`)."""
 
-    def __init__(self, plan: Plan, site: Site, rundir: RunDir):
+    def __init__(self, plan: Plan, site: Site, rundir: RunDir, allocation: bool = False):
         self.plan = plan
+        self.allocation = allocation  # inside the driver's own batch job (`orch submit`)
         self.site = site
         self.scheduler = schedulers.get(site.scheduler)
         self.rundir = rundir
@@ -49,7 +50,8 @@ class ParslEngine:
         """Prepare the engine; Parsl itself starts with the first task that must run, so a
         resume with nothing left to do starts no executors."""
         self.config = Config(
-            executors=make_executors(self.plan, self.site, self.rundir.path, self.starter),
+            executors=make_executors(self.plan, self.site, self.rundir.path, self.starter,
+                                     self.allocation),
             run_dir=str(self.rundir.parsl_dir),
             retries=int(RETRY_BUDGET),
             retry_handler=self._retry_cost,
@@ -129,7 +131,7 @@ class ParslEngine:
 
     def notes(self, now: float) -> list[str]:
         """Batch blocks that are not running yet, with the scheduler's reason (every 5 s)."""
-        if not self.scheduler.capabilities.batch:
+        if not self.scheduler.capabilities.batch or self.allocation:
             return []
         at, notes = self._job_notes
         if now - at >= 5.0:
@@ -140,9 +142,10 @@ class ParslEngine:
 
     # ---- scheduler jobs and the end -------------------------------------------------------
     def track_jobs(self, force: bool = False) -> None:
-        """Record the scheduler job ids of our blocks (for cancellation after a crash)."""
+        """Record the scheduler job ids of our blocks (for cancellation after a crash). Not
+        inside the driver's allocation: its blocks are job steps, their "ids" process ids."""
         now = time.monotonic()
-        if self.dfk is None or not self.scheduler.capabilities.batch:
+        if self.dfk is None or not self.scheduler.capabilities.batch or self.allocation:
             return
         if not force and now - self._jobs_checked < 2.0:
             return

@@ -93,11 +93,21 @@ def _lost_blocks(executor, status) -> None:
     windowed_error_handler(executor, status, threshold=3)
 
 
-def admissions(site: Site, labels: list[str]) -> dict[str, Admission]:
+def admissions(site: Site, labels: list[str], allocation: bool = False
+               ) -> dict[str, Admission]:
     """The admission each executor's tasks go through: one for the whole machine on a local
-    site (its pools share it), one per executor on a cluster (each its own allocation)."""
+    site (its pools share it), one for the driver's allocation (`orch submit`: its pools'
+    blocks share its nodes), one per executor otherwise (each its own batch jobs)."""
     if _on_this_machine(site):
         shared = Admission(1, None, node_memory(), cpus=node_cpus())
+        return {label: shared for label in labels}
+    if allocation:
+        pools = [site.pools[name.removesuffix(MPI_SUFFIX)] for name in labels]
+        pool = max(pools, key=lambda p: p.nodes_per_block)
+        memory = (parse_memory(pool.memory_per_node)
+                  if pool.memory_per_node not in (None, "auto") else None)
+        cores = pool.cores_per_node if isinstance(pool.cores_per_node, int) else None
+        shared = Admission(pool.nodes_per_block, cores, memory)
         return {label: shared for label in labels}
     out = {}
     for name in labels:
@@ -109,9 +119,22 @@ def admissions(site: Site, labels: list[str]) -> dict[str, Admission]:
     return out
 
 
+def _provider(site: Site, name: str, init: str, run_dir: Path, mpi: bool, allocation: bool):
+    """The scheduler's provider of a pool's blocks: batch jobs of their own, or (inside the
+    driver's allocation, `orch submit`) job steps of that allocation."""
+    scheduler = schedulers.get(site.scheduler)
+    if allocation:
+        spec = scheduler.allocation_provider(site, name, init, mpi=mpi)
+        if spec is None:
+            raise RuntimeError(f"{scheduler.capabilities.label} has no allocations to run in")
+    else:
+        spec = scheduler.provider(site, name, init, mpi=mpi, run_dir=run_dir)
+    return build_provider(spec)
+
+
 def make_executor(site: Site, name: str, run_dir: Path,
-                  shapes: list[tuple[int | None, int]] | None = None, environments: str = ""
-                  ) -> HighThroughputExecutor | ThreadPoolExecutor:
+                  shapes: list[tuple[int | None, int]] | None = None, environments: str = "",
+                  allocation: bool = False) -> HighThroughputExecutor | ThreadPoolExecutor:
     pool = site.pools[name]
     if pool.executor == "threads":
         return GatedThreadPoolExecutor(label=name, max_threads=workers_per_node(pool, shapes))
@@ -126,8 +149,8 @@ def make_executor(site: Site, name: str, run_dir: Path,
         poll_period=10, launch_cmd=LAUNCH_CMD,
     )
     # the scheduler's provider: its directives are the ones `orch plan --scripts` writes
-    provider = build_provider(schedulers.get(site.scheduler).provider(
-        site, name, _bootstrap_init(site, pool, environments), run_dir=run_dir))
+    provider = _provider(site, name, _bootstrap_init(site, pool, environments), run_dir,
+                         False, allocation)
     return GatedHighThroughputExecutor(provider=provider, cores_per_worker=1,
                                        **_address(site), **common)
 
@@ -145,14 +168,13 @@ def executor_label(pool: str, ranks: int) -> str:
     return f"{pool}{MPI_SUFFIX}" if ranks > 1 else pool
 
 
-def make_mpi_executor(site: Site, name: str, run_dir: Path, environments: str = ""
-                      ) -> MPIExecutor:
+def make_mpi_executor(site: Site, name: str, run_dir: Path, environments: str = "",
+                      allocation: bool = False) -> MPIExecutor:
     """Parsl's MPI mode: one worker pool per block that launches multi-rank tasks with the
     site's launcher (mpiexec or srun), composing `$PARSL_MPI_PREFIX` per task."""
     pool = site.pools[name]
     init = _bootstrap_init(site, pool, environments)
-    provider = build_provider(schedulers.get(site.scheduler).provider(
-        site, name, init, mpi=True, run_dir=run_dir))
+    provider = _provider(site, name, init, run_dir, True, allocation)
     address = _address(site)
     launcher = site.mpi.launcher if site.mpi.launcher in ("mpiexec", "srun") else "mpiexec"
     return GatedMPIExecutor(label=f"{name}{MPI_SUFFIX}", provider=provider,
@@ -163,10 +185,12 @@ def make_mpi_executor(site: Site, name: str, run_dir: Path, environments: str = 
                        worker_logdir_root=str(run_dir / "parsl" / "workers"), **address)
 
 
-def make_executors(plan: Plan, site: Site, run_dir: Path, starter: Starter | None = None
-                   ) -> list[HighThroughputExecutor]:
+def make_executors(plan: Plan, site: Site, run_dir: Path, starter: Starter | None = None,
+                   allocation: bool = False) -> list[HighThroughputExecutor]:
     """One executor per pool the plan uses, plus an MPI-mode one where multi-rank stages run.
-    With a `starter`, single-rank tasks start only when their node share is free."""
+    With a `starter`, single-rank tasks start only when their node share is free.
+    `allocation`: the driver runs inside its own batch job (`orch submit`), whose nodes
+    the blocks run on."""
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     labels = sorted({executor_label(s.binding.pool, s.resources["ranks"])
                      for s in plan.stages.values()})
@@ -175,18 +199,20 @@ def make_executors(plan: Plan, site: Site, run_dir: Path, starter: Starter | Non
         pool = label.removesuffix(MPI_SUFFIX)
         env_init = environment_init(plan, pool)  # what `orch plan --scripts` shows
         if label.endswith(MPI_SUFFIX):
-            out.append(make_mpi_executor(site, pool, run_dir, env_init))
+            out.append(make_mpi_executor(site, pool, run_dir, env_init, allocation))
         else:
-            out.append(make_executor(site, label, run_dir, pool_shapes(plan, label), env_init))
+            out.append(make_executor(site, label, run_dir, pool_shapes(plan, label), env_init,
+                                     allocation))
     if starter is not None:
-        _gate(plan, site, [ex for ex in out if isinstance(ex, _Gated)], starter)
+        _gate(plan, site, [ex for ex in out if isinstance(ex, _Gated)], starter, allocation)
     return out
 
 
-def _gate(plan: Plan, site: Site, gated: list, starter: Starter) -> None:
+def _gate(plan: Plan, site: Site, gated: list, starter: Starter, allocation: bool = False
+          ) -> None:
     """Give each executor its admission and placement mode (admission.placement_modes)."""
     labels = [ex.label for ex in gated]
-    gates = admissions(site, labels)
+    gates = admissions(site, labels, allocation)
     shapes: dict[str, set[tuple]] = {label: set() for label in labels}
     for s in plan.stages.values():
         label = executor_label(s.binding.pool, s.resources["ranks"])
@@ -196,7 +222,8 @@ def _gate(plan: Plan, site: Site, gated: list, starter: Starter) -> None:
                                           s.binding.units_per_task, s.resources["memory"]))
     scopes: dict[str, list[str]] = {}
     for label in labels:
-        scopes.setdefault("local" if _on_this_machine(site) else label, []).append(label)
+        scope = "local" if _on_this_machine(site) else "allocation" if allocation else label
+        scopes.setdefault(scope, []).append(label)
     threads = {ex.label for ex in gated if isinstance(ex, GatedProcessPoolExecutor)}
     modes = placement_modes(scopes, shapes, exact=_on_this_machine(site), unpinned=threads)
     for ex in gated:

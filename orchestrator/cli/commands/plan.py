@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["text", "json", "dot", "mermaid"], default="text")
     p.add_argument("--scripts", metavar="DIR", type=Path,
                    help="write the batch scripts a Slurm or PBS Pro site would submit into DIR")
+    p.add_argument("--driver", action="store_true",
+                   help="with --scripts: also write the driver's own batch script, the one "
+                        "`orch submit` submits (driver.sbatch, driver.pbs)")
     p.add_argument("--runs", metavar="DIR", type=Path, default=Path("runs"),
                    help="where earlier runs are (default: runs, where `orch run` puts them): "
                         "their task durations give the expected cost")
@@ -29,7 +32,11 @@ def run(args: argparse.Namespace) -> int:
     spec, site = load_both(args, need_site=True)
     assert site is not None
     plan = build_plan(spec, site)
-    written = _write_scripts(plan, site, args.scripts) if args.scripts else []
+    if args.driver and not args.scripts:
+        from orchestrator.errors import UsageError
+
+        raise UsageError("--driver writes into the --scripts DIR: give both")
+    written = _write_scripts(plan, site, args.scripts, args) if args.scripts else []
     if args.format == "json":
         extra = {"sources": [s.to_json() for s in spec.sources],
                  "scripts": [str(p) for p in written]}
@@ -62,12 +69,26 @@ def _expectation(plan, root: Path):
     return expect(plan, stage_history(runs), len(runs), str(root))
 
 
-def _write_scripts(plan, site, directory: Path) -> list[Path]:
+def _driver_script(plan, site, args) -> tuple[str, str]:
+    """What `orch submit` would submit, for a run directory named as it would name it."""
+    import time
+
+    from orchestrator.plan.driver_job import driver_script
+
+    run_dir = Path("runs").resolve() / f"{plan.workflow}-{time.strftime('%Y%m%d-%H%M%S')}"
+    site_ref = str(site.path.resolve()) if site.path else str(args.site)
+    return driver_script(plan, site.site, workflow=args.workflow, site_ref=site_ref,
+                         run_dir=run_dir, sets=list(args.sets), cwd=Path.cwd())
+
+
+def _write_scripts(plan, site, directory: Path, args) -> list[Path]:
     from orchestrator.errors import UserError
     from orchestrator.plan.scripts import write_scripts
     from orchestrator.state.atomic import atomic_write_text
 
     scripts = write_scripts(plan, site.site, str(directory.resolve()))
+    if scripts and args.driver:
+        scripts.update([_driver_script(plan, site, args)])
     if not scripts:
         return []
     paths = []

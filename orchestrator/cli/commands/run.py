@@ -28,24 +28,63 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="final summary format")
+    # `orch submit`'s driver script: this process is link K of the chain, inside its own
+    # batch job; it starts the run in --run-dir, or resumes it there
+    p.add_argument("--chain-link", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
     from orchestrator.backends.attempt import RunRequest
     from orchestrator.backends.lifecycle import Reporter, run_attempt
 
+    if args.chain_link is not None:
+        done = _link_start(args)
+        if done is not None:
+            return done
     request = RunRequest(args.workflow, site=args.site, sets=args.sets, unset=args.unset,
                          run_dir=args.run_dir, resume=args.resume,
-                         quiet=args.quiet or args.format == "json", argv=sys.argv[1:])
+                         quiet=args.quiet or args.format == "json", argv=sys.argv[1:],
+                         link=args.chain_link)
     show = not args.quiet and args.format == "text"
     ended = run_attempt(request, Reporter(notice=_notice,
                                           started=_started if show else _silent))
+    if args.chain_link is not None and ended.outcome is not None:
+        _link_end(ended.rundir.path, args.chain_link)
     if ended.outcome is None:
         print(f"orch: interrupted; resume with: orch run --resume {ended.rundir.path}",
               file=sys.stderr)
         return 130
     _print_outcome(args, ended.outcome, ended.rundir, ended.seconds)
     return 0 if ended.outcome.state == "succeeded" else 3
+
+
+def _link_start(args: argparse.Namespace) -> int | None:
+    """A chain link: resume the run directory if an earlier link started the run; end the
+    chain at once if the run has already ended (exit code: how it ended)."""
+    from orchestrator.backends.chain import ended_state
+    from orchestrator.errors import UsageError
+
+    if args.run_dir is None:
+        raise UsageError("--chain-link needs --run-dir")
+    state = ended_state(args.run_dir)
+    if state is not None:
+        print(f"chain link {args.chain_link}: the run has already ended ({state}); "
+              "nothing to do", file=sys.stderr)
+        _link_end(args.run_dir, args.chain_link)
+        return 0 if state == "succeeded" else 3
+    if (args.run_dir / "run.json").is_file():
+        args.resume, args.run_dir = args.run_dir, None
+    return None
+
+
+def _link_end(run_dir: Path, link: int) -> None:
+    """The run has ended: the links still queued after this one would find nothing to do."""
+    from orchestrator.backends.chain import end_chain
+
+    cancelled = end_chain(run_dir, link)
+    if cancelled:
+        print(f"chain link {link}: the run has ended; cancelled the later link(s) "
+              f"{', '.join(cancelled)}", file=sys.stderr)
 
 
 def _notice(line: str) -> None:

@@ -28,15 +28,41 @@ def run(args: argparse.Namespace) -> int:
         from orchestrator.cli.commands.watch import watch
 
         return watch(args.run_dir, max(0.2, args.watch), args.format, args.show_all)
+    from orchestrator.backends.chain import link_states
     from orchestrator.state.status_json import status_json
 
+    links = link_states(args.run_dir)
+    if links and not (args.run_dir / "run.json").is_file():
+        return _not_started(args, links)
     st, view = snapshot(args.run_dir)
     if args.format == "json":
-        _write_json(status_json(st, view), sys.stdout)
+        doc = status_json(st, view)
+        doc["submit"] = links or None
+        _write_json(doc, sys.stdout)
         return 0
     from orchestrator.report.status_text import render_status
 
     render_status(st, show_all=args.show_all, view=view)
+    for line in link_lines(links):
+        print(line)
+    return 0
+
+
+def link_lines(links: list[dict]) -> list[str]:
+    """`orch submit`'s driver jobs, one line each: `driver job 123 (link 1 of 3): running`."""
+    return [f"driver job {x['job']} (link {x['link']} of {len(links)}): {x['state']}"
+            for x in links]
+
+
+def _not_started(args: argparse.Namespace, links: list[dict]) -> int:
+    """Submitted, and no link has started the run yet."""
+    if args.format == "json":
+        print(json.dumps({"run_dir": str(args.run_dir.resolve()), "state": "submitted",
+                          "submit": links}, indent=2))
+        return 0
+    print(f"{args.run_dir}: submitted; no driver job has started the run yet")
+    for line in link_lines(links):
+        print(line)
     return 0
 
 
