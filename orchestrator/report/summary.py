@@ -31,7 +31,7 @@ def summary(ctx: ReportContext) -> str:
 def _driver_jobs(st: RunStatus) -> list[tuple[str, str]]:
     """`orch submit`'s driver jobs, each with its chain link and what the scheduler says
     of it now ("ended" once it no longer lists it)."""
-    from orchestrator.backends.chain import link_states
+    from orchestrator.state.submit_jobs import link_states
 
     links = link_states(st.run_dir)
     if not links:

@@ -176,3 +176,38 @@ def test_plan_and_scripts_import_no_parsl(name, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=tmp_path, env=cli_env(tmp_path), timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_driver_job_renders_and_submits_as_arguments(name, tmp_path):
+    """`orch submit`: a batch scheduler renders the driver's script (its directives, the
+    driver's command as its last line), submits it as an argument list, and runs the blocks
+    inside the driver's allocation with a LocalProvider; a local site has no driver job."""
+    from orchestrator.schedulers.base import DriverJob
+
+    sched, site, plan = planned(name)
+    pool = sorted({s.binding.pool for s in plan.stages.values()})[0]
+    job = DriverJob(jobname="orch.fan-in.driver", pool=pool, nodes=1, walltime_s=3600,
+                    signal_lead_s=90, log=str(tmp_path), environment="export X=1",
+                    command="orch run wf.yaml --run-dir /r")
+    text = sched.driver_script(site, job)
+    submit = sched.submit_command(tmp_path / "driver.x", 2, after="41")
+    if not sched.capabilities.batch:
+        assert text is None and submit is None
+        assert sched.allocation_provider(site, pool, "x") is None
+        return
+    lines = text.splitlines()
+    assert text.startswith("#!/bin/bash\n") and "export X=1" in lines
+    assert all(d in lines for d in sched.directives(site, pool))
+    assert lines[-1] == 'exec orch run wf.yaml --run-dir /r --chain-link "${ORCH_CHAIN_LINK:-1}"'
+    assert isinstance(submit, list) and all(isinstance(a, str) for a in submit)
+    assert submit[-1] == str(tmp_path / "driver.x")
+    assert any("ORCH_CHAIN_LINK=2" in a for a in submit) and any("41" in a for a in submit)
+    assert not any("41" in a for a in sched.submit_command(tmp_path / "d", 1))
+    pytest.importorskip("parsl")
+    from orchestrator.backends.parsl.providers import build
+
+    for mpi in (False, True):
+        provider = build(sched.allocation_provider(site, pool, "echo init", mpi=mpi))
+        assert type(provider).__name__ == "LocalProvider" and provider.max_blocks == 1
+        assert "echo init" in provider.worker_init

@@ -355,8 +355,9 @@ def test_json_contract(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"format", "run_dir", "workflow", "site", "state", "attempts", "started",
                         "ended", "duration", "counts", "stages", "loops", "tasks", "warnings",
-                        "progress"}
+                        "progress", "submit"}
     assert doc["progress"] is None  # only while the run runs
+    assert doc["submit"] is None  # only for a run `orch submit` started
     assert doc["format"] == 1 and doc["run_dir"] == str(run.resolve())
     assert (doc["workflow"], doc["site"], doc["state"], doc["attempts"]) == (
         "wf", "laptop", "failed", 1)

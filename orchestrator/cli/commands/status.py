@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
         from orchestrator.cli.commands.watch import watch
 
         return watch(args.run_dir, max(0.2, args.watch), args.format, args.show_all)
-    from orchestrator.backends.chain import link_states
     from orchestrator.state.status_json import status_json
+    from orchestrator.state.submit_jobs import link_states
 
     links = link_states(args.run_dir)
     if links and not (args.run_dir / "run.json").is_file():
