@@ -267,3 +267,31 @@ def test_driver_job_sizes_the_allocation_from_the_largest_block(tmp_path):
                      sets=[])
     assert (job.pool, job.nodes, job.walltime_s) == ("xpu", 2, 7200)
     assert FIXTURES.is_dir()
+
+
+def test_resume_submits_further_links_after_the_last(tmp_path, fake_slurm, monkeypatch):
+    run = tmp_path / "run"
+    assert orch("submit", HELLO, "--site", "local-slurm", "--run-dir", run).rc == 0  # 501
+    monkeypatch.setenv("SQUEUE_IDS", "501")  # still pending: the new link waits for it
+    res = orch("submit", "--resume", run, "--chain", "2")
+    assert res.rc == 0, res.stderr
+    assert "submitted job 502: link 2" in res.stdout and "submitted job 503: link 3" in res.stdout
+    calls = fake_slurm.read_text().splitlines()
+    assert "--export=ALL,ORCH_CHAIN_LINK=2 --dependency=afterany:501" in calls[-2]
+    links = json.loads((run / "submit.json").read_text())["links"]
+    assert [(x["link"], x["job"]) for x in links] == [(1, "501"), (2, "502"), (3, "503")]
+    monkeypatch.setenv("SQUEUE_IDS", "")  # all gone: no dependency on an unknown job
+    assert orch("submit", "--resume", run).rc == 0
+    assert "afterany" not in fake_slurm.read_text().splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, rc, message", [
+    (["--resume", "RUN", HELLO], 2, "give no WORKFLOW"),
+    ([HELLO], 2, "give a WORKFLOW and --site"),
+    (["--resume", "RUN"], 1, "not a run `orch submit` started"),
+])
+def test_resume_errors(tmp_path, args, rc, message):
+    (tmp_path / "RUN").mkdir()
+    res = orch("submit", *[tmp_path / "RUN" if a == "RUN" else a for a in args])
+    assert_clean_failure(res, rc)
+    assert message in res.stderr

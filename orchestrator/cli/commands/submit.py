@@ -11,15 +11,20 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator.cli.commands.common import add_workflow_args
-
 NAME = "submit"
 HELP = ("submit the driver as a batch job that runs the workflow inside its allocation; "
         "--chain N resumes it in up to N jobs")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_workflow_args(p)
+    p.add_argument("workflow", metavar="WORKFLOW", nargs="?", help="workflow spec (YAML)")
+    p.add_argument("--site", metavar="SITE",
+                   help="site config: a path or a shipped name (a Slurm or PBS Pro site)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a workflow param (repeatable)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="submit further links of a submitted run (its own script): after a "
+                        "chain ran out before the run ended")
     p.add_argument("--run-dir", type=Path, metavar="DIR",
                    help="the run directory (default runs/WORKFLOW-TIMESTAMP)")
     p.add_argument("--chain", type=int, default=1, metavar="N",
@@ -39,10 +44,17 @@ def run(args: argparse.Namespace) -> int:
     from orchestrator.plan.build import build_plan
     from orchestrator.plan.driver_job import driver_script
     from orchestrator.state.atomic import atomic_write_text
-    from orchestrator.state.rundir import SUBMIT_DIR, RunDir, check_new_run_dir
+    from orchestrator.state.rundir import SUBMIT_DIR, SUBMIT_NAME, RunDir, check_new_run_dir
 
     if not 1 <= args.chain <= 100:
         raise UsageError(f"--chain {args.chain}: give 1 to 100 jobs")
+    if args.resume is not None:
+        if args.workflow or args.site or args.sets or args.run_dir or args.time:
+            raise UsageError("--resume RUN_DIR submits the run's own script again: give no "
+                             "WORKFLOW, --site, --set, --run-dir or --time with it")
+        return _resume(args)
+    if not args.workflow or not args.site:
+        raise UsageError("give a WORKFLOW and --site SITE (or --resume RUN_DIR)")
     spec, site = load_both(args, need_site=True)
     assert site is not None
     plan = build_plan(spec, site)
@@ -62,9 +74,31 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"{script}: cannot write the driver's script "
                         f"({exc.strerror or exc})") from None
+    rundir.write_json(SUBMIT_NAME, {"scheduler": site.site.scheduler, "script": str(script),
+                                    "links": []})  # a dry run's script: --resume submits it
     links = [] if args.dry_run else submit_links(site.site.scheduler, script, rundir.path,
                                                  args.chain)
     _print(args, rundir.path, script, links)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from orchestrator.backends.chain import ended_state, submit_links
+    from orchestrator.errors import UserError
+    from orchestrator.state.submit_jobs import record
+
+    data = record(args.resume)
+    script = Path(str(data.get("script", "")))
+    if not data or not script.is_file():
+        raise UserError(f"{args.resume}: not a run `orch submit` started (no submit.json with "
+                        "its driver script); submit a new run, or `orch run --resume` it")
+    state = ended_state(args.resume)
+    if state is not None:
+        raise UserError(f"{args.resume}: the run has already ended ({state}); nothing to "
+                        "submit (`orch run --resume` re-runs what changed)")
+    links = [] if args.dry_run else submit_links(str(data["scheduler"]), script,
+                                                 args.resume.resolve(), args.chain)
+    _print(args, args.resume.resolve(), script, links)
     return 0
 
 
@@ -79,7 +113,7 @@ def _print(args, run_dir: Path, script: Path, links: list[dict]) -> None:
     for x in links:
         after = " (runs after the one before ends, if the run is not finished)" \
             if x["link"] > 1 else ""
-        print(f"submitted job {x['job']}: link {x['link']} of {len(links)}{after}")
+        print(f"submitted job {x['job']}: link {x['link']}{after}")
     print(f"run directory: {run_dir}")
     if links:
         print(f"  follow it: orch status {run_dir}", file=sys.stderr)
