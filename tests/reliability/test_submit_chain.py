@@ -19,8 +19,6 @@ import pytest
 
 from .conftest import WF, journal, ledger_counts, orch_argv, wait_for
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow_reliability, pytest.mark.timeout(900)]
-
 
 def _submit(tmp_path: Path, n: int, seconds: float, chain: int = 3) -> tuple[Path, Path, list]:
     run_dir, ledger = tmp_path / "run", tmp_path / "ledger"
@@ -75,7 +73,10 @@ def _finish(run_dir: Path, jobs: list[str], n: int, ledger: Path) -> list[dict]:
     return events
 
 
-def test_usr1_warning_stops_the_driver_and_the_next_link_resumes(tmp_path):
+@pytest.mark.slurm
+@pytest.mark.slow_reliability
+@pytest.mark.timeout(900)
+def test_usr1_warning_stops_the_driver_and_the_next_link_resumes(tmp_path, figure):
     n = 12
     run_dir, ledger, jobs = _submit(tmp_path, n, 3.0)
     wait_for(lambda: _done(run_dir) >= 3, 240, "three tasks done in link 1", period=0.5)
@@ -90,9 +91,14 @@ def test_usr1_warning_stops_the_driver_and_the_next_link_resumes(tmp_path):
     res = subprocess.run(orch_argv("status", run_dir), capture_output=True, text=True,
                          timeout=60)
     assert f"driver job {jobs[1]} (link 2 of 3):" in res.stdout, res.stdout
+    figure(f"submit chain, SIGUSR1: link 1 stopped, link 2 finished {n + 2} tasks, each done "
+           "once; link 3 cancelled")
 
 
-def test_time_limit_ends_the_job_and_the_next_link_finishes_the_run(tmp_path):
+@pytest.mark.slurm
+@pytest.mark.slow_reliability
+@pytest.mark.timeout(900)
+def test_time_limit_ends_the_job_and_the_next_link_finishes_the_run(tmp_path, figure):
     n = 16
     run_dir, ledger, jobs = _submit(tmp_path, n, 8.0)
     wait_for(lambda: _running(jobs[0]) and _done(run_dir) >= 2, 240,
@@ -106,3 +112,81 @@ def test_time_limit_ends_the_job_and_the_next_link_finishes_the_run(tmp_path):
     starts = [(e.get("link"), e.get("job")) for e in events if e["ev"] == "run_started"]
     assert starts[0] == (1, jobs[0]) and starts[-1][0] in (2, 3), starts
     assert _squeue([jobs[0]]).get(jobs[0], "TIMEOUT") in ("TIMEOUT", "COMPLETED")
+    figure(f"submit chain, time limit: link 1 ended by {first['signal']}, link "
+           f"{starts[-1][0]} finished {n + 2} tasks, each done once")
+
+
+# ---- the small version: the link protocol, without a Slurm cluster -------------------------
+STAND_IN_SRUN = """\
+#!/bin/bash
+# stand-in for srun inside the driver's job: drop srun's options, run the command (step 0)
+echo "srun $*" >> {log}
+while [ $# -gt 0 ] && [ "$1" != "bash" ]; do shift; done
+export SLURM_STEP_ID=0
+exec "$@"
+"""
+
+
+@pytest.mark.timeout(600)
+def test_link_protocol_with_a_stand_in_srun(tmp_path, figure):
+    """What each link does, run here with `srun` and `scancel` stand-ins (the real cluster:
+    the tests above): link 1 starts the run in its allocation (the pool's block is an srun
+    step, never an sbatch job) and stops on SIGUSR1; link 2 resumes and finishes it and
+    cancels link 3; link 3, started anyway, finds the run ended and does nothing."""
+    import os
+    import signal
+
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(STAND_IN_SRUN.format(log=log))
+    (bin_dir / "scancel").write_text(f'#!/bin/sh\necho "scancel $*" >> {log}\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    run_dir, ledger = tmp_path / "run", tmp_path / "ledger"
+    ledger.mkdir()
+    run_dir.mkdir()
+    (run_dir / "submit.json").write_text(json.dumps({"scheduler": "slurm", "script": "x", "links": [
+        {"link": k, "job": str(900 + k)} for k in (1, 2, 3)]}))
+    n = 4
+
+    def link(k: int) -> subprocess.Popen:
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+               "SLURM_JOB_ID": str(900 + k), "SLURM_CPUS_ON_NODE": "2",
+               "SLURM_JOB_NAME": "orch.chaos.driver", "SLURM_JOB_NUM_NODES": "1"}
+        return subprocess.Popen(orch_argv(
+            "run", WF / "chaos.yaml", "--site", "local-slurm", "--run-dir", run_dir, "-q",
+            "--set", f"n={n}", "--set", "seconds=1.5", "--set", f"ledger={ledger}",
+            "--chain-link", str(k)), env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+
+    first = link(1)
+    try:
+        wait_for(lambda: _done(run_dir) >= 2, 120, "two tasks done in link 1", period=0.2)
+        first.send_signal(signal.SIGUSR1)
+        _, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 130, err
+    second = link(2)
+    _, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err
+    assert "cancelled the later link(s) 903" in err
+    third = link(3)
+    _, err = third.communicate(timeout=120)
+    assert third.returncode == 0 and "already ended (succeeded)" in err, err
+
+    events = journal(run_dir)
+    starts = [(e["link"], e["job"], e["resume"]) for e in events if e["ev"] == "run_started"]
+    assert starts == [(1, "901", False), (2, "902", True)]
+    ends = [(e["state"], e.get("signal")) for e in events if e["ev"] == "run_finished"]
+    assert ends == [("interrupted", "SIGUSR1"), ("succeeded", None)]
+    done = Counter(e["task"] for e in events if e["ev"] == "task_done")
+    assert set(done) == {"prep", "total", *(f"work[{i}]" for i in range(n))}
+    assert max(done.values()) == 1
+    calls = log.read_text().splitlines()
+    steps = [c for c in calls if c.startswith("srun ")]
+    assert len(steps) == 2 and all("--overlap" in c and "--nodes=1" in c for c in steps)
+    assert calls[-1] == "scancel 903"
+    assert not (run_dir / "slurm-jobs.json").exists()  # no batch job of its own
+    figure(f"submit link protocol (stand-in srun): {n + 2} tasks each done once over 2 links")
