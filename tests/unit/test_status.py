@@ -206,6 +206,20 @@ def test_dead_driver_without_run_finished_is_crashed(tmp_path):
     assert [t.state.value for t in st.tasks] == ["done", "cancelled"]
 
 
+def test_driver_on_another_host_that_holds_the_lock_is_running(tmp_path):
+    """A driver inside a batch job (`orch submit`) runs on a compute node: its pid means
+    nothing on the login node, but it holds the run's lock, so the run is running."""
+    from orchestrator.state.lock import acquire
+
+    run = make_run(tmp_path / "r", [
+        started(tasks=2), submitted("work[0]", index=0), done("work[0]", 0, index=0),
+    ], plan=_plan([("work", 2, None)]))
+    with acquire(run, ["run", "wf.yaml"]):
+        st = load_status(run)
+        assert st.state == "running" and st.ended is None and st.attempts[-1].ended is None
+    assert load_status(run).state == "crashed"  # once the lock is free: it died
+
+
 def test_run_json_only_is_crashed_with_everything_pending(tmp_path):
     run = make_run(tmp_path / "r", [], plan=_plan([("work", 2, None)]))
     (run / "journal.jsonl").unlink()
