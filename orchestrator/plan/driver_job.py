@@ -15,7 +15,7 @@ from pathlib import Path
 from orchestrator import schedulers
 from orchestrator.errors import UserError
 from orchestrator.plan.model import Plan
-from orchestrator.plan.scripts import _worker_comment, python_bin, worker_init
+from orchestrator.plan.scripts import python_bin, worker_comment, worker_init
 from orchestrator.schedulers.base import DriverJob
 from orchestrator.site.models import Site
 from orchestrator.units import format_walltime, parse_walltime
@@ -47,7 +47,7 @@ def allocation_pool(plan: Plan, site: Site) -> str:
     return max(used, key=lambda n: site.pools[n].nodes_per_block)
 
 
-def walltime_s(plan: Plan, site: Site, pool: str, time: str | None) -> int:
+def walltime_s(site: Site, pool: str, time: str | None) -> int:
     """`--time`, or the pool's block walltime; never over the pool's `max_walltime`."""
     p = site.pools[pool]
     try:
@@ -77,14 +77,14 @@ def driver_job(plan: Plan, site: Site, *, workflow: str, site_ref: str, run_dir:
                sets: list[str], time: str | None = None, cwd: Path | None = None
                ) -> DriverJob:
     pool = allocation_pool(plan, site)
-    seconds = walltime_s(plan, site, pool, time)
+    seconds = walltime_s(site, pool, time)
     env = worker_init(site, site.pools[pool], python_bin())
     if cwd is not None:
         env = f"cd {shlex.quote(str(cwd))}\n{env}"
     every = schedulers.get(site.scheduler).capabilities.task_masks_in_script
     for name in sorted({s.binding.pool for s in plan.stages.values()}):
         env += (f"\n# pool {name}: one block, a job step of this allocation\n"
-                + _worker_comment(plan, name, site.pools[name], every))
+                + worker_comment(plan, name, site.pools[name], every))
     return DriverJob(
         jobname=f"orch.{plan.workflow}.driver", pool=pool,
         nodes=max(site.pools[n].nodes_per_block

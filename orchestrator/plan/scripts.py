@@ -84,7 +84,7 @@ def block_script(plan: Plan, site: Site, pool_name: str,
         user_script = ("# Parsl starts its worker pool here, filled in at submission: python -m "
                        "orchestrator.backends.parsl.process_worker_pool (Parsl's "
                        "process_worker_pool.py with one repair)\n"
-                       + _worker_comment(plan, pool_name, pool,
+                       + worker_comment(plan, pool_name, pool,
                                          scheduler.capabilities.task_masks_in_script))
     parts = ScriptParts(
         jobname=jobname, script_dir=script_dir,
@@ -93,7 +93,7 @@ def block_script(plan: Plan, site: Site, pool_name: str,
     return scheduler.script(site, pool_name, parts)
 
 
-def _worker_comment(plan: Plan, pool_name: str, pool: Pool, every_task: bool = False) -> str:
+def worker_comment(plan: Plan, pool_name: str, pool: Pool, every_task: bool = False) -> str:
     """Workers per node and, per stage, its device masks: the distinct ones (at most 8), or
     with `every_task` each task's (`task_masks`)."""
     stages = [s for s in plan.stages.values() if s.binding.pool == pool_name]
