@@ -191,7 +191,8 @@ def test_driver_job_renders_and_submits_as_arguments(name, tmp_path):
                     signal_lead_s=90, log=str(tmp_path), environment="export X=1",
                     command="orch run wf.yaml --run-dir /r")
     text = sched.driver_script(site, job)
-    submit = sched.submit_command(tmp_path / "driver.x", 2, after="41")
+    script = Path("/scripts/driver.x")  # no digits: the job id must come from `after` alone
+    submit = sched.submit_command(script, 2, after="41")
     if not sched.capabilities.batch:
         assert text is None and submit is None
         assert sched.allocation_provider(site, pool, "x") is None
@@ -201,9 +202,9 @@ def test_driver_job_renders_and_submits_as_arguments(name, tmp_path):
     assert all(d in lines for d in sched.directives(site, pool))
     assert lines[-1] == 'exec orch run wf.yaml --run-dir /r --chain-link "${ORCH_CHAIN_LINK:-1}"'
     assert isinstance(submit, list) and all(isinstance(a, str) for a in submit)
-    assert submit[-1] == str(tmp_path / "driver.x")
+    assert submit[-1] == str(script)
     assert any("ORCH_CHAIN_LINK=2" in a for a in submit) and any("41" in a for a in submit)
-    assert not any("41" in a for a in sched.submit_command(tmp_path / "d", 1))
+    assert not any("41" in a for a in sched.submit_command(script, 1))
     pytest.importorskip("parsl")
     from orchestrator.backends.parsl.providers import build
 
