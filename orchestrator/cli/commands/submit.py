@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 NAME = "submit"
@@ -60,13 +59,16 @@ def run(args: argparse.Namespace) -> int:
     plan = build_plan(spec, site)
     site_ref = str(site.path.resolve()) if site.path else str(args.site)
     check_new_run_dir(args.run_dir)
-    run_dir = (args.run_dir.resolve() if args.run_dir else
-               Path("runs").resolve() / f"{plan.workflow}-{time.strftime('%Y%m%d-%H%M%S')}")
-    # the script first (its errors are the user's), then the run directory
-    name, text = driver_script(plan, site.site, workflow=args.workflow, site_ref=site_ref,
-                               run_dir=run_dir, sets=list(args.sets), time=args.time,
-                               cwd=Path.cwd())
-    rundir = RunDir.create(plan.workflow, path=run_dir)
+
+    def script_for(run_dir: Path) -> tuple[str, str]:
+        return driver_script(plan, site.site, workflow=args.workflow, site_ref=site_ref,
+                             run_dir=run_dir, sets=list(args.sets), time=args.time,
+                             cwd=Path.cwd())
+
+    script_for(Path("runs"))  # its errors (the pools, --time) before anything is written
+    # a fresh name of its own, never one another `orch run` or `orch submit` just made
+    rundir = RunDir.create(plan.workflow, path=args.run_dir.resolve() if args.run_dir else None)
+    name, text = script_for(rundir.path)
     script = rundir.path / SUBMIT_DIR / name
     try:
         script.parent.mkdir(parents=True, exist_ok=True)
