@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UserError
-from orchestrator.state.journal import read_journal
 from orchestrator.state.journal_fold import JournalFold
+from orchestrator.state.journal_index import fold_journal
 from orchestrator.state.live import refine_submitted
 from orchestrator.state.lock import holder
+from orchestrator.state.plan_head import plan_tasks, read_plan_head
 from orchestrator.state.run_state import (
     FINISHED_NORMALLY,
     duration,
@@ -37,6 +38,9 @@ from orchestrator.state.status_model import (
     count_states,
 )
 
+LOGS_CHECKED = 100_000
+_LOGS_SHOWN = (TaskState.FAILED, TaskState.DEP_FAILED, TaskState.CANCELLED)
+
 
 # ---- reading the run directory ---------------------------------------------------------------
 def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
@@ -47,17 +51,16 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
                         "`orch run` prints the run directory it creates)")
     warnings: list[str] = []
     meta = _read_json(rd, "run.json", warnings) or {}
-    plan = _read_json(rd, "plan.json", warnings) or {}
+    plan = read_plan_head(rd.path / "plan.json", warnings)
     try:
-        records = list(read_journal(rd.journal))
+        fold = fold_journal(rd.journal)
     except OSError as exc:
         raise UserError(f"{rd.journal}: cannot read the journal ({exc.strerror or exc})") from None
-    fold = JournalFold()
-    for rec in records:
-        fold.apply(rec)
     now = time.time() if now is None else now
     attempts = fold.attempts + unjournaled_attempt(meta, fold.attempts)
     state = run_state(attempts, fold.last_ts)
+    if state == "running" and "tasks" not in plan:  # the live states need per-task needs
+        plan = _read_json(rd, "plan.json", warnings) or {}
     tasks = _final_tasks(fold, plan, len(attempts), state)
     if state == "running":
         refine_submitted(tasks, plan, rd.path)
@@ -104,17 +107,24 @@ def _stem(path: Any) -> str | None:
 
 
 def _resolve_logs(rd: RunDir, tasks: list[TaskStatus]) -> None:
-    """Log paths that exist: in this run directory (it may have moved), else as journaled."""
+    """Log paths that exist: in this run directory (it may have moved), else as journaled.
+    Past LOGS_CHECKED tasks only failed ones are checked file by file (two stats a task
+    would cost seconds); the others get their task directory's logs if it is there."""
     base = rd.path / "tasks"
     try:
         present = set(os.listdir(base))
     except OSError:
         present = set()
+    big = len(tasks) > LOGS_CHECKED
     for t in tasks:
         if t.state is TaskState.PENDING:
             continue
         name = task_dirname(t.id)
         here = os.path.join(base, name) if name in present else None
+        if big and t.state not in _LOGS_SHOWN:
+            t.stdout, t.stderr = ((os.path.join(here, "stdout"), os.path.join(here, "stderr"))
+                                  if here else (None, None))
+            continue
         for log in ("stdout", "stderr"):
             path = os.path.join(here, log) if here else None
             if path and os.path.isfile(path):
@@ -136,14 +146,11 @@ def _final_tasks(fold: JournalFold, plan: dict[str, Any], latest: int,
                                                    and t.run_attempt == latest):
             t.state = TaskState.CANCELLED
     seen_loop_tasks = {tid.rpartition("@")[0] for tid in fold.tasks if "@" in tid}
-    for i, p in enumerate(plan.get("tasks") or []):
-        if not isinstance(p, dict) or not isinstance(p.get("id"), str):
+    journaled = fold.tasks
+    for i, tid, stage, loop in plan_tasks(plan):
+        if tid in journaled or (loop and tid in seen_loop_tasks):
             continue
-        tid = p["id"]
-        if tid in fold.tasks or (p.get("loop") and tid in seen_loop_tasks):
-            continue
-        tasks.append(TaskStatus(id=tid, stage=str(p.get("stage") or tid), state=TaskState.PENDING,
-                                loop=p.get("loop"), index=i))
+        tasks.append(TaskStatus(id=tid, stage=stage, state=TaskState.PENDING, loop=loop, index=i))
     return sorted(tasks, key=_order(plan, tasks))
 
 
