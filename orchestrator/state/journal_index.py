@@ -11,6 +11,7 @@ Stored with `marshal` (builtin values only: no code is loaded from it).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import marshal
 import os
@@ -101,10 +102,8 @@ def _save(path: Path, journal: Path, fold: JournalFold, offset: int) -> None:
         tmp.write_bytes(marshal.dumps(data))
         os.replace(tmp, path)
     except (OSError, ValueError):
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink()
-        except OSError:
-            pass
 
 
 def _freeze(fold: JournalFold) -> dict[str, Any]:

@@ -119,6 +119,9 @@ def _resolve_logs(rd: RunDir, tasks: list[TaskStatus]) -> None:
     for t in tasks:
         if t.state is TaskState.PENDING:
             continue
+        if big and not present and t.state not in _LOGS_SHOWN:
+            t.stdout = t.stderr = None
+            continue
         name = task_dirname(t.id)
         here = os.path.join(base, name) if name in present else None
         if big and t.state not in _LOGS_SHOWN:
