@@ -92,7 +92,7 @@ def _histogram(stage: str, d: list[float], fill: str, w: int = 360, h: int = 150
                     f"{esc(_secs(edge(x1)))}</title></rect>")
     scale = "log scale" if log else "linear"
     return (f'<svg class="chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
-            f'role="img" data-stage="{esc(stage)}"><title>{esc(stage)}: run times</title>'
+            f'role="img" aria-label="{esc(stage)} run times" data-stage="{esc(stage)}"><title>{esc(stage)}: run times</title>'
             f'<text x="{left}" y="14" font-size="12" font-weight="600">{esc(stage)} '
             f'<tspan font-weight="400" fill="#555">run time ({scale}), {len(d):,} tasks'
             f"</tspan></text>"
