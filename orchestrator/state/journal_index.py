@@ -39,7 +39,9 @@ def fold_journal(journal: Path, index: bool = True) -> JournalFold:
     path = journal.with_name(INDEX_NAME)
     fold, offset = (_load(path, journal) if index else None) or (JournalFold(), 0)
     end = _fold_from(journal, fold, offset)
-    if index and end > offset and end >= INDEX_MIN_BYTES:
+    # rewritten once the tail it saves reading is a quarter of what it covers: `orch status
+    # --watch` of a live run re-reads a short tail, not a new 80 MB index every refresh
+    if index and end >= INDEX_MIN_BYTES and (offset == 0 or end - offset >= offset // 4):
         _save(path, journal, fold, end)
     return fold
 
