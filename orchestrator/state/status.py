@@ -1,8 +1,9 @@
 """What happened in a run, folded from its run directory alone (`orch status`).
 
 `load_status` reads `journal.jsonl` (the truth), `plan.json` (tasks never
-journaled are `pending`) and `run.json`; it never imports Parsl and never
-writes. The journal is folded by journal_fold.py and the run's state comes from
+journaled are `pending`; a large one's head only: plan_head.py) and `run.json`; it never
+imports Parsl and writes nothing but a large journal's derived index (journal_index.py,
+through which the journal is folded by journal_fold.py). The run's state comes from
 run_state.py; here the fold becomes tasks (plan order), stages and loops. A task last
 seen as `submitted` is `cancelled` unless the attempt that submitted it is still
 running. See docs/status-json.md for the JSON view of the result.
