@@ -152,16 +152,22 @@ class Plan:
     def task_needs(self, task: PlannedTask) -> list[str]:
         """Task ids a task waits for: every task of each stage it needs (fan-in), or the
         task at its own sweep point of a stage it reads file by file (matched_needs)."""
+        return list(self.iter_task_needs(task))
+
+    def iter_task_needs(self, task: PlannedTask) -> Iterator[str]:
+        """`task_needs` one by one: a fan-in over 10^7 tasks need not be one list."""
         stage = self.stages[task.stage]
         matched = stage.matched_needs() if stage.inputs else {}
-        out: list[str] = []
         for need in stage.needs:
             tasks = self.stages[need].tasks
             if need in matched:
-                out.append(tasks[matched[need][task.index or 0]].id)
+                yield tasks[matched[need][task.index or 0]].id
             else:
-                out.extend(task_ids(tasks))
-        return out
+                yield from task_ids(tasks)
+
+    def fan_in(self, stage: StagePlan) -> int:
+        """How many task ids each task of `stage` waits for, at most."""
+        return sum(len(self.stages[n].tasks) for n in stage.needs)
 
     def iterations(self, stage: str) -> int:
         loop = self.stages[stage].loop

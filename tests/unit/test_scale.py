@@ -177,3 +177,19 @@ def test_report_of_a_large_run_aggregates_and_lists_failures(big_run, tmp_path):
     assert 'id="durations"' in html  # per-stage duration histograms
     assert html.count("work[") < N // 4  # samples and merged bars, not a row per task
     assert size < 3_000_000
+
+
+def test_a_streamed_fan_in_writes_the_same_plan_json(tmp_path, monkeypatch):
+    from orchestrator.plan import export
+    from orchestrator.plan.build import build_plan
+    from orchestrator.site.load import load_site
+    from orchestrator.spec.load import load_spec
+    from synthetic_run import SPEC
+
+    (tmp_path / "wf.yaml").write_text(SPEC)
+    plan = build_plan(load_spec(tmp_path / "wf.yaml", {"n": "2000"}), load_site("laptop"))
+    whole = "".join(export.iter_json(plan))
+    monkeypatch.setattr(export, "STREAMED_NEEDS", 10)
+    chunks = list(export.iter_json(plan))
+    assert "".join(chunks) == whole
+    assert json.loads(whole)["tasks"][-1]["needs"] == [f"work[{i}]" for i in range(2000)]
