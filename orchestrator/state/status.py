@@ -60,7 +60,9 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
     now = time.time() if now is None else now
     attempts = fold.attempts + unjournaled_attempt(meta, fold.attempts)
     state = run_state(attempts, fold.last_ts)
-    if state == "running" and "tasks" not in plan:  # the live states need per-task needs
+    if state == "running" and "tasks" not in plan and _planned(plan) <= LOGS_CHECKED:
+        # the live states read per-task needs (waiting or queued); past LOGS_CHECKED tasks
+        # not every refresh parses hundreds of MB: submitted tasks then count as queued
         plan = _read_json(rd, "plan.json", warnings) or {}
     tasks = _final_tasks(fold, plan, len(attempts), state)
     if state == "running":
@@ -86,6 +88,10 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
         capacity={str(p.get("pool")): float(p.get("nodes") or 1)
                   for p in plan.get("pools") or [] if isinstance(p, dict)},
     )
+
+
+def _planned(plan: dict[str, Any]) -> int:
+    return sum(s.get("tasks") or 0 for s in plan.get("stages") or [] if isinstance(s, dict))
 
 
 def _read_json(rd: RunDir, name: str, warnings: list[str]) -> dict[str, Any] | None:
