@@ -180,11 +180,12 @@ def test_report_of_a_large_run_aggregates_and_lists_failures(big_run, tmp_path):
 
 
 def test_a_streamed_fan_in_writes_the_same_plan_json(tmp_path, monkeypatch):
+    from synthetic_run import SPEC
+
     from orchestrator.plan import export
     from orchestrator.plan.build import build_plan
     from orchestrator.site.load import load_site
     from orchestrator.spec.load import load_spec
-    from synthetic_run import SPEC
 
     (tmp_path / "wf.yaml").write_text(SPEC)
     plan = build_plan(load_spec(tmp_path / "wf.yaml", {"n": "2000"}), load_site("laptop"))
