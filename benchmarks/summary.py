@@ -23,7 +23,8 @@ HERE = Path(__file__).resolve().parent
 
 # name -> (script args, quick args)
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
-    "plan_scale": ([], ["--sizes", "10000", "100000", "--repeats", "1"]),
+    "plan_scale": ([], ["--sizes", "10000", "100000", "--repeats", "1", "--big", "200000"]),
+    "status_scale": ([], ["--tasks", "20000", "--repeats", "1"]),
     "run_overhead": ([], ["--tasks", "1000", "--repeats", "1"]),
     "throughput": ([], ["--tasks", "1000", "--repeats", "1"]),
     "chain_latency": ([], ["--hops", "50", "--repeats", "1"]),
@@ -68,15 +69,37 @@ def _row(label: str, value, fmt: str, target: str, ok: Callable[[float], bool]) 
 
 def rows_plan_scale(r: dict) -> list[Row]:
     sizes = sorted(int(k) for k in r if k.isdigit())
-    out = [_row(f"plan {n:,} tasks: orch / naive time", _get(r, str(n), "ratio"), "{:.2f}x",
+    out = [_row(f"plan {n:,} tasks: orch / naive time", _get(r, str(n), "ratio"), "{:.3g}x",
                 "<= 3x", lambda v: v <= 3) for n in sizes]
     out += [(f"plan {n:,} tasks: orch time, peak RSS",
              f"{r[str(n)]['orch_s']:.2f} s, {r[str(n)]['orch_peak_mb']} MB", "< 2 GB",
              r[str(n)]["orch_peak_mb"] < 2048) for n in sizes]
+    cli = r.get("cli")
+    if isinstance(cli, dict):
+        out.append((f"`orch plan` (text) of a {cli['tasks']:,}-point sweep: time, peak RSS",
+                    f"{cli['s']:.2f} s, {cli['peak_mb']} MB ({cli['lines']} lines)",
+                    "<= 60 s, <= 2 GB", cli["s"] <= 60 and cli["peak_mb"] <= 2048))
     if "growth" in r:
         out.append(_row(f"plan growth {sizes[0]:,} -> {sizes[-1]:,} (1 = linear)", r["growth"],
                         "{:.2f}", "<= 1.2 (near-linear)", lambda v: v <= 1.2))
     return out
+
+
+def rows_status_scale(r: dict) -> list[Row]:
+    n = r["tasks"]
+    return [
+        (f"`orch status` of a {n:,}-task run (index warm) / naive json read of its journal",
+         f"{r['status_warm_ratio']:.3g}x", "-", None),
+        (f"`orch status` of a {n:,}-task run (index warm): time, peak RSS",
+         f"{r['status_warm_s']:.2f} s, {r['status_warm_peak_mb']} MB", "<= 2 s, <= 1 GB",
+         r["status_warm_s"] <= 2 and r["status_warm_peak_mb"] <= 1024),
+        (f"`orch status` of a {n:,}-task run, first (no index) / naive json read",
+         f"{r['status_cold_ratio']:.3g}x ({r['status_cold_s']:.1f} s, "
+         f"{r['status_cold_peak_mb']} MB)", "-", None),
+        (f"`orch report` of a {n:,}-task run: time (/ naive json read), page size",
+         f"{r['report_s']:.1f} s ({r['report_ratio']:.3g}x), {r['report_kb']} kB",
+         "<= 30 s", r["report_s"] <= 30),
+    ]
 
 
 def rows_run_overhead(r: dict) -> list[Row]:
@@ -209,7 +232,7 @@ def rows_files(r: dict) -> list[Row]:
     return out
 
 
-ROWS = {"plan_scale": rows_plan_scale, "run_overhead": rows_run_overhead,
+ROWS = {"plan_scale": rows_plan_scale, "status_scale": rows_status_scale, "run_overhead": rows_run_overhead,
         "throughput": rows_throughput, "chain_latency": rows_chain, "resume": rows_resume,
         "kernels": rows_kernels, "halo_exchange": rows_halo, "surrogate": rows_surrogate,
         "placement": rows_placement, "small_run": rows_small_run,

@@ -20,11 +20,12 @@ from orchestrator.plan.bind import (
     node_units,
     slots_per_node,
 )
+from orchestrator.plan.compact import TaskList
 from orchestrator.plan.cost import stage_cost
 from orchestrator.plan.expand import ExpandError, derived_seed, expand
 from orchestrator.plan.graph import topo_order
 from orchestrator.plan.inputs import stage_inputs
-from orchestrator.plan.model import Binding, LoopPlan, Plan, PlannedTask, StagePlan
+from orchestrator.plan.model import Binding, LoopPlan, Plan, StagePlan
 from orchestrator.site.environments import Environment
 from orchestrator.site.load import LoadedSite
 from orchestrator.site.models import Pool
@@ -182,12 +183,7 @@ def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
         return None
     hide = hidden_devices(node_pool, pool.device)
     slots = [({**hide, **mask}, units) for mask, units in device_slots(res, pool, rpn, fallback)]
-    if points is None:
-        tasks = [PlannedTask(name, name, None, None, *slots[0])]
-    else:
-        n_slots = len(slots)
-        tasks = [PlannedTask(f"{name}[{i}]", name, i, p, *slots[i % n_slots])
-                 for i, p in enumerate(points)]
+    tasks = TaskList(name, points, slots)
     binding = Binding(pool_name, pool.device, res.device, fallback, rpn,
                       0 if fallback else res.accelerators * rpn,
                       slots_per_node(res, pool, rpn, fallback),

@@ -8,11 +8,12 @@ that the same spec always plans the same points.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
+from orchestrator.plan.compact import Linear, Points
 from orchestrator.spec.models import RangeSpec, Sample, Sweep
 
 
@@ -30,6 +31,11 @@ def derived_seed(workflow: str, stage: str) -> int:
 
 
 def range_values(r: RangeSpec) -> list[Any]:
+    return list(range_seq(r))
+
+
+def range_seq(r: RangeSpec) -> Sequence[Any]:
+    """A range's values as a compact sequence (plan/compact.py): no list of 10^7 numbers."""
     if r.num is not None:
         if r.num == 1:
             return [r.start]
@@ -37,11 +43,9 @@ def range_values(r: RangeSpec) -> list[Any]:
         ints = isinstance(r.start, int) and isinstance(r.stop, int) and span % (r.num - 1) == 0
         if ints:
             step = span // (r.num - 1)
-            return [r.start + i * step for i in range(r.num)]
+            return Linear(r.start, step, r.num, as_float=False)
         step = span / (r.num - 1)
-        values = [float(r.start + i * step) for i in range(r.num)]
-        values[-1] = float(r.stop)
-        return values
+        return Linear(r.start, step, r.num, last=float(r.stop))
     assert r.step is not None
     try:
         count = max(0, math.ceil((r.stop - r.start) / r.step - 1e-9))
@@ -50,11 +54,18 @@ def range_values(r: RangeSpec) -> list[Any]:
     if count > 10_000_000:
         raise ExpandError((), f"range has {count} values; the limit is 10,000,000")
     if all(isinstance(v, int) for v in (r.start, r.stop, r.step)):
-        return list(range(r.start, r.stop, r.step))
-    return [float(r.start + i * r.step) for i in range(count)]
+        return range(r.start, r.stop, r.step)
+    return Linear(r.start, r.step, count)
 
 
 def sample_points(sample: Sample, seed: int) -> list[dict[str, float]]:
+    names, columns = sample_columns(sample, seed)
+    rows = zip(*(c.tolist() for c in columns), strict=True)
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def sample_columns(sample: Sample, seed: int) -> tuple[list[str], list[Any]]:
+    """The samples as one NumPy column per name (8 bytes a value, not a dict a point)."""
     names = list(sample.space)
     d = len(names)
     if sample.method == "random":
@@ -82,25 +93,25 @@ def sample_points(sample: Sample, seed: int) -> list[dict[str, float]]:
             col = np.exp(col)
         else:
             col = b.low + u * (b.high - b.low)
-        columns.append(col.tolist())
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+        columns.append(col)
+    return names, columns
 
 
-def expand(sweep: Sweep | None, seed: int) -> list[dict[str, Any]] | None:
-    """Points of a sweep (None for an unswept stage)."""
+def expand(sweep: Sweep | None, seed: int) -> Points | None:
+    """Points of a sweep (None for an unswept stage), as a compact sequence."""
     if sweep is None:
         return None
-    grid: list[dict[str, Any]] = [{}]
+    names: list[str] = []
+    lists: list[Sequence[Any]] = []
     if sweep.values:
         names = list(sweep.values)
-        lists = []
         for name in names:
             spec = sweep.values[name]
             try:
-                values = range_values(spec) if isinstance(spec, RangeSpec) else list(spec)
+                values = range_seq(spec) if isinstance(spec, RangeSpec) else list(spec)
             except ExpandError as exc:
                 raise ExpandError(("values", name), str(exc)) from None
-            if not values:
+            if not len(values):
                 raise ExpandError(("values", name), "no values to sweep over")
             lists.append(values)
         if sweep.mode == "zip":
@@ -108,19 +119,16 @@ def expand(sweep: Sweep | None, seed: int) -> list[dict[str, Any]] | None:
             if len(lengths) > 1:
                 sizes = ", ".join(f"{n} has {len(v)}" for n, v in zip(names, lists, strict=True))
                 raise ExpandError(("mode",), f"zip needs lists of equal length: {sizes}")
-            grid = [dict(zip(names, row, strict=True)) for row in zip(*lists, strict=True)]
         else:
             total = math.prod(len(v) for v in lists)
             if total > 10_000_000:
                 raise ExpandError(("values",), f"the product has {total:,} points; "
                                   "the limit is 10,000,000")
-            grid = [dict(zip(names, row, strict=True)) for row in itertools.product(*lists)]
+    snames: list[str] = []
+    scolumns: list[Any] = []
     if sweep.sample is not None:
-        samples = sample_points(sweep.sample, seed)
-        if sweep.values:
-            if len(grid) * len(samples) > 10_000_000:
-                raise ExpandError(("sample", "n"), "values x samples exceed 10,000,000 points")
-            grid = [{**g, **s} for g in grid for s in samples]
-        else:
-            grid = samples
-    return grid
+        snames, scolumns = sample_columns(sweep.sample, seed)
+        grid = len(Points(names, lists, sweep.mode)) if sweep.values else 1
+        if sweep.values and grid * sweep.sample.n > 10_000_000:
+            raise ExpandError(("sample", "n"), "values x samples exceed 10,000,000 points")
+    return Points(names, lists, sweep.mode, snames, scolumns)

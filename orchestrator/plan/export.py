@@ -6,6 +6,7 @@ incrementally so that a 100,000-task plan does not build one huge string.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,9 @@ from orchestrator.plan.model import Plan, StagePlan
 from orchestrator.plan.packing import pool_packing
 
 PLAN_FORMAT_VERSION = 1
+STREAMED_NEEDS = 100_000  # a fan-in over more task ids is written in batches, not one list
+_NEEDS = "\x00needs\x00"
+_NEEDS_JSON = json.dumps(_NEEDS)
 
 
 def stage_json(s: StagePlan, expected: Expectation | None = None) -> dict[str, Any]:
@@ -107,8 +111,11 @@ def iter_json(plan: Plan, extra: dict[str, Any] | None = None,
         needs_cache: list[str] | None = None
         resources = stage.resources
         per_task = bool(stage.inputs and stage.matched_needs())
+        stream = not per_task and plan.fan_in(stage) > STREAMED_NEEDS
         for t in stage.tasks:
-            if needs_cache is None or per_task:
+            if stream:
+                needs_cache = [_NEEDS]
+            elif needs_cache is None or per_task:
                 needs_cache = plan.task_needs(t)
             item = {
                 "id": t.id, "stage": t.stage, "needs": needs_cache, "pool": stage.binding.pool,
@@ -119,12 +126,31 @@ def iter_json(plan: Plan, extra: dict[str, Any] | None = None,
             if stage.inputs:
                 files = staged_inputs(plan, stage, t, "tasks", None)[1]
                 item["inputs"] = [{"path": f[1], "task": f[2], "file": f[3]} for f in files]
-            yield ("" if first else ",\n") + json.dumps(item)
+            text = ("" if first else ",\n") + json.dumps(item)
             first = False
+            if stream:
+                yield from _streamed_needs(text, plan.iter_task_needs(t))
+            else:
+                yield text
     summary = plan.summary()
     if expected is not None:
         summary |= summary_expected(plan, expected)
     yield '], "summary": ' + json.dumps(summary) + "}\n"
+
+
+def _streamed_needs(text: str, needs: Iterator[str], batch: int = 65_536) -> Iterator[str]:
+    """A task's JSON with its `needs` written in batches where the placeholder is: the same
+    text as `json.dumps` of the whole list (", " between items)."""
+    head, _, tail = text.partition(_NEEDS_JSON)
+    yield head
+    sep = ""
+    while True:
+        chunk = list(itertools.islice(needs, batch))
+        if not chunk:
+            break
+        yield sep + ", ".join(json.dumps(i) for i in chunk)
+        sep = ", "
+    yield tail
 
 
 def to_json(plan: Plan, extra: dict[str, Any] | None = None,

@@ -7,11 +7,23 @@ sweep stays small in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.device_kinds import HOURS_FIELDS
+
+
+def task_ids(tasks: Sequence[PlannedTask]) -> Iterator[str]:
+    """Ids of a stage's tasks in order; a compact TaskList gives them without the tasks."""
+    ids = getattr(tasks, "ids", None)
+    return ids() if ids is not None else (t.id for t in tasks)
+
+
+def device_masks(tasks: Sequence[PlannedTask]) -> list[dict[str, str]]:
+    """The device masks a stage's tasks use (with repeats), without building 10^7 tasks."""
+    masks = getattr(tasks, "device_masks", None)
+    return masks() if masks is not None else [t.device_mask for t in tasks]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +95,7 @@ class StagePlan:
     binding: Binding
     resources: dict[str, Any]
     cost: Cost
-    tasks: list[PlannedTask] = field(repr=False)
+    tasks: Sequence[PlannedTask] = field(repr=False)  # a compact TaskList (plan/compact.py)
     loop: str | None = None
     sweep_vars: tuple[str, ...] = ()
     seed: int | None = None
@@ -140,16 +152,22 @@ class Plan:
     def task_needs(self, task: PlannedTask) -> list[str]:
         """Task ids a task waits for: every task of each stage it needs (fan-in), or the
         task at its own sweep point of a stage it reads file by file (matched_needs)."""
+        return list(self.iter_task_needs(task))
+
+    def iter_task_needs(self, task: PlannedTask) -> Iterator[str]:
+        """`task_needs` one by one: a fan-in over 10^7 tasks need not be one list."""
         stage = self.stages[task.stage]
         matched = stage.matched_needs() if stage.inputs else {}
-        out: list[str] = []
         for need in stage.needs:
             tasks = self.stages[need].tasks
             if need in matched:
-                out.append(tasks[matched[need][task.index or 0]].id)
+                yield tasks[matched[need][task.index or 0]].id
             else:
-                out.extend(t.id for t in tasks)
-        return out
+                yield from task_ids(tasks)
+
+    def fan_in(self, stage: StagePlan) -> int:
+        """How many task ids each task of `stage` waits for, at most."""
+        return sum(len(self.stages[n].tasks) for n in stage.needs)
 
     def iterations(self, stage: str) -> int:
         loop = self.stages[stage].loop

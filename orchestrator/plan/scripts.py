@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 
 from orchestrator import schedulers
-from orchestrator.plan.model import Plan, StagePlan
+from orchestrator.plan.model import Plan, StagePlan, device_masks
 from orchestrator.schedulers.base import ScriptParts
 from orchestrator.site.models import Pool, Site
 from orchestrator.units import format_walltime, parse_walltime
@@ -102,7 +102,7 @@ def worker_comment(plan: Plan, pool_name: str, pool: Pool, every_task: bool = Fa
     if every_task:
         return "\n".join(lines) + task_masks(plan, pool_name)
     for s in stages:
-        masks = sorted({tuple(sorted(t.device_mask.items())) for t in s.tasks})
+        masks = sorted({tuple(sorted(m.items())) for m in device_masks(s.tasks)})
         shown = "; ".join(" ".join(f"{k}={v}" for k, v in m) or "-" for m in masks[:8])
         lines.append(f"# stage {s.name}: {len(s.tasks)} task(s), masks: {shown}")
     return "\n".join(lines)

@@ -9,9 +9,18 @@ from typing import Any
 
 from orchestrator.report.figures import figures
 from orchestrator.report.svg import PALETTE
-from orchestrator.report.task_extras import fill_pids_from_results, journal_extras
+from orchestrator.report.task_extras import (
+    fill_pids_from_results,
+    journal_extras,
+    journal_extras_fast,
+)
+from orchestrator.state.plan_head import read_plan_head
 from orchestrator.state.results import results_by_task
 from orchestrator.state.status_model import RunStatus, TaskStatus
+
+LARGE_RUN = 100_000
+"""Past this many tasks the report reads plan.json's head and the journal's task fields
+without decoding every record (task_extras.journal_extras_fast)."""
 
 
 class ReportContext:
@@ -19,11 +28,15 @@ class ReportContext:
 
     def __init__(self, st: RunStatus):
         self.st = st
-        self.plan = _json_file(st.run_dir / "plan.json")
+        self.large = len(st.tasks) > LARGE_RUN
+        # a large run's plan.json: its head (stages, loops, pools), not 10^6 task entries
+        self.plan = (read_plan_head(st.run_dir / "plan.json", []) if self.large
+                     else _json_file(st.run_dir / "plan.json"))
         self.spec = _json_file(st.run_dir / "spec.json")
         self.meta = _json_file(st.run_dir / "run.json")
         self.notes: list[dict[str, Any]] = []
-        self.extras = journal_extras(st.run_dir / "journal.jsonl", self.notes)
+        self.extras = (journal_extras_fast if self.large else journal_extras)(
+            st.run_dir / "journal.jsonl", self.notes)
         self.results = results_by_task(st.run_dir)  # the workers' records: files, pids
         fill_pids_from_results(st.run_dir, st.tasks, self.extras, records=self.results)
         self.figures = figures(st.run_dir, st, self.results)  # "" when no task made one

@@ -11,7 +11,7 @@ from orchestrator.state.states import TaskState
 from orchestrator.state.status_model import TaskStatus
 
 FAILED_DETAILED = 10
-FAILED_LISTED = 200
+FAILED_LISTED = 10_000  # in full, in a <details>, unless a run failed wholesale
 STDERR_LINES = 20
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.report.context import ReportContext
+from orchestrator.report.durations import durations
 from orchestrator.report.failures import failures, failures_heading
 from orchestrator.report.metrics_view import metrics
 from orchestrator.report.page import page
@@ -28,6 +29,7 @@ from orchestrator.report.provenance import provenance
 from orchestrator.report.stages import stages
 from orchestrator.report.summary import summary
 from orchestrator.report.timeline import timeline
+from orchestrator.state.states import SUCCESS_STATES
 from orchestrator.state.status import load_status
 
 Render = Callable[[ReportContext], str]
@@ -35,6 +37,10 @@ Render = Callable[[ReportContext], str]
 
 def _always(ctx: ReportContext) -> bool:
     return True
+
+
+def _timed(ctx: ReportContext) -> bool:
+    return any(t.state in SUCCESS_STATES and t.duration is not None for t in ctx.st.tasks)
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,8 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section("summary", "Summary", summary),
-    Section("timeline", "Timeline", timeline),
+    Section("timeline", "Timeline", lambda ctx: timeline(ctx) + durations(ctx),
+            anchors=(Anchor("durations", "Durations", _timed),)),
     Section("dag", "Stages", stages, heading=lambda ctx: "Stages (DAG)"),
     Section("metrics", "Metrics", metrics,
             anchors=(Anchor("figures", "Figures", lambda ctx: bool(ctx.figures)),)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from orchestrator.device_kinds import HOURS_FIELDS
 from orchestrator.plan.cost import Expectation
 from orchestrator.plan.inputs import file_lines
-from orchestrator.plan.model import Plan, StagePlan
+from orchestrator.plan.model import Plan, StagePlan, device_masks
 from orchestrator.plan.packing import packing_lines
 from orchestrator.report.console import console
 
@@ -149,7 +149,7 @@ def render_plan(plan: Plan, file=None, expected: Expectation | None = None,
         table.add_column(col, justify="left" if col in ("stage", "pool", "resources",
                                                         "device masks", "walltime") else "right")
     for s in plan.stages.values():
-        masks = sorted({_mask_text(t.device_mask) for t in s.tasks})
+        masks = sorted({_mask_text(m) for m in device_masks(s.tasks)})
         shown = "; ".join(masks[:3]) + (f" (+{len(masks) - 3})" if len(masks) > 3 else "")
         pool = f"{s.binding.pool} ({s.binding.device})"
         if s.binding.fallback:

@@ -8,12 +8,14 @@ skipped, since a history is a hint and never a reason to fail.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.state.journal import JOURNAL_NAME, read_journal
+from orchestrator.state.journal_index import INDEX_MIN_BYTES, fold_journal
+from orchestrator.state.plan_head import read_plan_head
+from orchestrator.state.states import TaskState
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,8 @@ class StageHistory:
 
 
 def _workflow_of(run: Path) -> str | None:
-    try:
-        plan = json.loads((run / "plan.json").read_text(encoding="utf-8"))
+    try:  # the head of plan.json: a 10^6-task run's task list is hundreds of MB
+        plan = read_plan_head(run / "plan.json", [])
     except (OSError, ValueError, UnicodeDecodeError):
         return None
     name = plan.get("workflow") if isinstance(plan, dict) else None
@@ -63,8 +65,19 @@ def earlier_runs(root: Path, workflow: str, exclude: Path | None = None,
 
 
 def _durations(run: Path) -> dict[str, tuple[str, float]]:
-    """task id -> (stage, seconds) of its last `task_done` in the run's journal."""
+    """task id -> (stage, seconds) of its last `task_done` in the run's journal; a large
+    journal's through its index (journal_index.py): the done tasks of its fold."""
     out: dict[str, tuple[str, float]] = {}
+    try:
+        large = (run / JOURNAL_NAME).stat().st_size >= INDEX_MIN_BYTES
+    except OSError:
+        large = False
+    if large:
+        for tid, t in fold_journal(run / JOURNAL_NAME).tasks.items():
+            if t.state is TaskState.DONE and _number(t.started) and _number(t.ended) \
+                    and t.ended >= t.started:
+                out[tid] = (t.stage, float(t.ended) - float(t.started))
+        return out
     for rec in read_journal(run / JOURNAL_NAME, events=("task_done",)):
         if rec.get("ev") != "task_done":
             continue

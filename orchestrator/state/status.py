@@ -1,8 +1,9 @@
 """What happened in a run, folded from its run directory alone (`orch status`).
 
 `load_status` reads `journal.jsonl` (the truth), `plan.json` (tasks never
-journaled are `pending`) and `run.json`; it never imports Parsl and never
-writes. The journal is folded by journal_fold.py and the run's state comes from
+journaled are `pending`; a large one's head only: plan_head.py) and `run.json`; it never
+imports Parsl and writes nothing but a large journal's derived index (journal_index.py,
+through which the journal is folded by journal_fold.py). The run's state comes from
 run_state.py; here the fold becomes tasks (plan order), stages and loops. A task last
 seen as `submitted` is `cancelled` unless the attempt that submitted it is still
 running. See docs/status-json.md for the JSON view of the result.
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UserError
-from orchestrator.state.journal import read_journal
 from orchestrator.state.journal_fold import JournalFold
+from orchestrator.state.journal_index import fold_journal
 from orchestrator.state.live import refine_submitted
 from orchestrator.state.lock import holder
+from orchestrator.state.plan_head import plan_tasks, read_plan_head
 from orchestrator.state.run_state import (
     FINISHED_NORMALLY,
     duration,
@@ -37,6 +39,9 @@ from orchestrator.state.status_model import (
     count_states,
 )
 
+LOGS_CHECKED = 100_000
+_LOGS_SHOWN = (TaskState.FAILED, TaskState.DEP_FAILED, TaskState.CANCELLED)
+
 
 # ---- reading the run directory ---------------------------------------------------------------
 def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
@@ -47,14 +52,11 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
                         "`orch run` prints the run directory it creates)")
     warnings: list[str] = []
     meta = _read_json(rd, "run.json", warnings) or {}
-    plan = _read_json(rd, "plan.json", warnings) or {}
+    plan = read_plan_head(rd.path / "plan.json", warnings)
     try:
-        records = list(read_journal(rd.journal))
+        fold = fold_journal(rd.journal)
     except OSError as exc:
         raise UserError(f"{rd.journal}: cannot read the journal ({exc.strerror or exc})") from None
-    fold = JournalFold()
-    for rec in records:
-        fold.apply(rec)
     now = time.time() if now is None else now
     attempts = fold.attempts + unjournaled_attempt(meta, fold.attempts)
     state = run_state(attempts, fold.last_ts)
@@ -63,6 +65,10 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
         # its process is not on this host (a driver inside a batch job, `orch submit`), but
         # it holds the run's lock: it is running
         attempts[-1].state, attempts[-1].ended, state = "running", None, "running"
+    if state == "running" and "tasks" not in plan and _planned(plan) <= LOGS_CHECKED:
+        # the live states read per-task needs (waiting or queued); past LOGS_CHECKED tasks
+        # not every refresh parses hundreds of MB: submitted tasks then count as queued
+        plan = _read_json(rd, "plan.json", warnings) or {}
     tasks = _final_tasks(fold, plan, len(attempts), state)
     if state == "running":
         refine_submitted(tasks, plan, rd.path)
@@ -89,6 +95,10 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
     )
 
 
+def _planned(plan: dict[str, Any]) -> int:
+    return sum(s.get("tasks") or 0 for s in plan.get("stages") or [] if isinstance(s, dict))
+
+
 def _read_json(rd: RunDir, name: str, warnings: list[str]) -> dict[str, Any] | None:
     path = rd.path / name
     if not path.is_file():
@@ -109,17 +119,27 @@ def _stem(path: Any) -> str | None:
 
 
 def _resolve_logs(rd: RunDir, tasks: list[TaskStatus]) -> None:
-    """Log paths that exist: in this run directory (it may have moved), else as journaled."""
+    """Log paths that exist: in this run directory (it may have moved), else as journaled.
+    Past LOGS_CHECKED tasks only failed ones are checked file by file (two stats a task
+    would cost seconds); the others get their task directory's logs if it is there."""
     base = rd.path / "tasks"
     try:
         present = set(os.listdir(base))
     except OSError:
         present = set()
+    big = len(tasks) > LOGS_CHECKED
     for t in tasks:
         if t.state is TaskState.PENDING:
             continue
+        if big and not present and t.state not in _LOGS_SHOWN:
+            t.stdout = t.stderr = None
+            continue
         name = task_dirname(t.id)
         here = os.path.join(base, name) if name in present else None
+        if big and t.state not in _LOGS_SHOWN:
+            t.stdout, t.stderr = ((os.path.join(here, "stdout"), os.path.join(here, "stderr"))
+                                  if here else (None, None))
+            continue
         for log in ("stdout", "stderr"):
             path = os.path.join(here, log) if here else None
             if path and os.path.isfile(path):
@@ -141,14 +161,11 @@ def _final_tasks(fold: JournalFold, plan: dict[str, Any], latest: int,
                                                    and t.run_attempt == latest):
             t.state = TaskState.CANCELLED
     seen_loop_tasks = {tid.rpartition("@")[0] for tid in fold.tasks if "@" in tid}
-    for i, p in enumerate(plan.get("tasks") or []):
-        if not isinstance(p, dict) or not isinstance(p.get("id"), str):
+    journaled = fold.tasks
+    for i, tid, stage, loop in plan_tasks(plan):
+        if tid in journaled or (loop and tid in seen_loop_tasks):
             continue
-        tid = p["id"]
-        if tid in fold.tasks or (p.get("loop") and tid in seen_loop_tasks):
-            continue
-        tasks.append(TaskStatus(id=tid, stage=str(p.get("stage") or tid), state=TaskState.PENDING,
-                                loop=p.get("loop"), index=i))
+        tasks.append(TaskStatus(id=tid, stage=stage, state=TaskState.PENDING, loop=loop, index=i))
     return sorted(tasks, key=_order(plan, tasks))
 
 
