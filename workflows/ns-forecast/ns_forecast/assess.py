@@ -149,6 +149,9 @@ def evaluate(steps: int, solver_dt: float, model_dt: float, target: float,
     drift = spectrum_drift(pred_f, fine).mean(axis=1)
     ladder = solver_ladder(w0, grid, solver_dt, model_dt, steps, fine)
     per_sur = t_sur / n
+    same = [r["seconds"] for r in ladder
+            if r["grid"] == grid and abs(r["dt"] - solver_dt) < 1e-12 * max(1.0, solver_dt)]
+    per_sol = min([t_sol / n, *same])  # the same configuration timed twice: the better one
     as_good = [r for r in ladder if r["errors"][-1] <= sur_err[-1]]
     equal = min(as_good, key=lambda r: r["seconds"]) if as_good else None
     history = resolved[0]["history"] if resolved else [
@@ -161,8 +164,8 @@ def evaluate(steps: int, solver_dt: float, model_dt: float, target: float,
         "solver_errors": [float(e) for e in sol_err],
         "spectrum_drift": [float(d) for d in drift],
         "surrogate_seconds": per_sur, "surrogate_seconds_alone": t_one,
-        "solver_seconds": t_sol / n, "solver_dt": solver_dt,
-        "speedup_same_grid": (t_sol / n) / per_sur,
+        "solver_seconds": per_sol, "solver_dt": solver_dt,
+        "speedup_same_grid": per_sol / per_sur,
         "equal_accuracy": equal,
         "speedup_equal_accuracy": equal["seconds"] / per_sur if equal else None,
         "ladder": ladder, "iterations": len(history), "history": history,
