@@ -87,21 +87,24 @@ def _field(data: np.ndarray, x0: int, y0: int, cell: float, vmax: float) -> str:
 
 def forecast(path: Path, truth: np.ndarray, pred: np.ndarray, model_dt: float) -> None:
     """Held-out trajectory 0 at the first lead, halfway and the horizon: truth (finer
-    solve), forecast and their difference (same colour scale per row)."""
+    solve) and forecast on one colour scale per row, their difference on its own."""
     frames = truth.shape[0] - 1
     picks = sorted({1, max(1, frames // 2), frames})
     size, gap, top, left = 180, 14, 40, 70
-    w = left + 3 * (size + gap)
+    w = left + 3 * (size + gap) + 60  # room for the last caption
     h = top + len(picks) * (size + gap) + 10
     cell = size / truth.shape[-1]
     body = [f'<text x="{left}" y="16">vorticity: truth (finer solve), FNO forecast, '
             'difference</text>']
-    for c, name in enumerate(("truth", "forecast", "forecast - truth")):
+    dmax = float(max(np.abs(pred[k] - truth[k]).max() for k in picks)) or 1.0
+    names = ("truth", "forecast", f"forecast - truth (scale ±{dmax:.2g})")
+    for c, name in enumerate(names):
         body.append(f'<text x="{left + c * (size + gap)}" y="{top - 6}">{name}</text>')
     for r, k in enumerate(picks):
         y0 = top + r * (size + gap)
         vmax = float(np.abs(truth[k]).max()) or 1.0
         body.append(f'<text x="4" y="{y0 + size / 2:.0f}">t={k * model_dt:g}</text>')
-        for c, data in enumerate((truth[k], pred[k], pred[k] - truth[k])):
-            body.append(_field(data, left + c * (size + gap), y0, cell, vmax))
+        for c, (data, scale) in enumerate(((truth[k], vmax), (pred[k], vmax),
+                                           (pred[k] - truth[k], dmax))):
+            body.append(_field(data, left + c * (size + gap), y0, cell, scale))
     _write(path, "".join(body), w, h)
