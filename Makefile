@@ -5,11 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-core
 
-.PHONY: help venv demo demo-active-learning demo-dpgen test test-unit test-reliability lint plan-demo bench clean
+.PHONY: help venv demo demo-active-learning demo-forecast demo-dpgen test test-unit test-reliability lint plan-demo bench clean
 
 help:
 	@echo "make demo   - create $(VENV), install, and run the heat-surrogate workflow (solver -> FNO) on this machine"
 	@echo "make demo-active-learning - the DP-GEN-style loop (NN potentials, MD on the SYCL CPU device) here"
+	@echo "make demo-forecast - Navier-Stokes ensemble -> FNO forecast surrogate, refine loop, speedup at equal accuracy"
 	@echo "make demo-dpgen - DP-GEN with DeePMD-kit, LAMMPS and a GFN1-xTB reference (installs .envs/dpgen)"
 	@echo "make test   - create $(VENV), install, lint and run every test"
 	@echo "make test-reliability - the long reliability scenarios (chaos, 10k-example fuzzing, Slurm faults; ~16 min)"
@@ -35,6 +36,16 @@ demo-active-learning: $(STAMP)
 	 $(VENV)/bin/orch run workflows/active-learning/workflow.yaml --site site-configs/laptop.yaml --run-dir $$run && \
 	 cat $$run/tasks/report/summary.txt && echo "run directory: $$run (orch status $$run; orch report $$run)"
 
+# ns-forecast: solver sweep -> one-step FNO -> refine loop -> evaluation (docs/forecast.md)
+FORECAST_ARGS ?=
+demo-forecast: $(STAMP)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
+	@run=runs/ns-forecast-demo-$$(date +%Y%m%d-%H%M%S); \
+	 $(VENV)/bin/orch run workflows/ns-forecast/workflow.yaml --site site-configs/laptop.yaml \
+	   --run-dir $$run $(FORECAST_ARGS) && \
+	 cat $$run/tasks/evaluate/summary.txt && $(VENV)/bin/orch report $$run >/dev/null && \
+	 echo "run directory: $$run (orch status $$run; report: $$run/report.html)"
+
 # DP-GEN with the real codes: the science environment (.envs/dpgen) is its own venv.
 DPGEN_ARGS ?= --set reference=xtb
 demo-dpgen: $(STAMP)
@@ -55,6 +66,7 @@ test: $(STAMP) lint
 	DPGEN_CP2K=1 bash scripts/install-dpgen.sh
 	bash scripts/install-openvino.sh
 	$(PY) -c "import torch, onnx" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0" "onnx>=1.17" "numpy<2"
+	$(PY) -c "import deepxde" 2>/dev/null || $(PY) -m pip install --quiet "deepxde==1.15.0" "numpy<2"
 	@bash scripts/install-browser.sh $(VENV) || echo "chromium not installed: browser tests skip (they fail with CI=true)"
 	@if [ "$$(id -u)" = 0 ]; then bash scripts/local-slurm.sh up; \
 	 else echo "not root: the local Slurm cluster is not started (slurm tests skip outside CI)"; fi

@@ -18,8 +18,9 @@ from orchestrator.spec.compose import BUILTIN_TEMPLATES
 SHIPPED = sorted(p.parent.name for p in BUILTIN_TEMPLATES.glob("*/template.yaml"))
 # steps whose examples need a science component run, with their outputs checked, in
 # test_step_library_sci.py (torch and OpenVINO, MPI; through `orch templates test`) and
-# test_step_library.py (DeePMD-kit, LAMMPS, ASE: a minute or two each, run once)
-CHECKED_THERE = {"fno-train", "surrogate-infer", "sparse-solve", "mpi-stencil",
+# test_step_library.py (DeePMD-kit, LAMMPS, ASE: a minute or two each, run once);
+# deepxde-pinn in test_ns_forecast.py
+CHECKED_THERE = {"fno-train", "surrogate-infer", "sparse-solve", "mpi-stencil", "deepxde-pinn",
                  "deepmd-train", "lammps-md", "ase-label"}
 
 
