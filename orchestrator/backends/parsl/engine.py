@@ -17,10 +17,10 @@ from parsl.dataflow.states import States
 
 from orchestrator import schedulers
 from orchestrator.backends import reaper
+from orchestrator.backends.bundle_run import run_bundle
 from orchestrator.backends.parsl.attempts import RETRY_BUDGET, retry_cost
 from orchestrator.backends.parsl.executors import executor_label, make_executors
 from orchestrator.backends.parsl.gated import SHAPE_KEY, Starter
-from orchestrator.backends.bundle_run import run_bundle
 from orchestrator.backends.worker import run_task
 from orchestrator.plan.model import Plan, StagePlan
 from orchestrator.site.models import Site
