@@ -55,7 +55,9 @@ class Group:
     stage: StagePlan
     rest: list[Point]
     shared: bool
-    released: bool = False
+    expected: int = 0  # points after the probes (cached ones included: an estimate)
+    size: int = 0  # points per bundle, once measured
+    closed: bool = False  # every point of the stage is in
 
 
 def chunks(points: list[Point], size: int) -> list[list[Point]]:
@@ -87,7 +89,8 @@ def wire(points: list[Point], shared: bool) -> tuple[list[Any], list[int] | None
 
 class Bundler:
     """Groups a bundled stage's points into bundles and launches them through `launch`
-    (stage, bundle payload, handles, Bundle) -> None."""
+    (stage, bundle payload, handles, Bundle) -> None, as soon as each bundle is full: the
+    engine starts, and the first bundles run, while the driver still prepares the rest."""
 
     def __init__(self, launch: Callable[[StagePlan, dict[str, Any], list[Any], Bundle], None],
                  run_dir: str):
@@ -95,18 +98,9 @@ class Bundler:
         self._run_dir = run_dir
         self._lock = threading.Lock()
 
-    def add(self, stage: StagePlan, points: list[Point], shared: bool) -> None:
-        if not points:
-            return
-        if stage.bundle != "auto":
-            for chunk in chunks(points, int(stage.bundle or 1)):
-                self.launch(stage, chunk, shared)
-            return
-        probes = min(slots(stage), math.ceil(len(points) / AUTO_PROBE_POINTS))
-        head = points[:probes * AUTO_PROBE_POINTS]
-        group = Group(stage, points[len(head):], shared) if len(head) < len(points) else None
-        for chunk in chunks(head, AUTO_PROBE_POINTS):
-            self.launch(stage, chunk, shared, group)
+    def open(self, stage: StagePlan, shared: bool) -> Filler:
+        """A stage's points, one by one (`Filler.add`, then `Filler.close`)."""
+        return Filler(self, stage, shared)
 
     def launch(self, stage: StagePlan, points: list[Point], shared: bool,
                group: Group | None = None) -> None:
@@ -117,15 +111,76 @@ class Bundler:
         self._launch(stage, payload, handles, Bundle(stage, points, group))
 
     def measured(self, bundle: Bundle, seconds: list[float]) -> None:
-        """A probe bundle is back: size and launch the rest of its stage (once)."""
+        """A probe bundle is back: size the rest of its stage from it (once), and launch
+        what is already there."""
         group = bundle.group
         if group is None:
             return
         with self._lock:
-            if group.released:
+            if group.size:
                 return
-            group.released = True
-        size = auto_size(seconds, len(group.rest), slots(group.stage))
-        for chunk in chunks(group.rest, size):
+            group.size = auto_size(seconds, group.expected, slots(group.stage))
+            rest, group.rest = group.rest, []
+            closed = group.closed
+        self._flush(group, rest, closed)
+
+    def _flush(self, group: Group, rest: list[Point], closed: bool) -> None:
+        """Launch `rest` in bundles of the group's size (all of it once the stage is closed,
+        else whole bundles only, the remainder kept)."""
+        size = group.size
+        whole = len(rest) if closed else len(rest) - len(rest) % size
+        for chunk in chunks(rest[:whole], size):
             self.launch(group.stage, chunk, group.shared)
-        group.rest = []
+        if whole < len(rest):
+            with self._lock:
+                group.rest[:0] = rest[whole:]
+
+
+class Filler:
+    """Fills one stage's bundles in order (see Bundler.open)."""
+
+    def __init__(self, bundler: Bundler, stage: StagePlan, shared: bool):
+        self.bundler = bundler
+        self.stage = stage
+        self.shared = shared
+        self.current: list[Point] = []
+        self.auto = stage.bundle == "auto"
+        self.size = AUTO_PROBE_POINTS if self.auto else int(stage.bundle or 1)
+        self.probes = min(slots(stage), math.ceil(len(stage.tasks) / AUTO_PROBE_POINTS))
+        self.group = Group(stage, [], shared, expected=max(
+            0, len(stage.tasks) - self.probes * AUTO_PROBE_POINTS)) if self.auto else None
+
+    def add(self, point: Point) -> None:
+        if self.auto and self.probes <= 0:
+            self._rest(point)
+            return
+        self.current.append(point)
+        if len(self.current) >= self.size:
+            self._launch()
+
+    def _launch(self) -> None:
+        chunk, self.current = self.current, []
+        if not chunk:
+            return
+        self.bundler.launch(self.stage, chunk, self.shared, self.group)
+        self.probes -= 1
+
+    def _rest(self, point: Point) -> None:
+        group = self.group
+        with self.bundler._lock:
+            group.rest.append(point)
+            if not group.size or len(group.rest) < group.size:
+                return
+            rest, group.rest = group.rest, []
+        self.bundler._flush(group, rest, False)
+
+    def close(self) -> None:
+        self._launch()
+        if self.group is None:
+            return
+        with self.bundler._lock:
+            self.group.closed = True
+            if not self.group.size:
+                return  # the first probe back launches the rest
+            rest, self.group.rest = self.group.rest, []
+        self.bundler._flush(self.group, rest, True)

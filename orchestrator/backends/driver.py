@@ -108,7 +108,7 @@ class Driver:
         matched = stage.matched_needs()
         shared = None if matched else self._wiring(parts)
         ids_out = []
-        bundled: list[Point] | None = [] if stage.bundle else None
+        bundled = self.bundler.open(stage, shared is not None) if stage.bundle else None
         for task in stage.tasks:
             layout, handles, upstream_keys, feedback_keys = shared or self._wiring(
                 narrow(parts, matched, task.index))
@@ -136,15 +136,15 @@ class Driver:
                 point = Point(payload, meta, handles)
                 self.handles[tid] = point.future
                 self._submitted(tid, name, meta)
-                bundled.append(point)
+                bundled.add(point)
                 continue
             fut = self._launch(stage, payload, handles)
             self.handles[tid] = fut
             self._submitted(tid, name, meta)
             fut.add_done_callback(lambda f, m=meta: self._on_done(f, m))
         self.stage_ids[(name, iteration)] = ids_out
-        if bundled:
-            self.bundler.add(stage, bundled, shared is not None)
+        if bundled is not None:
+            bundled.close()
 
     def _submitted(self, tid: str, stage: str, meta: dict[str, Any]) -> None:
         with self.lock:
