@@ -17,7 +17,9 @@ import pickle
 from typing import Any
 
 from orchestrator.backends.shell_bundle import plain, run_shell_bundle
-from orchestrator.backends.worker import TaskFailure, run_task
+from orchestrator.backends.task_binding import env_of
+from orchestrator.backends.task_io import task_env
+from orchestrator.backends.worker import TaskFailure, _placed, run_task
 from orchestrator.state.results import iter_results
 
 
@@ -37,20 +39,27 @@ def run_bundle(bundle: dict[str, Any] | str, inputs: list[Any] = (),
         return [done.get(p["key"]) or ran[p["key"]] for p in points]
     out: list[Any] = []
     pos = 0
-    for i, payload in enumerate(points):
-        if counts is None:
-            mine = inputs
-        else:
-            mine = inputs[pos:pos + counts[i]]
-            pos += counts[i]
-        hit = done.get(payload["key"])
-        if hit is not None:
-            out.append(hit)
-            continue
-        try:
-            out.append(run_task(payload, mine, parsl_resource_specification))
-        except Exception as exc:
-            out.append(portable(exc))
+    spec = parsl_resource_specification or {}
+    try:  # the bundle holds its node share once, for all its points
+        first = todo[0] if todo else points[0]
+        with _placed(first, spec) as grant, \
+                task_env(env_of({"placement": first.get("placement")}, grant)):
+            for i, payload in enumerate(points):  # (each point's env: only what differs)
+                if counts is None:
+                    mine = inputs
+                else:
+                    mine = inputs[pos:pos + counts[i]]
+                    pos += counts[i]
+                hit = done.get(payload["key"])
+                if hit is not None:
+                    out.append(hit)
+                    continue
+                try:
+                    out.append(run_task(payload, mine, spec, held=grant))
+                except Exception as exc:
+                    out.append(portable(exc))
+    except TaskFailure as exc:  # the share can never fit here: every point fails so
+        return [done.get(p["key"]) or portable(TaskFailure(str(exc))) for p in points]
     return out
 
 
