@@ -40,7 +40,21 @@ pools:
     cores_per_node: auto
     executor: threads
 """
-SITES = ["htex", "threads"]
+SHELL_SPEC = """\
+apiVersion: orchestrator/v1
+name: shells
+stages:
+  t:
+    shell: "echo out ${sweep.i}; echo $MY_VAR > f.txt; cd /; [ ${sweep.i} = 3 ] && { echo bad >&2; exit 4; }; exit 0"
+    env: {MY_VAR: "v${sweep.i}"}
+    outputs: {f: f.txt}
+    sweep: {values: {i: [0, 1, 2, 3, 4, 5]}}
+    bundle: 6
+  quiet:
+    shell: "true"
+    sweep: {values: {i: [0, 1]}}
+    bundle: 2
+"""
 
 
 def _site(kind: str, tmp: Path) -> str:
@@ -79,7 +93,8 @@ def _bundled_runs(run_dir: Path, n: int, size: int) -> int:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("kind", SITES)
+@pytest.mark.parametrize("kind", [pytest.param("htex", marks=pytest.mark.slow_reliability),
+                                  "threads"])
 def test_a_failed_point_is_retried_alone(tmp_path, kind, figure):
     n = 24
     ledger = tmp_path / "ledger"
@@ -109,7 +124,8 @@ def test_a_failed_point_is_retried_alone(tmp_path, kind, figure):
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("kind", SITES)
+@pytest.mark.parametrize("kind", [pytest.param("htex", marks=pytest.mark.slow_reliability),
+                                  "threads"])
 def test_bundles_give_the_same_results_and_auto_sizes(tmp_path, kind, figure):
     n = 60
     run_dir = tmp_path / "run"
@@ -200,3 +216,28 @@ def test_a_worker_killed_mid_bundle_leaves_each_point_done_once(tmp_path, figure
     assert not wait_no_processes(str(run_dir)), "processes left after the run"
     figure(f"a worker killed mid-bundle: {n}/{n} points done once in the journal, points "
            f"started again: {rerun}", rerun=rerun)
+
+
+@pytest.mark.timeout(120)
+def test_shell_points_of_a_bundle_run_like_lone_tasks(tmp_path):
+    """One bash runs a shell bundle (shell_bundle.py): each point still gets its own
+    directory, variables, output files (none when silent), exit status and outputs, and a
+    point's `exit` or `cd` does not reach the next one."""
+    (tmp_path / "shells.yaml").write_text(SHELL_SPEC)
+    run_dir = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(tmp_path / "shells.yaml"),
+                        "--site", _site("threads", tmp_path), "--run-dir", str(run_dir), "-q"],
+                       capture_output=True, text=True, timeout=100)
+    assert p.returncode == 3, p.stderr[-3000:]
+    done = _done(run_dir)
+    assert set(done) == {f"t[{i}]" for i in (0, 1, 2, 4, 5)} | {"quiet[0]", "quiet[1]"}
+    failed = [e for e in journal(run_dir) if e["ev"] == "task_failed"]
+    assert [(e["task"], e["exit_code"], e["stderr_tail"]) for e in failed] == [("t[3]", 4, "bad")]
+    for i in (0, 1, 2, 4, 5):
+        task = run_dir / f"tasks/t[{i}]"
+        assert (task / "f.txt").read_text() == f"v{i}\n"
+        out = (task / "stdout").read_text()
+        assert out.startswith(f"--- t[{i}] attempt 1 at ") and out.endswith(f"out {i}\n")
+        assert not (task / "stderr").exists()
+    assert "bad" in (run_dir / "tasks/t[3]/stderr").read_text()
+    assert sorted(p.name for p in (run_dir / "tasks/quiet[0]").iterdir()) == []
