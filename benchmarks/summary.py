@@ -33,7 +33,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "placement": ([], ["--seconds", "0.3"]),
     "small_run": ([], ["--repeats", "1"]),
     "files": (["--tasks", "1000"], ["--tasks", "100", "--repeats", "1"]),
-    "bundles": ([], ["--tasks", "2000", "--repeats", "1"]),
+    "bundles": (["--repeats", "2"], ["--tasks", "2000", "--repeats", "1"]),
     "surrogate": ([], []),
 }
 

@@ -237,6 +237,7 @@ class Driver:
                 started, ended = record.get("started"), record.get("ended")
                 if isinstance(started, int | float) and isinstance(ended, int | float):
                     seconds.append(ended - started)
+            p.payload, p.handles = {}, []  # (a million points: keep only what is needed)
             self._ended_one()
         self.bundler.measured(bundle, seconds)
 
