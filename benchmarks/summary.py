@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "placement": ([], ["--seconds", "0.3"]),
     "small_run": ([], ["--repeats", "1"]),
     "files": (["--tasks", "1000"], ["--tasks", "100", "--repeats", "1"]),
+    "bundles": (["--repeats", "2"], ["--tasks", "2000", "--repeats", "1"]),
     "surrogate": ([], []),
 }
 
@@ -232,11 +233,36 @@ def rows_files(r: dict) -> list[Row]:
     return out
 
 
+def rows_bundles(r: dict) -> list[Row]:
+    out = []
+    n = f"{r['tasks']:,}"
+    for what, label in (("python", "sub-ms Python"), ("shell", "`true` shell")):
+        for kind in ("htex", "threads"):
+            k = r.get(f"{what}_{kind}")
+            if not k:
+                continue
+            out.append((f"{n} {label} tasks bundled, {kind}: speed-up vs raw Parsl (1 app/task)",
+                        f"{k['speedup_vs_parsl']:.2f}x ({k['orch_s']} s vs {k['parsl_s']} s)",
+                        ">= 2x", k["speedup_vs_parsl"] >= 2))
+            out.append((f"  orch tasks/s ({kind}, whole command)", f"{k['orch_tasks_per_s']:,}",
+                        "> 1,500 (RADICAL-Pilot)", k["orch_tasks_per_s"] > 1500))
+            if "speedup_vs_xargs" in k:
+                out.append((f"  speed-up vs xargs -P {r['workers']} sh -c ({kind})",
+                            f"{k['speedup_vs_xargs']:.2f}x ({k['orch_s']} s vs {k['xargs_s']} s)",
+                            ">= 1x", k["speedup_vs_xargs"] >= 1))
+    m = r.get("million")
+    if m:
+        out.append((f"{m['tasks']:,} bundled no-op tasks killed, resumed: resume wall",
+                    f"{m['resume_s']} s ({m['done_before_kill']:,} done before the kill, "
+                    f"{m['done_twice']} done twice)", "0 done twice", m["done_twice"] == 0))
+    return out
+
+
 ROWS = {"plan_scale": rows_plan_scale, "status_scale": rows_status_scale, "run_overhead": rows_run_overhead,
         "throughput": rows_throughput, "chain_latency": rows_chain, "resume": rows_resume,
         "kernels": rows_kernels, "halo_exchange": rows_halo, "surrogate": rows_surrogate,
         "placement": rows_placement, "small_run": rows_small_run,
-        "files": rows_files}
+        "files": rows_files, "bundles": rows_bundles}
 
 
 def table(rows: list[Row]) -> str:

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+from orchestrator.backends.bundling import Bundle, Bundler, Point
 from orchestrator.backends.cache import TaskCache
 from orchestrator.backends.completions import Completer
 from orchestrator.backends.engine import Engine, Outcome
@@ -58,6 +59,8 @@ class Driver:
         self.completer: Completer | None = None  # started with the engine
         self.in_flight: dict[str, tuple[str, float]] = {}  # task id -> (stage, submitted at)
         self.start_tail = StartTail(rundir.path)  # workers' start lines (state/results.py)
+        self.submit_lock = threading.RLock()  # bundles of `auto` stages launch from completions
+        self.bundler = Bundler(self._launch_bundle, str(rundir.path))
 
     # ---- engine ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -70,11 +73,18 @@ class Driver:
         if self.completer is not None:  # what the engine's shutdown completed too
             self.completer.stop()
 
-    def _launch(self, stage: StagePlan, payload: dict[str, Any], handles: list[Any]) -> Any:
-        if self.completer is None:  # the engine starts with the first task that must run
-            self.engine.load()
-            self.completer = Completer(self._complete)
-        return self.engine.submit(stage, payload, handles)
+    def _launch(self, stage: StagePlan, payload: dict[str, Any], handles: list[Any],
+                retries: int | None = None) -> Any:
+        with self.submit_lock:
+            if self.completer is None:  # the engine starts with the first task that must run
+                self.engine.load()
+                self.completer = Completer(self._complete)
+            return self.engine.submit(stage, payload, handles, retries)
+
+    def _launch_bundle(self, stage: StagePlan, payload: dict[str, Any], handles: list[Any],
+                       bundle: Bundle) -> None:
+        fut = self._launch(stage, payload, handles)
+        fut.add_done_callback(lambda f, b=bundle: self.completer.put(f, b))
 
     # ---- driving --------------------------------------------------------------------------
     def execute(self) -> Outcome:
@@ -98,6 +108,7 @@ class Driver:
         matched = stage.matched_needs()
         shared = None if matched else self._wiring(parts)
         ids_out = []
+        bundled = self.bundler.open(stage, shared is not None) if stage.bundle else None
         for task in stage.tasks:
             layout, handles, upstream_keys, feedback_keys = shared or self._wiring(
                 narrow(parts, matched, task.index))
@@ -121,17 +132,28 @@ class Driver:
                 self.handles[tid] = cached
                 self._finish(tid, TaskState.CACHED, meta, cached)
                 continue
+            if bundled is not None:  # launched with other points below (bundling.py)
+                point = Point(payload, meta, handles)
+                self.handles[tid] = point.future
+                self._submitted(tid, name, meta)
+                bundled.add(point)
+                continue
             fut = self._launch(stage, payload, handles)
             self.handles[tid] = fut
-            with self.lock:
-                self.states[tid] = TaskState.SUBMITTED
-                self.outstanding += 1
-            self.journal.append("task_submitted", **meta)
-            with self.lock:
-                self.in_flight[tid] = (name, time.time())
-            self.progress.submitted(name)
+            self._submitted(tid, name, meta)
             fut.add_done_callback(lambda f, m=meta: self._on_done(f, m))
         self.stage_ids[(name, iteration)] = ids_out
+        if bundled is not None:
+            bundled.close()
+
+    def _submitted(self, tid: str, stage: str, meta: dict[str, Any]) -> None:
+        with self.lock:
+            self.states[tid] = TaskState.SUBMITTED
+            self.outstanding += 1
+        self.journal.append("task_submitted", **meta)
+        with self.lock:
+            self.in_flight[tid] = (stage, time.time())
+        self.progress.submitted(stage)
 
     def _wiring(self, parts: list[tuple[str, list[str], str]]) -> tuple:
         """(layout, upstream handles, upstream keys, feedback keys) of a task's inputs."""
@@ -148,12 +170,21 @@ class Driver:
         delay the launch of every task waiting on this one (the chain latency)."""
         self.completer.put(fut, meta)
 
-    def _complete(self, fut: cf.Future, meta: dict[str, Any]) -> None:
+    def _complete(self, fut: cf.Future, meta: dict[str, Any] | Bundle,
+                  point: Point | None = None) -> None:
+        """Record a finished task; `point`: a bundled point that ran alone (a retry, or its
+        bundle could not run), whose own future is resolved here."""
+        if isinstance(meta, Bundle):
+            self._complete_bundle(fut, meta)
+            return
         tid = meta["task"]
-        failures = self.engine.failed_tries(fut)
+        failures = self.engine.failed_tries(fut) + (point.tries if point else 0)
         try:
-            record = record_of(fut.result())
+            value = fut.result()
+            record = record_of(value)
         except BaseException as exc:
+            if point is not None:
+                point.future.set_exception(exc)
             upstream = self.engine.upstream_failure(exc)
             if upstream is not None:
                 self._finish(tid, TaskState.DEP_FAILED, meta, None, upstream)
@@ -162,13 +193,61 @@ class Driver:
                 self._finish(tid, TaskState.FAILED, meta, None, f"{kind}: {exc}",
                              attempts=max(1, failures), ended_by=failure_fields(exc))
         else:
+            if point is not None:
+                point.future.set_result(value)
             self._finish(tid, TaskState.DONE, meta, record, attempts=failures + 1)
         finally:
-            with self.lock:
-                self.outstanding -= 1
-                last = self.outstanding <= 0
-            if last:  # waking the driver per task costs the callback thread the GIL
-                self.changed.set()
+            self._ended_one()
+
+    def _ended_one(self) -> None:
+        with self.lock:
+            self.outstanding -= 1
+            last = self.outstanding <= 0
+        if last:  # waking the driver per task costs the callback thread the GIL
+            self.changed.set()
+
+    def _complete_bundle(self, fut: cf.Future, bundle: Bundle) -> None:
+        """Record each point of a finished bundle. A point that failed is tried again alone
+        while its stage's retries last; when the bundle itself could not run (a point's
+        upstream task failed, its workers were lost past the retry budget) every point goes
+        on alone, so each ends as it would have unbundled."""
+        try:
+            outs = fut.result()
+        except BaseException:
+            for p in bundle.points:
+                self._alone(bundle.stage, p)
+            self.bundler.measured(bundle, [])
+            return
+        seconds = []
+        for p, out in zip(bundle.points, outs, strict=True):
+            tid = p.meta["task"]
+            if isinstance(out, BaseException):
+                if p.tries < bundle.stage.retries:
+                    p.tries += 1
+                    self._alone(bundle.stage, p)
+                    continue
+                p.future.set_exception(out)
+                kind = getattr(out, "type_name", None) or type(out).__name__
+                self._finish(tid, TaskState.FAILED, p.meta, None, f"{kind}: {out}",
+                             attempts=p.tries + 1, ended_by=failure_fields(out))
+            else:
+                p.future.set_result(out)
+                record = record_of(out)
+                self._finish(tid, TaskState.DONE, p.meta, record, attempts=p.tries + 1)
+                started, ended = record.get("started"), record.get("ended")
+                if isinstance(started, int | float) and isinstance(ended, int | float):
+                    seconds.append(ended - started)
+            p.payload, p.handles = {}, []  # (a million points: keep only what is needed)
+            self._ended_one()
+        self.bundler.measured(bundle, seconds)
+
+    def _alone(self, stage: StagePlan, p: Point) -> None:
+        """Launch one point of a bundle as a task of its own, with the tries it has left."""
+        payload = p.payload
+        if p.tries:
+            payload = {**payload, "attempt": (payload.get("attempt") or 1) + p.tries}
+        fut = self._launch(stage, payload, p.handles, retries=max(0, stage.retries - p.tries))
+        fut.add_done_callback(lambda f, m=p.meta, pt=p: self.completer.put(f, m, pt))
 
     def _finish(self, tid: str, state: TaskState, meta: dict[str, Any],
                 record: dict[str, Any] | None, error: str | None = None,

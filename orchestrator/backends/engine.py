@@ -20,8 +20,11 @@ class Engine(Protocol):
     def load(self) -> None:
         """Start, before the first task that must run."""
 
-    def submit(self, stage: StagePlan, payload: dict[str, Any], handles: list[Any]) -> Any:
-        """A future of the task's record (`worker.run_task`), after its `handles`."""
+    def submit(self, stage: StagePlan, payload: dict[str, Any], handles: list[Any],
+               retries: int | None = None) -> Any:
+        """A future of the task's record (`worker.run_task`), after its `handles`; for a
+        bundle's payload (`points`: bundling.py), of its list of records and exceptions
+        (`bundle_run.run_bundle`). `retries`: tries left, when not the stage's."""
 
     def failed_tries(self, fut: Any) -> int:
         """How many tries of a finished task failed."""

@@ -118,7 +118,9 @@ class TaskPayloads:
 
     def stage_definition(self, name: str) -> dict[str, Any]:
         if name not in self._defs:
-            self._defs[name] = self.spec.workflow.stages[name].model_dump(mode="json")
+            d = self.spec.workflow.stages[name].model_dump(mode="json")
+            d.pop("bundle", None)  # how points are grouped for the engine changes no result
+            self._defs[name] = d
         return self._defs[name]
 
     def canonical_definition(self, name: str) -> str:

@@ -99,11 +99,13 @@ class StageRaised(CommandFailed):
 
 
 def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
-             parsl_resource_specification: dict[str, Any] | None = None) -> str:
+             parsl_resource_specification: dict[str, Any] | None = None,
+             held: Any = False) -> str:
     """Run one task described by `payload` (a dict, or its JSON: cheaper to ship than a
     dict through Parsl's pure-Python pickler); `inputs` are upstream records. Returns the
     task's record as JSON. Multi-rank tasks arrive with a resource specification and run
-    under Parsl's MPI launcher prefix."""
+    under Parsl's MPI launcher prefix. `held`: the placement grant a bundle already holds
+    for all its points (bundle_run.py)."""
     if isinstance(payload, str):
         payload = json.loads(payload)
     task_dir = payload["task_dir"]
@@ -111,7 +113,8 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
     started = time.time()
     upstream, feedback, producers = _unpack(payload.get("layout", ()), inputs)
     read = _stage_in(payload, task_dir, producers) if payload.get("stage_in") else None
-    with _placed(payload, parsl_resource_specification or {}) as grant:
+    with _held(held) if held is not False else \
+            _placed(payload, parsl_resource_specification or {}) as grant:
         append_start(payload["run_dir"], payload["task_id"])  # running, not queued
         if payload.get("in_process"):
             value = run_in_process(payload, upstream, feedback, task_dir)
@@ -161,6 +164,11 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
 
 
 _HOST = socket.gethostname()
+
+
+@contextlib.contextmanager
+def _held(grant: Any):
+    yield grant
 
 
 @contextlib.contextmanager

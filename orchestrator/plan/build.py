@@ -212,4 +212,5 @@ def _plan_stage(spec: LoadedSpec, site: LoadedSite, name: str, stage: Stage,
         inputs=inputs,
         environment=stage.environment,
         code_dir=str(spec.code_dir(name)) if stage.python else None,
+        bundle=stage.bundle if stage.bundle not in (None, 1) and len(tasks) > 1 else None,
     )

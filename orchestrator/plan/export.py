@@ -42,6 +42,7 @@ def stage_json(s: StagePlan, expected: Expectation | None = None) -> dict[str, A
         "sampler": s.sampler,
         "seed": s.seed,
         "retries": s.retries,
+        "bundle": s.bundle,
         "outputs": list(s.outputs),
         "inputs": [{"ref": i.ref, "stage": i.stage, "output": i.output, "path": i.path,
                     "mode": i.mode} for i in s.inputs],

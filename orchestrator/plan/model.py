@@ -116,6 +116,7 @@ class StagePlan:
         return out
     environment: str | None = None  # a name in Plan.environments
     code_dir: str | None = None  # python stages: the directory its module is imported from
+    bundle: int | str | None = None  # sweep points per engine task ("auto": measured)
 
 
 @dataclass(frozen=True)

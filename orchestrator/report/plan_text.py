@@ -66,6 +66,22 @@ def environment_lines(plan: Plan) -> list[str]:
     return out
 
 
+def bundle_lines(plan: Plan) -> list[str]:
+    """One line per bundled stage: how many sweep points share one engine task."""
+    out = []
+    for s in plan.stages.values():
+        if s.bundle == "auto":
+            out.append(f"bundle {s.name}: auto (points per Parsl task sized from the first "
+                       f"points' run time), {len(s.tasks):,} tasks")
+        elif s.bundle:
+            n = -(-len(s.tasks) // s.bundle)
+            out.append(f"bundle {s.name}: {s.bundle} points per Parsl task ({n:,} Parsl "
+                       f"task{'s' if n != 1 else ''} for {len(s.tasks):,} tasks)")
+    if out:
+        out.append("  (each point is still its own task: journal, status, retries, resume)")
+    return out
+
+
 def _expected_cell(expected: Expectation | None, s: StagePlan, iterations: int) -> str:
     if expected is None or not expected.runs:
         return "-"
@@ -160,6 +176,8 @@ def render_plan(plan: Plan, file=None, expected: Expectation | None = None,
                       f"{s.cost.node_hours * times:.3g}", _expected_cell(expected, s, times))
     con.print(table)
     for line in environment_lines(plan):
+        con.print(line, markup=False)
+    for line in bundle_lines(plan):
         con.print(line, markup=False)
     con.print("[bold]tasks[/bold]")
     for s in plan.stages.values():

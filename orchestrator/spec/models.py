@@ -224,6 +224,9 @@ class Resources(SpecModel):
         return None if self.walltime is None else parse_walltime(self.walltime)
 
 
+MAX_BUNDLE = 100_000
+
+
 class Stage(SpecModel):
     """One named step: a Python callable or a shell command, maybe swept."""
 
@@ -242,6 +245,18 @@ class Stage(SpecModel):
     environment: str | None = Field(None, pattern=IDENT_RE, description=(
         "A software environment the site defines (its `environments`): prefix, modules, "
         "container."))
+    bundle: int | Literal["auto"] | None = Field(None, description=(
+        "Run this many sweep points in one Parsl task (`auto`: sized from the measured "
+        "duration of the first points); each point stays a task of its own in the journal, "
+        "status, retries, resume and report. For many short CPU tasks."))
+
+    @field_validator("bundle")
+    @classmethod
+    def _bundle_size(cls, v: int | str | None) -> int | str | None:
+        if isinstance(v, bool) or (isinstance(v, int) and not 1 <= v <= MAX_BUNDLE):
+            raise ValueError(f"bundle must be a number of points from 1 to {MAX_BUNDLE:,}, "
+                             "or 'auto'")
+        return v
 
     @field_validator("python")
     @classmethod
@@ -277,8 +292,9 @@ class Stage(SpecModel):
         """No `environment` key when none is named: task keys (which hash this dump) of
         stages without one stay what they were before the field existed."""
         out = handler(self)
-        if out.get("environment", 0) is None:
-            del out["environment"]
+        for key in ("environment", "bundle"):  # (bundle: how it runs, not what)
+            if out.get(key, 0) is None:
+                del out[key]
         return out
 
     @model_validator(mode="after")
@@ -287,6 +303,14 @@ class Stage(SpecModel):
             raise ValueError("a stage needs exactly one of 'python' or 'shell'")
         if self.shell is not None and self.args:
             raise ValueError("'args' are for python stages; write values into the shell command")
+        if self.bundle is not None and self.bundle != 1:
+            res = self.resources
+            if res.ranks > 1 or res.nodes > 1:
+                raise ValueError("bundle is for small single-process tasks; a stage with "
+                                 "ranks or nodes > 1 cannot be bundled")
+            if res.accelerators:
+                raise ValueError(f"bundle is for small CPU tasks; a {res.device} stage's "
+                                 "tasks each hold their own devices and cannot be bundled")
         return self
 
 

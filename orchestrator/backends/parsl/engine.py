@@ -17,6 +17,7 @@ from parsl.dataflow.states import States
 
 from orchestrator import schedulers
 from orchestrator.backends import reaper
+from orchestrator.backends.bundle_run import run_bundle
 from orchestrator.backends.parsl.attempts import RETRY_BUDGET, retry_cost
 from orchestrator.backends.parsl.executors import executor_label, make_executors
 from orchestrator.backends.parsl.gated import SHAPE_KEY, Starter
@@ -37,6 +38,7 @@ class ParslEngine:
         self.rundir = rundir
         self.retries: dict[str, int] = {}  # task id -> its stage's retries
         self.apps: dict[str, Any] = {}
+        self.bundle_apps: dict[str, Any] = {}  # (bundle_run.py)
         self.dfk = None
         self.config: Config | None = None
         self.in_process = {name for name, pool in site.pools.items()
@@ -77,18 +79,29 @@ class ParslEngine:
             if label not in self.apps:
                 self.apps[label] = python_app(run_task, executors=[label],
                                               data_flow_kernel=self.dfk)
+            if s.bundle and label not in self.bundle_apps:
+                self.bundle_apps[label] = python_app(run_bundle, executors=[label],
+                                                     data_flow_kernel=self.dfk)
 
-    def submit(self, stage: StagePlan, payload: dict[str, Any], handles: list[Any]):
+    def submit(self, stage: StagePlan, payload: dict[str, Any], handles: list[Any],
+               retries: int | None = None):
         self.load()
-        self.retries[payload["task_id"]] = stage.retries
+        bundle = "points" in payload  # a bundle's points fail alone, the driver retries them
+        self.retries[payload["task_id"]] = 0 if bundle else \
+            stage.retries if retries is None else retries
         ranks = stage.resources["ranks"]
-        app = self.apps[executor_label(stage.binding.pool, ranks)]
+        label = executor_label(stage.binding.pool, ranks)
+        app = self.bundle_apps[label] if bundle else self.apps[label]
         if ranks <= 1:
             place = payload["placement"]
             spec = {SHAPE_KEY: (place["cores"], place["units"], place["memory"])}
             if stage.binding.pool in self.in_process:
-                return app({**payload, "in_process": True}, inputs=list(handles),
-                           parsl_resource_specification=spec)
+                if bundle:
+                    payload = {**payload, "points": [{**p, "in_process": True}
+                                                     for p in payload["points"]]}
+                else:
+                    payload = {**payload, "in_process": True}
+                return app(payload, inputs=list(handles), parsl_resource_specification=spec)
             # JSON: Parsl pickles a str far faster than a dict (pure-Python dill)
             text = json.dumps(payload, separators=(",", ":"))
             if self.pinned.get(stage.binding.pool):  # (task_binding.parsl_pinned)
