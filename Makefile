@@ -72,14 +72,14 @@ test: $(STAMP) lint
 	 else echo "not root: the local Slurm cluster is not started (slurm tests skip outside CI)"; fi
 	$(PY) -m pytest -q
 
-# The slow_reliability tests (tests/reliability; `make test` runs the small version of each
+# The slow_reliability tests (tests/reliability and the full DP-GEN loop; `make test` runs the small version of each
 # scenario). Figures: the summary at the end and $(RELIABILITY_FIGURES).
 RELIABILITY_FIGURES ?= $(or $(TMPDIR),/tmp)/reliability-figures-slow.json
 test-reliability: $(STAMP)
 	@if [ "$$(id -u)" = 0 ]; then bash scripts/local-slurm.sh up; \
 	 else echo "not root: the local Slurm cluster is not started (slurm tests skip outside CI)"; fi
 	RELIABILITY_SLOW=1 RELIABILITY_FIGURES=$(RELIABILITY_FIGURES) \
-	 $(PY) -m pytest -q -m slow_reliability tests/reliability
+	 $(PY) -m pytest -q -m slow_reliability tests/reliability tests/integration/test_dpgen.py
 
 bench: $(STAMP)
 	bash scripts/install-mpi.sh $(VENV)

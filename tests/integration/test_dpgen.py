@@ -40,6 +40,8 @@ def _sets(values: dict[str, object]) -> list[str]:
     return [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
 
 
+# ~6 min on 2 cores: in `make test-reliability` (CI runs it), so `make test` stays ~20 min
+@pytest.mark.slow_reliability
 def test_dpgen_loop_runs_the_real_codes_and_feeds_labels_back(tmp_path):
     _require_env()
     run_dir = tmp_path / "run"
