@@ -76,6 +76,7 @@ test: $(STAMP) lint
 # scenario). Figures: the summary at the end and $(RELIABILITY_FIGURES).
 RELIABILITY_FIGURES ?= $(or $(TMPDIR),/tmp)/reliability-figures-slow.json
 test-reliability: $(STAMP)
+	bash scripts/install-dpgen.sh
 	@if [ "$$(id -u)" = 0 ]; then bash scripts/local-slurm.sh up; \
 	 else echo "not root: the local Slurm cluster is not started (slurm tests skip outside CI)"; fi
 	RELIABILITY_SLOW=1 RELIABILITY_FIGURES=$(RELIABILITY_FIGURES) \
