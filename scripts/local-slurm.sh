@@ -1,32 +1,62 @@
 #!/usr/bin/env bash
-# A single-node Slurm cluster on this host, for tests and demos (see docs/local-slurm.md).
+# A local Slurm cluster of several nodes on this one host, for tests and demos
+# (see docs/local-slurm.md).
 #
-#   scripts/local-slurm.sh up       install (apt), configure and start munge, slurmctld, slurmd;
-#                                   wait until the node is idle. Idempotent; restarts the
-#                                   daemons only when the generated config changed.
-#   scripts/local-slurm.sh down     stop slurmd and slurmctld (munged is left running).
-#   scripts/local-slurm.sh status   print sinfo and squeue; exit 0 if the node is usable.
+#   scripts/local-slurm.sh up       install (apt), configure and start munge, slurmctld and one
+#                                   slurmd per node; wait until every node is idle. Idempotent;
+#                                   restarts the daemons only when the generated config changed.
+#   scripts/local-slurm.sh down     stop the slurmds and slurmctld (munged is left running).
+#   scripts/local-slurm.sh status   print sinfo and squeue; exit 0 if every node is usable.
+#   scripts/local-slurm.sh env      print `export SLURM_CONF=...` for this instance.
 #
-# The cluster: one node (`hostname -s`) with all its cores, memory a bit below the machine's,
-# four GRES GPUs backed by dummy character devices /dev/fakegpu[0-3] and the feature `xpu`;
-# partitions `cpu` (default) and `gpu`. Daemons run as root, without systemd or cgroups.
+# The cluster: LOCAL_SLURM_NODES nodes (default 2) on this machine, in Slurm's
+# multiple-slurmd mode: one slurmd per node (`slurmd -N NODE`), each on its own port, all at
+# 127.0.0.1. The first node is `hostname -s`, the others `hostname -s`-2, -3, ...; each has
+# all the machine's cores (the nodes share them), memory a bit below the machine's, four GRES
+# GPUs backed by dummy character devices /dev/fakegpu[0-3] and the feature `xpu`; partitions
+# `cpu` (default) and `gpu` span all nodes. Daemons run as root, without systemd or cgroups.
 #
-# Environment: LOCAL_SLURM_TIMEOUT (seconds to wait for the node, default 90).
+# Environment:
+#   LOCAL_SLURM_TIMEOUT   seconds to wait for the nodes (default 90)
+#   LOCAL_SLURM_NODES     number of nodes (default 2)
+#   LOCAL_SLURM_PREFIX    a private instance: config, state, logs, pids and lock under this
+#                         directory instead of /etc/slurm, /var/spool, /var/log/slurm, /run;
+#                         clients use it with SLURM_CONF=$LOCAL_SLURM_PREFIX/etc/slurm.conf
+#   LOCAL_SLURM_PORT      slurmctld's port (default 6817); node i's slurmd listens on PORT+i
+#   LOCAL_SLURM_CLUSTER   ClusterName (default localcluster)
 set -euo pipefail
 
-readonly CONF_DIR=/etc/slurm
-readonly SLURM_CONF=$CONF_DIR/slurm.conf
+readonly PREFIX=${LOCAL_SLURM_PREFIX:-}
+if [ -n "$PREFIX" ]; then
+  case "$PREFIX" in /*) ;; *) echo "local-slurm: error: LOCAL_SLURM_PREFIX must be absolute" >&2; exit 2 ;; esac
+  readonly CONF_DIR=$PREFIX/etc
+  readonly LOG_DIR=$PREFIX/log
+  readonly CTLD_SPOOL=$PREFIX/spool/slurmctld
+  readonly SLURMD_SPOOL_BASE=$PREFIX/spool/slurmd
+  readonly PID_DIR=$PREFIX/run
+  readonly LOCK_FILE=$PREFIX/run/local-slurm.lock
+else
+  readonly CONF_DIR=/etc/slurm
+  readonly LOG_DIR=/var/log/slurm
+  readonly CTLD_SPOOL=/var/spool/slurmctld
+  readonly SLURMD_SPOOL_BASE=/var/spool/slurmd
+  readonly PID_DIR=/run
+  readonly LOCK_FILE=/run/local-slurm.lock
+fi
+readonly SLURM_CONF_FILE=$CONF_DIR/slurm.conf
 readonly GRES_CONF=$CONF_DIR/gres.conf
-readonly LOG_DIR=/var/log/slurm
-readonly CTLD_SPOOL=/var/spool/slurmctld
-readonly SLURMD_SPOOL=/var/spool/slurmd
-readonly CTLD_PID=/run/slurmctld.pid
-readonly SLURMD_PID=/run/slurmd.pid
+readonly CTLD_PID=$PID_DIR/slurmctld.pid
+readonly LEGACY_SLURMD_PID=$PID_DIR/slurmd.pid   # the one-node layout before multiple slurmds
+readonly CTLD_PORT=${LOCAL_SLURM_PORT:-6817}
+readonly CLUSTER_NAME=${LOCAL_SLURM_CLUSTER:-localcluster}
+readonly NODES=${LOCAL_SLURM_NODES:-2}
 readonly MUNGE_KEY=/etc/munge/munge.key
 readonly MUNGE_PID=/run/munge/munged.pid
 readonly MARKER="# Written by scripts/local-slurm.sh"
 readonly TIMEOUT=${LOCAL_SLURM_TIMEOUT:-90}
 readonly FAKE_GPUS=4
+# Every Slurm command this script runs (and the daemons it starts) reads this config.
+export SLURM_CONF=$SLURM_CONF_FILE
 
 log() { printf 'local-slurm: %s\n' "$*"; }
 die() { printf 'local-slurm: error: %s\n' "$*" >&2; exit 1; }
@@ -134,10 +164,23 @@ setup_munge() {
 
 # ------------------------------------------------------------------ config
 
+# Node names: the first is the host's own name (so `hostname -s` names a node, as on a real
+# cluster), the others HOST-2, HOST-3, ... All share this machine (multiple-slurmd mode).
+node_names() {
+  local host=$1 i
+  echo "$host"
+  for ((i = 2; i <= NODES; i++)); do echo "$host-$i"; done
+}
+
+node_port() {  # node_port INDEX (1-based): the slurmd port of the INDEX-th node
+  echo $((CTLD_PORT + $1))
+}
+
 # Node topology as slurmd itself detects it (so the node does not drain for a mismatch),
-# with CPUs from nproc and RealMemory a bit below the machine's memory.
+# with CPUs from nproc and RealMemory a bit below the machine's memory. Every node declares
+# the whole machine: the nodes share its cores and memory (enough for tests).
 node_line() {
-  local host=$1 cpus mem_mb real_mem topo
+  local host=$1 name=$2 index=$3 cpus mem_mb real_mem topo
   cpus=$(nproc)
   mem_mb=$(free -m | awk '/^Mem:/ {print $2}')
   real_mem=$((mem_mb - mem_mb / 20))             # 95% of the machine
@@ -154,8 +197,10 @@ node_line() {
     t=$(sed -E 's/.*ThreadsPerCore=([0-9]+).*/\1/' <<<"$topo")
     [ $((b * s * c * t)) -eq "$cpus" ] || topo=""
   fi
-  printf 'NodeName=%s NodeAddr=127.0.0.1 CPUs=%s %sRealMemory=%s Gres=gpu:%s Feature=xpu State=UNKNOWN\n' \
-    "$host" "$cpus" "$topo" "$real_mem" "$FAKE_GPUS"
+  # Weight: single-node jobs go to the first node unless it is full, as before (tests that
+  # check `hostname -s` keep passing); multi-node jobs get both.
+  printf 'NodeName=%s NodeHostname=%s NodeAddr=127.0.0.1 Port=%s Weight=%s CPUs=%s %sRealMemory=%s Gres=gpu:%s Feature=xpu State=UNKNOWN\n' \
+    "$name" "$host" "$(node_port "$index")" "$index" "$cpus" "$topo" "$real_mem" "$FAKE_GPUS"
 }
 
 # Slurm's mpi/pmix plugin dlopens libpmix.so (from libpmix-dev, which Debian's Open MPI pulls
@@ -169,14 +214,19 @@ pmix_state() {
 }
 
 render_slurm_conf() {
-  local host=$1 nl cpus real_mem
-  nl=$(node_line "$host")
+  local host=$1 nl="" cpus real_mem name index=0 nodelist
+  for name in $(node_names "$host"); do
+    index=$((index + 1))
+    nl+="$(node_line "$host" "$name" "$index")"$'\n'
+  done
+  nl=${nl%$'\n'}
+  nodelist=$(node_names "$host" | paste -sd, -)
   cpus=$(nproc)
-  real_mem=$(grep -oE 'RealMemory=[0-9]+' <<<"$nl" | cut -d= -f2)
+  real_mem=$(grep -m 1 -oE 'RealMemory=[0-9]+' <<<"$nl" | cut -d= -f2)
   cat <<EOF
-$MARKER for host $host; rewritten by 'up'.
+$MARKER for host $host, $NODES nodes; rewritten by 'up'.
 # libpmix.so (libpmix-dev, for srun --mpi=pmix): $(pmix_state)
-ClusterName=localcluster
+ClusterName=$CLUSTER_NAME
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
@@ -194,14 +244,15 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=$((real_mem / cpus))
 GresTypes=gpu
 ReturnToService=2
-SlurmctldPort=6817
-SlurmdPort=6818
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$(node_port 1)
 StateSaveLocation=$CTLD_SPOOL
-SlurmdSpoolDir=$SLURMD_SPOOL
+# %n: the node's name (multiple-slurmd mode: each slurmd its own spool, pid file and log)
+SlurmdSpoolDir=$SLURMD_SPOOL_BASE/%n
 SlurmctldPidFile=$CTLD_PID
-SlurmdPidFile=$SLURMD_PID
+SlurmdPidFile=$PID_DIR/slurmd-%n.pid
 SlurmctldLogFile=$LOG_DIR/slurmctld.log
-SlurmdLogFile=$LOG_DIR/slurmd.log
+SlurmdLogFile=$LOG_DIR/slurmd-%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
 SlurmctldTimeout=120
@@ -211,13 +262,14 @@ KillWait=5
 MinJobAge=300
 Waittime=0
 $nl
-PartitionName=cpu Nodes=$host Default=YES MaxTime=04:00:00 State=UP OverSubscribe=FORCE:4
-PartitionName=gpu Nodes=$host Default=NO MaxTime=04:00:00 State=UP OverSubscribe=FORCE:4
+PartitionName=cpu Nodes=$nodelist Default=YES MaxTime=04:00:00 State=UP OverSubscribe=FORCE:4
+PartitionName=gpu Nodes=$nodelist Default=NO MaxTime=04:00:00 State=UP OverSubscribe=FORCE:4
 EOF
 }
 
-render_gres_conf() {
-  printf '%s\nNodeName=%s Name=gpu File=/dev/fakegpu[0-%d]\n' "$MARKER" "$1" $((FAKE_GPUS - 1))
+render_gres_conf() {  # every node's four GPUs are the same dummy devices
+  printf '%s\nNodeName=%s Name=gpu File=/dev/fakegpu[0-%d]\n' "$MARKER" \
+    "$(node_names "$1" | paste -sd, -)" $((FAKE_GPUS - 1))
 }
 
 make_fake_gpus() {
@@ -251,9 +303,11 @@ install_conf() {
 
 write_configs() {  # returns 0 when a config file changed
   local host=$1 changed=1
-  install -d -m 0755 "$CONF_DIR" "$LOG_DIR"
-  install -d -m 0755 "$CTLD_SPOOL" "$SLURMD_SPOOL"
-  if install_conf "$SLURM_CONF" "$(render_slurm_conf "$host")"; then changed=0; fi
+  local name
+  install -d -m 0755 "$CONF_DIR" "$LOG_DIR" "$PID_DIR"
+  install -d -m 0755 "$CTLD_SPOOL" "$SLURMD_SPOOL_BASE"
+  for name in $(node_names "$host"); do install -d -m 0755 "$SLURMD_SPOOL_BASE/$name"; done
+  if install_conf "$SLURM_CONF_FILE" "$(render_slurm_conf "$host")"; then changed=0; fi
   if install_conf "$GRES_CONF" "$(render_gres_conf "$host")"; then changed=0; fi
   # cgroup.conf is only read by cgroup plugins, which this config does not use.
   return $changed
@@ -280,25 +334,38 @@ stop_daemon() {  # stop_daemon NAME PIDFILE
   rm -f "$pidfile"
 }
 
-start_daemon() {  # start_daemon NAME: daemonizes itself and writes its pid file
+start_daemon() {  # start_daemon NAME PIDFILE [ARGS...]: daemonizes itself, writes PIDFILE
   local name=$1 pidfile=$2
-  log "starting $name"
+  shift 2
+  log "starting $name $*"
   # stdin/stdout/stderr detached, so a caller capturing our output is not held open;
   # fd 9 (our lock) closed, so the daemon does not hold the lock after we exit.
-  setsid "/usr/sbin/$name" </dev/null >>"$LOG_DIR/$name.stdout" 2>&1 9>&- \
-    || { tail_logs; die "$name failed to start"; }
+  setsid "/usr/sbin/$name" "$@" </dev/null >>"$LOG_DIR/$name.stdout" 2>&1 9>&- \
+    || { tail_logs; die "$name $* failed to start"; }
   local i
   for i in $(seq 1 40); do
     pid_alive "$pidfile" "$name" && return
     sleep 0.25
   done
   tail_logs
-  die "$name did not write $pidfile"
+  die "$name $* did not write $pidfile"
+}
+
+slurmd_pid() { echo "$PID_DIR/slurmd-$1.pid"; }
+
+# Every slurmd this script may have started: one per node pid file, and the single slurmd of
+# the one-node layout this script used before (its pid file was slurmd.pid).
+stop_slurmds() {
+  local f
+  for f in "$PID_DIR"/slurmd-*.pid "$LEGACY_SLURMD_PID"; do
+    [ -e "$f" ] || continue
+    stop_daemon slurmd "$f"
+  done
 }
 
 tail_logs() {
   local f
-  for f in "$LOG_DIR/slurmctld.log" "$LOG_DIR/slurmd.log" "$LOG_DIR/slurmctld.stdout" \
+  for f in "$LOG_DIR/slurmctld.log" "$LOG_DIR"/slurmd*.log "$LOG_DIR/slurmctld.stdout" \
     "$LOG_DIR/slurmd.stdout"; do
     [ -s "$f" ] || continue
     printf '\n==> %s (last 25 lines) <==\n' "$f" >&2
@@ -306,7 +373,7 @@ tail_logs() {
   done
 }
 
-node_state() {  # compact sinfo state of our node, e.g. idle, mix, drain, idle*; empty if unknown
+node_state() {  # compact sinfo state of a node, e.g. idle, mix, drain, idle*; empty if unknown
   sinfo -h -N -n "$1" -o '%t' 2>/dev/null | head -n 1 || true
 }
 
@@ -315,21 +382,21 @@ state_ok() {
 }
 
 wait_for_node() {
-  local host=$1 deadline state resumed=0 comp_since=""
+  local node=$1 deadline state resumed=0 comp_since=""
   deadline=$((SECONDS + TIMEOUT))
-  log "waiting up to ${TIMEOUT}s for node $host to be idle"
+  log "waiting up to ${TIMEOUT}s for node $node to be idle"
   while :; do
-    state=$(node_state "$host")
+    state=$(node_state "$node")
     if state_ok "$state"; then
-      log "node $host is $state"
+      log "node $node is $state"
       return
     fi
     case "$state" in
       drain* | drng* | down | fail*)
         # down* (not responding) usually clears by itself once slurmd registers.
         if [ $resumed -lt 3 ]; then
-          log "node $host is $state ($(sinfo -h -R -n "$host" -o '%E' 2>/dev/null || true)); resuming it"
-          scontrol update nodename="$host" state=resume || true
+          log "node $node is $state ($(sinfo -h -R -n "$node" -o '%E' 2>/dev/null || true)); resuming it"
+          scontrol update nodename="$node" state=resume || true
           resumed=$((resumed + 1))
         fi
         ;;
@@ -338,18 +405,18 @@ wait_for_node() {
         # node down and resuming it is the standard way to clear it.
         comp_since=${comp_since:-$SECONDS}
         if [ $((SECONDS - comp_since)) -ge 15 ]; then
-          log "node $host has been completing for 15s; setting it down and resuming it"
-          scontrol update nodename="$host" state=down reason="local-slurm: stuck completing" || true
-          scontrol update nodename="$host" state=resume || true
+          log "node $node has been completing for 15s; setting it down and resuming it"
+          scontrol update nodename="$node" state=down reason="local-slurm: stuck completing" || true
+          scontrol update nodename="$node" state=resume || true
           comp_since=""
         fi
         ;;
     esac
     if [ $SECONDS -ge $deadline ]; then
       {
-        echo "local-slurm: error: node $host not idle after ${TIMEOUT}s (state: '${state:-unknown}')"
+        echo "local-slurm: error: node $node not idle after ${TIMEOUT}s (state: '${state:-unknown}')"
         sinfo -R 2>&1 || true
-        scontrol show node "$host" 2>&1 | grep -E 'State|Reason' || true
+        scontrol show node "$node" 2>&1 | grep -E 'State|Reason' || true
       } >&2
       tail_logs
       exit 1
@@ -361,18 +428,19 @@ wait_for_node() {
 # ------------------------------------------------------------------ commands
 
 cmd_up() {
-  local host changed=1 t0=$SECONDS
+  local host changed=1 t0=$SECONDS name pidfile
   host=$(hostname -s)
-  log "bringing up a single-node Slurm cluster on $host"
+  case "$NODES" in '' | *[!0-9]* | 0) die "LOCAL_SLURM_NODES must be a positive number, not '$NODES'" ;; esac
+  log "bringing up a $NODES-node Slurm cluster ($CLUSTER_NAME, $SLURM_CONF_FILE) on $host"
   install_packages
   setup_munge
   make_fake_gpus
   if write_configs "$host"; then changed=0; fi
   if [ $changed -eq 0 ]; then
-    if pid_alive "$CTLD_PID" slurmctld || pid_alive "$SLURMD_PID" slurmd; then
+    if pid_alive "$CTLD_PID" slurmctld; then
       log "configuration changed: restarting the daemons"
     fi
-    stop_daemon slurmd "$SLURMD_PID"
+    stop_slurmds
     stop_daemon slurmctld "$CTLD_PID"
   else
     log "configuration unchanged"
@@ -382,24 +450,27 @@ cmd_up() {
   else
     start_daemon slurmctld "$CTLD_PID"
   fi
-  if pid_alive "$SLURMD_PID" slurmd; then
-    log "slurmd is running (pid $(cat "$SLURMD_PID"))"
-  else
-    start_daemon slurmd "$SLURMD_PID"
-  fi
-  wait_for_node "$host"
+  for name in $(node_names "$host"); do
+    pidfile=$(slurmd_pid "$name")
+    if pid_alive "$pidfile" slurmd; then
+      log "slurmd of $name is running (pid $(cat "$pidfile"))"
+    else
+      start_daemon slurmd "$pidfile" -N "$name"
+    fi
+  done
+  for name in $(node_names "$host"); do wait_for_node "$name"; done
   sinfo
-  log "up in $((SECONDS - t0))s"
+  log "up in $((SECONDS - t0))s; clients: export SLURM_CONF=$SLURM_CONF_FILE"
 }
 
 cmd_down() {
-  stop_daemon slurmd "$SLURMD_PID"
+  stop_slurmds
   stop_daemon slurmctld "$CTLD_PID"
   log "slurm is down (munged left running)"
 }
 
 cmd_status() {
-  local host state
+  local host state name bad=0
   host=$(hostname -s)
   if ! command -v sinfo >/dev/null 2>&1; then
     log "slurm is not installed (no sinfo)"
@@ -407,19 +478,23 @@ cmd_status() {
   fi
   sinfo 2>&1 || true
   squeue 2>&1 || true
-  state=$(node_state "$host")
-  if state_ok "$state"; then
-    log "node $host is $state"
-    return 0
-  fi
-  log "node $host is not usable (state: '${state:-unknown}')"
-  sinfo -R 2>/dev/null || true
-  return 1
+  for name in $(node_names "$host"); do
+    state=$(node_state "$name")
+    if state_ok "$state"; then
+      log "node $name is $state"
+    else
+      log "node $name is not usable (state: '${state:-unknown}')"
+      bad=1
+    fi
+  done
+  if [ $bad -ne 0 ]; then sinfo -R 2>/dev/null || true; fi
+  return $bad
 }
 
 lock() {  # one `up` or `down` at a time (make test and a developer may race)
-  exec 9>/run/local-slurm.lock
-  if ! flock -w 300 9; then die "another local-slurm.sh up/down has held /run/local-slurm.lock for 300s"; fi
+  install -d -m 0755 "$(dirname "$LOCK_FILE")"
+  exec 9>"$LOCK_FILE"
+  if ! flock -w 300 9; then die "another local-slurm.sh up/down has held $LOCK_FILE for 300s"; fi
 }
 
 main() {
@@ -427,8 +502,9 @@ main() {
     up) need_root up; lock; cmd_up ;;
     down) need_root down; lock; cmd_down ;;
     status) cmd_status ;;
+    env) echo "export SLURM_CONF=$SLURM_CONF_FILE" ;;
     *)
-      echo "usage: $0 up|down|status" >&2
+      echo "usage: $0 up|down|status|env" >&2
       exit 2
       ;;
   esac
