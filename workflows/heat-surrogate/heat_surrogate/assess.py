@@ -106,7 +106,7 @@ def evaluate(coverage: float = 0.9, threads: int = 0, grid: int = 32,
              field: str = "lognormal", correlation_length: float = 0.1,
              contrast: float = 10.0, seed: int = 0, n_calibration: int = 256,
              n_fresh_test: int = 256, trust_threshold: float = 0.05,
-             residual_margin: float = 1.25,
+             residual_margin: float = 1.25, trust_coverage: float = 0.995,
              results: dict[str, list[Any]] | None = None,
              context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
     """Test-set error with intervals, the solvers at the discretisation error against
@@ -133,12 +133,15 @@ def evaluate(coverage: float = 0.9, threads: int = 0, grid: int = 32,
     err_test = unc.relative_l2(mean_test, y_test)
 
     # trust estimate: conformal on the calibration split, judged on the test split
+    # (`coverage` for the reported interval, `trust_coverage` for the routing factor)
     factor = unc.conformal_factor(spread_cal, err_cal, coverage)
+    trust_factor = unc.conformal_factor(spread_cal, err_cal, trust_coverage)
     res_cal = residuals(raw_cal, mean_cal, kind)
     res_test = residuals(raw_test, mean_test, kind)
     limit = unc.residual_limit(float(res_cal.max()), float(residual_margin))
-    routing = unc.route(spread_test, factor, float(trust_threshold), res_test, limit)
+    routing = unc.route(spread_test, trust_factor, float(trust_threshold), res_test, limit)
     covered = int((err_test <= factor * spread_test).sum())
+    trust_covered = int((err_test <= trust_factor * spread_test).sum())
     false_accepts = int((routing.accepted & (err_test > trust_threshold)).sum())
 
     # the classical solvers at the discretisation error, timed here beside the surrogate
@@ -183,6 +186,8 @@ def evaluate(coverage: float = 0.9, threads: int = 0, grid: int = 32,
                      "test_max": float(res_test.max()),
                      "rank_correlation_with_error": unc.rank_correlation(res_test, err_test)},
         "trust": {"kind": "in-distribution indicator", "threshold": float(trust_threshold),
+                  "coverage": float(trust_coverage), "factor": trust_factor,
+                  "test_coverage": trust_covered / len(raw_test),
                   "accepted": int(routing.accepted.sum()), "queries": len(raw_test),
                   "false_accepts": false_accepts,
                   "false_accept_rate_ci95": unc.binomial_interval(false_accepts,
@@ -243,7 +248,7 @@ def couple(n_queries: int, trust_threshold: float, grid: int, field: str = "logn
     mean, spread = unc.ensemble_stats(tr.predict(members, features(raw, field)))
     residual = residuals(raw, mean, field)
     limit = unc.residual_limit(ev["residual"]["calibration_max"], float(residual_margin))
-    routing = unc.route(spread, ev["calibration"]["factor"], threshold, residual, limit)
+    routing = unc.route(spread, ev["trust"]["factor"], threshold, residual, limit)
     answers = mean.copy()
     for i in routing.routed:
         answers[i] = acc.solve_at(raw[i], field, rule, best).u
@@ -325,8 +330,11 @@ def summary(ev: dict[str, Any], co: dict[str, Any]) -> str:
                            f"{cal['n']} calibration fields for {cal['coverage']:.0%}; "
                            f"test coverage {cal['test_coverage']:.1%} "
                            f"(95% CI {_ci(cal['test_coverage_ci95'])})"),
-        ("trust check", f"an in-distribution indicator, not a guarantee: threshold "
-                        f"{trust['threshold']:.2%}, residual <= "
+        ("trust check", f"an in-distribution indicator, not a guarantee: accept when "
+                        f"{trust['factor']:.2f} x spread (conformal "
+                        f"{trust['coverage']:.1%}, test coverage "
+                        f"{trust['test_coverage']:.1%}) <= {trust['threshold']:.2%} and "
+                        "residual <= "
                         + ("off" if ev["residual"]["limit"] is None else
                            f"{ev['residual']['limit']:.3g}")
                         + f"; on the test fields {trust['accepted']} of {trust['queries']} "
