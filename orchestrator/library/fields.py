@@ -23,9 +23,10 @@ import numpy as np
 
 KINDS = ("lognormal", "threshold", "source")
 
-# Stream ids used by the heat-surrogate workflow: one per purpose, so that test and
-# query fields are never training fields ("shifted": queries from another distribution).
-STREAMS = {"train": 0, "test": 1, "query": 2, "shifted": 3}
+# Stream ids used by the heat-surrogate workflow: one per purpose, so that test,
+# calibration and query fields are never training fields, nor each other's ("shifted":
+# queries from another distribution).
+STREAMS = {"train": 0, "test": 1, "query": 2, "shifted": 3, "calibration": 4}
 
 
 def rng_for(seed: int, stream: int, index: int) -> np.random.Generator:

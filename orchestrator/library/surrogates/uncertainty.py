@@ -107,3 +107,54 @@ def route(spread: np.ndarray, factor: float, threshold: float,
         by_residual = int((accepted & ~within).sum())
         accepted = accepted & within
     return Routing(estimate, accepted, float(threshold), by_residual, limit)
+
+
+def conformal_factor(spread: np.ndarray, error: np.ndarray, coverage: float = 0.9) -> float:
+    """Split-conformal factor c from a calibration split: the ceil((n + 1) coverage)-th
+    smallest score error / spread. For a new sample exchangeable with the calibration
+    ones (same distribution, unseen by training and by this fit), P(error <= c * spread)
+    >= coverage: a marginal guarantee, over draws, not one per answer; inf when n is too
+    small for that coverage. A zero spread scores inf (it never bounds a positive error)."""
+    if not 0 < coverage < 1:
+        raise ValueError(f"coverage must be in (0, 1), got {coverage}")
+    spread, error = np.asarray(spread, float), np.asarray(error, float)
+    n = len(error)
+    rank = int(np.ceil((n + 1) * coverage))
+    if n == 0 or rank > n:
+        return float("inf")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = np.where(spread > 0, error / np.where(spread > 0, spread, 1.0), np.inf)
+    return float(np.sort(scores)[rank - 1])
+
+
+def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Student-t confidence interval of the mean."""
+    from scipy import stats
+
+    v = np.asarray(values, float)
+    if len(v) < 2:
+        return (float("nan"), float("nan"))
+    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1)) * v.std(ddof=1) / np.sqrt(len(v))
+    return (float(v.mean() - half), float(v.mean() + half))
+
+
+def bootstrap_interval(values: np.ndarray, statistic, level: float = 0.95,
+                       resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of statistic(values) (seeded: reproducible)."""
+    v = np.asarray(values, float)
+    rng = np.random.default_rng(seed)
+    stats_ = np.array([statistic(v[rng.integers(0, len(v), len(v))]) for _ in range(resamples)])
+    return (float(np.quantile(stats_, (1 - level) / 2)),
+            float(np.quantile(stats_, (1 + level) / 2)))
+
+
+def binomial_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson (exact) interval of a proportion: 0 of 256 gives (0, 1.4%)."""
+    from scipy import stats
+
+    if n == 0:
+        return (0.0, 1.0)
+    a = (1 - level) / 2
+    lo = 0.0 if successes == 0 else float(stats.beta.ppf(a, successes, n - successes + 1))
+    hi = 1.0 if successes == n else float(stats.beta.ppf(1 - a, successes + 1, n - successes))
+    return (lo, hi)

@@ -1,11 +1,18 @@
-"""evaluate and couple: is the surrogate accurate, is it fast, when does it pay off, and
-what happens when it is used in place of the solver with a trust check.
+"""evaluate and couple: is the surrogate accurate, is it faster than the best classical
+solver at the accuracy that matters, when does it pay off, and what happens when it is
+used in place of the solver with a trust check.
 
-Times are per sample. The solver's are measured in the simulate tasks (one solve per
-task, on its worker) and, for a like-for-like check, re-measured here in the evaluate
-process for both solvers on a few held-out samples. The surrogate's is the ensemble's
-(every member runs: that is what couple pays), batched over the held-out set, and also
-for one sample at a time (latency).
+Four disjoint sets of fields (fields.STREAMS, a test checks that no field is in two):
+the training set and the validation set (the last n_test samples, watched during
+training) come from dataset; `evaluate` draws a fresh calibration split (fits the
+conformal factor of the trust estimate and the residual limit) and a fresh test split
+(reports the error with a confidence interval, the out-of-sample coverage and the false
+accepts of the trust check). Nothing fitted or chosen looks at the test split.
+
+Solvers: SciPy's direct solver, PyAMG and our CG, each stopped at the accuracy that
+matters (solvers.accuracy: the discretisation error against a 5x finer grid), timed in
+this process beside the surrogate (batched and one sample at a time); the speedup,
+break-even and coupled time are against the fastest of them.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import numpy as np
 
 from heat_surrogate.stages import features, one, task_dir
 from orchestrator.library import fields
+from orchestrator.library.solvers import accuracy as acc
 from orchestrator.library.solvers import darcy as solver_mod
 from orchestrator.library.surrogates import uncertainty as unc
 
@@ -26,7 +34,8 @@ EVALUATION = "evaluation.json"
 COUPLING = "coupling.json"
 COUPLED = "coupled.npz"
 SUMMARY = "summary.txt"
-TIMED_SOLVES = 3  # held-out samples re-solved here with each solver
+RULE_FIELDS = 4  # calibration fields the solvers' stopping rule is fitted on
+TIMED_FIELDS = 8  # test fields each solver is timed on
 
 
 def load_members(results: dict[str, list[Any]] | None, threads: int = 0) -> list[Any]:
@@ -39,38 +48,27 @@ def load_members(results: dict[str, list[Any]] | None, threads: int = 0) -> list
     return [tr.load(m["model"]) for m in members]
 
 
-def timed_predict(members: list[Any], x: np.ndarray, repeats: int = 3) -> tuple[np.ndarray, float,
-                                                                                 float]:
-    """(predictions, seconds per sample batched, seconds for one sample alone): best of
-    `repeats` (after a warm-up), so that a busy machine inflates them less."""
+def timed_predict(members: list[Any], x: np.ndarray, repeats: int = 3) -> tuple[float, float]:
+    """(seconds per sample batched, seconds per sample one at a time): median of
+    `repeats` after a warm-up, so that a busy machine inflates them less."""
     from orchestrator.library.surrogates import train as tr
 
-    preds = tr.predict(members, x)
-    batched = single = float("inf")
+    tr.predict(members, x[:2])
+    batched, single = [], []
     for _ in range(repeats):
         t = time.perf_counter()
         tr.predict(members, x)
-        batched = min(batched, (time.perf_counter() - t) / len(x))
+        batched.append((time.perf_counter() - t) / len(x))
         t = time.perf_counter()
-        tr.predict(members, x[:1])
-        single = min(single, time.perf_counter() - t)
-    return preds, batched, single
-
-
-def solver_times(raw: np.ndarray, kind: str, tolerance: float) -> dict[str, float]:
-    """Seconds per solve of each solver on the first few held-out samples, here."""
-    out = {}
-    for name in solver_mod.SOLVERS:
-        solver_mod.warm_up(kind, name)
-        times = [solver_mod.solve(x, kind, name, tolerance).seconds for x in raw[:TIMED_SOLVES]]
-        out[name] = float(np.median(times))
-    return out
+        for i in range(min(len(x), 8)):
+            tr.predict(members, x[i:i + 1])
+        single.append((time.perf_counter() - t) / min(len(x), 8))
+    return float(np.median(batched)), float(np.median(single))
 
 
 def residuals(raw: np.ndarray, u: np.ndarray, kind: str) -> np.ndarray:
     """Relative residual ||f - A u|| / ||f|| of each predicted solution: how far it is
-    from satisfying the discrete equations (one operator application; the solver stops
-    at 1e-6, a good surrogate's answer sits near 0.4 on the default problem)."""
+    from satisfying the discrete equations (one operator application)."""
     out = []
     for field, sol in zip(raw, u, strict=True):
         k, f = solver_mod.problem(field, kind)
@@ -84,43 +82,117 @@ def break_even(fixed_seconds: float, solve: float, infer: float) -> float | None
     return fixed_seconds / (solve - infer) if solve > infer else None
 
 
-def evaluate(tolerance: float = 1e-6, coverage: float = 0.9, threads: int = 0,
+def split_fields(name: str, n: int, grid: int, field: str, correlation_length: float,
+                 contrast: float, seed: int) -> np.ndarray:
+    """n fresh fields of split `name` (`calibration` or `test`): their own stream."""
+    return fields.sample_fields(field, int(n), int(grid), float(correlation_length),
+                                float(contrast), int(seed), fields.STREAMS[name])
+
+
+def exact(raw: np.ndarray, kind: str) -> np.ndarray:
+    """The exact discrete solutions (SciPy's direct solver), what the surrogate learns."""
+    return np.stack([solver_mod.solve_linear(x, kind, "direct").u for x in raw])
+
+
+def _stats(err: np.ndarray) -> dict[str, Any]:
+    p90 = lambda v: float(np.quantile(v, 0.9))  # noqa: E731
+    return {"n": len(err), "mean": float(err.mean()),
+            "mean_ci95": unc.mean_interval(err), "median": float(np.median(err)),
+            "p90": p90(err), "p90_ci95": unc.bootstrap_interval(err, p90),
+            "max": float(err.max())}
+
+
+def evaluate(coverage: float = 0.9, threads: int = 0, grid: int = 32,
+             field: str = "lognormal", correlation_length: float = 0.1,
+             contrast: float = 10.0, seed: int = 0, n_calibration: int = 256,
+             n_fresh_test: int = 256, trust_threshold: float = 0.05,
+             residual_margin: float = 1.25, trust_coverage: float = 0.995,
              results: dict[str, list[Any]] | None = None,
              context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
-    """Held-out error, times, break-even count, and the calibration of the spread."""
+    """Test-set error with intervals, the solvers at the discretisation error against
+    the surrogate, break-even, the conformal trust estimate and its out-of-sample
+    coverage and false accepts."""
+    from orchestrator.library.surrogates import train as tr
+
     info = one(results, "dataset")
+    kind = info["kind"]
     members = load_members(results, threads)
     with np.load(info["dataset"]) as data:
-        x, y, raw = data["x_test"], data["y_test"], data["raw_test"]
-        solve_test = float(data["seconds_test"].mean())
-    preds, infer, latency = timed_predict(members, x)
-    mean, spread = unc.ensemble_stats(preds)
-    err = unc.relative_l2(mean, y)
-    res = residuals(raw, mean, info["kind"])
-    member_err = [float(unc.relative_l2(preds[:, m], y).mean()) for m in range(preds.shape[1])]
+        x_val, y_val = data["x_test"], data["y_test"]
+    args = (int(grid), field, correlation_length, contrast, seed)
+    raw_cal = split_fields("calibration", n_calibration, *args)
+    raw_test = split_fields("test", n_fresh_test, *args)
+    y_cal, y_test = exact(raw_cal, kind), exact(raw_test, kind)
+    preds_cal = tr.predict(members, features(raw_cal, kind))
+    preds_test = tr.predict(members, features(raw_test, kind))
+    mean_val, _ = unc.ensemble_stats(tr.predict(members, x_val))
+    mean_cal, spread_cal = unc.ensemble_stats(preds_cal)
+    mean_test, spread_test = unc.ensemble_stats(preds_test)
+    err_val = unc.relative_l2(mean_val, y_val)
+    err_cal = unc.relative_l2(mean_cal, y_cal)
+    err_test = unc.relative_l2(mean_test, y_test)
+
+    # trust estimate: conformal on the calibration split, judged on the test split
+    # (`coverage` for the reported interval, `trust_coverage` for the routing factor)
+    factor = unc.conformal_factor(spread_cal, err_cal, coverage)
+    trust_factor = unc.conformal_factor(spread_cal, err_cal, trust_coverage)
+    res_cal = residuals(raw_cal, mean_cal, kind)
+    res_test = residuals(raw_test, mean_test, kind)
+    limit = unc.residual_limit(float(res_cal.max()), float(residual_margin))
+    routing = unc.route(spread_test, trust_factor, float(trust_threshold), res_test, limit)
+    covered = int((err_test <= factor * spread_test).sum())
+    trust_covered = int((err_test <= trust_factor * spread_test).sum())
+    false_accepts = int((routing.accepted & (err_test > trust_threshold)).sum())
+
+    # the classical solvers at the discretisation error, timed here beside the surrogate
+    ref = acc.reference(raw_cal[:RULE_FIELDS], kind)
+    rule = acc.stop_rule(raw_cal[:RULE_FIELDS], kind, ref)
+    timed = raw_test[:TIMED_FIELDS]
+    solve_here = acc.time_methods(timed, kind, rule)
+    infer, latency = timed_predict(members, features(timed, kind))
+    best, best_s = acc.fastest(solve_here)
+    truth_err = [acc.relative_l2(m, t) for m, t in
+                 zip(unc.ensemble_stats(preds_cal[:RULE_FIELDS])[0], ref.truth, strict=True)]
     train_seconds = float(sum(r["seconds"] for r in results["train"]))
-    local = solver_times(raw, info["kind"], float(tolerance))
-    solve = info["solve_seconds_mean"]
+    data_seconds = float(info["data_seconds"])
     out = {
-        "n_train": info["n_train"], "n_test": info["n_test"], "grid": info["grid"],
-        "kind": info["kind"], "solver": info["solver"], "backend": info["backend"],
-        "members": len(members),
-        "error": {"mean": float(err.mean()), "median": float(np.median(err)),
-                  "p90": float(np.quantile(err, 0.9)), "max": float(err.max())},
-        "member_error_mean": member_err,
-        "seconds": {"solve": solve, "solve_test": solve_test,
-                    "solve_here": local, "inference": infer, "inference_single": latency,
-                    "data": info["data_seconds"], "train": train_seconds},
-        "speedup": solve / infer, "speedup_single": solve / latency,
-        "speedup_vs": {name: t / infer for name, t in local.items()},
-        "break_even": break_even(info["data_seconds"] + train_seconds, solve, infer),
-        "spread": {"mean": float(spread.mean()), "max": float(spread.max()),
-                   "rank_correlation_with_error": unc.rank_correlation(spread, err)},
-        "calibration": {"coverage": coverage,
-                        "factor": unc.calibrate(spread, err, coverage)},
-        "residual": {"mean": float(res.mean()), "p90": float(np.quantile(res, 0.9)),
-                     "max": float(res.max()),
-                     "rank_correlation_with_error": unc.rank_correlation(res, err)},
+        "n_train": info["n_train"], "n_validation": info["n_test"],
+        "n_calibration": len(raw_cal), "n_test": len(raw_test), "grid": info["grid"],
+        "kind": kind, "members": len(members),
+        "error": _stats(err_test), "validation_error": _stats(err_val),
+        "calibration_error_mean": float(err_cal.mean()),
+        "member_error_mean": [float(unc.relative_l2(preds_test[:, m], y_test).mean())
+                              for m in range(preds_test.shape[1])],
+        "discretisation": {"error_mean": float(ref.discretisation.mean()),
+                           "finer_by": acc.FACTOR, "fields": RULE_FIELDS,
+                           "surrogate_error_vs_fine_mean": float(np.mean(truth_err))},
+        "stop_rule": rule.to_json(),
+        "seconds": {"solve_here": solve_here, "fastest": best_s,
+                    "inference": infer, "inference_single": latency,
+                    "data": data_seconds, "train": train_seconds,
+                    "data_solver": info["solver"],
+                    "data_solve_mean": info["solve_seconds_mean"]},
+        "fastest": best,
+        "speedup": best_s / infer, "speedup_single": best_s / latency,
+        "speedup_vs": {name: t / infer for name, t in solve_here.items()},
+        "break_even": break_even(data_seconds + train_seconds, best_s, infer),
+        "spread": {"mean": float(spread_test.mean()),
+                   "rank_correlation_with_error": unc.rank_correlation(spread_test, err_test)},
+        "calibration": {"method": "split conformal", "coverage": coverage, "factor": factor,
+                        "fitted_on": "calibration", "n": len(raw_cal),
+                        "test_coverage": covered / len(raw_test),
+                        "test_coverage_ci95": unc.binomial_interval(covered, len(raw_test))},
+        "residual": {"limit": limit, "calibration_max": float(res_cal.max()),
+                     "test_max": float(res_test.max()),
+                     "rank_correlation_with_error": unc.rank_correlation(res_test, err_test)},
+        "trust": {"kind": "in-distribution indicator", "threshold": float(trust_threshold),
+                  "coverage": float(trust_coverage), "factor": trust_factor,
+                  "test_coverage": trust_covered / len(raw_test),
+                  "accepted": int(routing.accepted.sum()), "queries": len(raw_test),
+                  "false_accepts": false_accepts,
+                  "false_accept_rate_ci95": unc.binomial_interval(false_accepts,
+                                                                  len(raw_test)),
+                  "above_threshold": int((err_test > trust_threshold).sum())},
         "device": str(members[0].device), "train_device": results["train"][0]["device"],
     }
     (task_dir(context) / EVALUATION).write_text(json.dumps(out, indent=1))
@@ -154,14 +226,14 @@ def _group(err: np.ndarray, accepted: np.ndarray, surrogate_err: np.ndarray,
 
 def couple(n_queries: int, trust_threshold: float, grid: int, field: str = "lognormal",
            correlation_length: float = 0.1, contrast: float = 10.0, shifted_queries: int = 0,
-           query_contrast: float = 30.0, solver: str = "cg", tolerance: float = 1e-6,
-           residual_margin: float = 1.25, seed: int = 0, threads: int = 0,
-           results: dict[str, list[Any]] | None = None,
+           query_contrast: float = 30.0, residual_margin: float = 1.25, seed: int = 0,
+           threads: int = 0, results: dict[str, list[Any]] | None = None,
            context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
-    """Answer n_queries fresh fields: the surrogate where factor * spread is within
-    trust_threshold and its residual within residual_margin x the largest held-out
-    residual (0: no residual check), the solver elsewhere. Every accepted answer is then
-    checked against a solve (not counted in the coupled time) to report the error
+    """Answer n_queries fresh fields: the surrogate where the conformal estimate
+    factor * spread is within trust_threshold and its residual within the limit fitted on
+    the calibration split (residual_margin 0: no residual check), the fastest solver of
+    evaluate (at its stopping rule) elsewhere. Every accepted answer is then checked
+    against a direct solve (not counted in the coupled time) to report the error
     actually delivered."""
     from orchestrator.library.surrogates import train as tr
 
@@ -170,18 +242,18 @@ def couple(n_queries: int, trust_threshold: float, grid: int, field: str = "logn
     raw = queries(n_queries, shifted_queries, grid, field, correlation_length, contrast,
                   query_contrast, seed)
     threshold = float(trust_threshold)
+    rule = acc.StopRule(ev["stop_rule"]["tolerance"], {}, 1.0, 0.0, 0)
+    best = ev["fastest"]
     start = time.perf_counter()
     mean, spread = unc.ensemble_stats(tr.predict(members, features(raw, field)))
     residual = residuals(raw, mean, field)
-    limit = unc.residual_limit(ev["residual"]["max"], float(residual_margin))
-    routing = unc.route(spread, ev["calibration"]["factor"], threshold, residual, limit)
+    limit = unc.residual_limit(ev["residual"]["calibration_max"], float(residual_margin))
+    routing = unc.route(spread, ev["trust"]["factor"], threshold, residual, limit)
     answers = mean.copy()
     for i in routing.routed:
-        answers[i] = solver_mod.solve(raw[i], field, solver, float(tolerance)).u
+        answers[i] = acc.solve_at(raw[i], field, rule, best).u
     coupled_seconds = time.perf_counter() - start
-    truth = answers.copy()  # routed answers are solves already
-    for i in np.flatnonzero(routing.accepted):
-        truth[i] = solver_mod.solve(raw[i], field, "cg", float(tolerance)).u
+    truth = exact(raw, field)
     err = unc.relative_l2(answers, truth)
     surrogate_err = unc.relative_l2(mean, truth)
     split = len(raw) - min(int(shifted_queries), len(raw))
@@ -190,9 +262,9 @@ def couple(n_queries: int, trust_threshold: float, grid: int, field: str = "logn
                                ("shifted", slice(split, None)))}
     out = dict(routing.to_json(), **_group(err, routing.accepted, surrogate_err, threshold),
                **groups, routed_fraction=float((~routing.accepted).mean()),
-               query_contrast=float(query_contrast),
+               query_contrast=float(query_contrast), solver=best,
                seconds={"coupled": coupled_seconds,
-                        "solver_only": float(ev["seconds"]["solve"]) * len(raw)})
+                        "solver_only": float(ev["seconds"]["fastest"]) * len(raw)})
     out_dir = task_dir(context)
     np.savez(out_dir / COUPLED, answers=answers, accepted=routing.accepted,
              estimate=routing.estimate, residual=residual, fields=raw)
@@ -215,40 +287,69 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3g} ms"
 
 
+def _ci(pair: Any) -> str:
+    return f"{pair[0]:.2%}-{pair[1]:.2%}"
+
+
 def summary(ev: dict[str, Any], co: dict[str, Any]) -> str:
-    """The evaluation table `make demo` prints."""
+    """The evaluation table `make demo` prints: every claim against the fastest
+    classical solver at the discretisation error, statistics on the fresh test split."""
     s = ev["seconds"]
     n_star = ev["break_even"]
+    err, cal, trust = ev["error"], ev["calibration"], ev["trust"]
+    tol = ev["stop_rule"]["tolerance"]
+    faster = ev["speedup"] >= 1
     rows = [
-        ("problem", f"{ev['kind']} {ev['grid']}x{ev['grid']}, {ev['n_train']} train / "
-                    f"{ev['n_test']} held-out samples"),
-        ("solver", f"{ev['solver']} ({ev['backend']}): {_ms(s['solve'])} per sample"),
-        ("solvers here", ", ".join(f"{k} {_ms(v)}" for k, v in s["solve_here"].items())),
+        ("problem", f"{ev['kind']} {ev['grid']}x{ev['grid']}: {ev['n_train']} train, "
+                    f"{ev['n_validation']} validation, {ev['n_calibration']} calibration, "
+                    f"{ev['n_test']} test samples (disjoint)"),
+        ("discretisation", f"error {ev['discretisation']['error_mean']:.3%} against a "
+                           f"{ev['discretisation']['finer_by']}x finer grid; solvers stop "
+                           "there: " + ", ".join(
+                               f"{k} {'exact' if v is None else f'tol {v:g}'}"
+                               for k, v in tol.items())),
+        ("solvers here", ", ".join(f"{k} {_ms(v)}" for k, v in s["solve_here"].items())
+         + f" per sample (fastest: {ev['fastest']})"),
         ("surrogate", f"FNO ensemble of {ev['members']} on {ev['device']}: "
                       f"{_ms(s['inference'])} per sample batched, "
-                      f"{_ms(s['inference_single'])} alone"),
-        ("speedup", f"{ev['speedup']:.1f}x batched, {ev['speedup_single']:.1f}x alone; vs "
-                    + ", ".join(f"{k} {v:.1f}x" for k, v in ev["speedup_vs"].items())),
-        ("rel. L2 error", f"mean {ev['error']['mean']:.2%}, p90 {ev['error']['p90']:.2%}, "
-                          f"max {ev['error']['max']:.2%}"),
-        ("cost to build", f"data {s['data']:.1f} s + training {s['train']:.1f} s"),
-        ("break-even N*", f"{n_star:.0f} queries" if n_star is not None else "never"),
-        ("trust check", f"estimate = {ev['calibration']['factor']:.2f} x spread "
-                        f"(covers {ev['calibration']['coverage']:.0%} of held-out errors), "
-                        f"threshold {co['threshold']:.2%}"),
-        ("residual check", "off" if co["residual_limit"] is None else
-         f"relative residual <= {co['residual_limit']:.3g} (held-out max "
-         f"{ev['residual']['max']:.3g})"),
+                      f"{_ms(s['inference_single'])} one at a time"),
+        (f"vs {ev['fastest']}", f"{ev['speedup']:.2f}x batched, {ev['speedup_single']:.2f}x "
+                                "one at a time" + ("" if faster else
+                                                   f" (the surrogate is slower than "
+                                                   f"{ev['fastest']})")),
+        ("test error", f"rel. L2 mean {err['mean']:.2%} (95% CI {_ci(err['mean_ci95'])}), "
+                       f"p90 {err['p90']:.2%} ({_ci(err['p90_ci95'])}), max {err['max']:.2%} "
+                       f"on {err['n']} fresh fields"),
+        ("validation", f"mean {ev['validation_error']['mean']:.2%} (the {ev['n_validation']} "
+                       "watched in training)"),
+        ("cost to build", f"data {s['data']:.1f} s ({s['data_solver']}) + training "
+                          f"{s['train']:.1f} s"),
+        ("break-even N*", f"{n_star:.0f} queries" if n_star is not None else
+         f"never (not faster than {ev['fastest']} per sample)"),
+        ("trust estimate", f"{cal['factor']:.2f} x spread, split conformal on "
+                           f"{cal['n']} calibration fields for {cal['coverage']:.0%}; "
+                           f"test coverage {cal['test_coverage']:.1%} "
+                           f"(95% CI {_ci(cal['test_coverage_ci95'])})"),
+        ("trust check", f"an in-distribution indicator, not a guarantee: accept when "
+                        f"{trust['factor']:.2f} x spread (conformal "
+                        f"{trust['coverage']:.1%}, test coverage "
+                        f"{trust['test_coverage']:.1%}) <= {trust['threshold']:.2%} and "
+                        "residual <= "
+                        + ("off" if ev["residual"]["limit"] is None else
+                           f"{ev['residual']['limit']:.3g}")
+                        + f"; on the test fields {trust['accepted']} of {trust['queries']} "
+                        f"accepted, {trust['false_accepts']} of them above the threshold "
+                        f"(false-accept rate 95% CI {_ci(trust['false_accept_rate_ci95'])})"),
         ("coupled", f"{co['accepted']} of {co['queries']} answered by the surrogate, "
-                    f"{co['routed']} routed to the solver"
+                    f"{co['routed']} routed to {co['solver']}"
                     + ("" if co["residual_limit"] is None else
                        f" ({co['routed_by_residual']} by the residual check)")),
         ("  in-distribution", _routed(co["in_distribution"])),
         (f"  contrast {co['query_contrast']:g}", _routed(co["shifted"])),
         ("accepted error", "-" if co["accepted_error"]["mean"] is None else
          f"mean {co['accepted_error']['mean']:.2%}, max {co['accepted_error']['max']:.2%}"),
-        ("coupled time", f"{co['seconds']['coupled']:.2f} s vs "
-                         f"{co['seconds']['solver_only']:.2f} s solver only"),
+        ("coupled time", f"{co['seconds']['coupled']:.3f} s vs "
+                         f"{co['seconds']['solver_only']:.3f} s with {co['solver']} only"),
     ]
     width = max(len(k) for k, _ in rows)
     lines = ["heat-surrogate: evaluation", *(f"  {k:<{width}}  {v}" for k, v in rows)]
