@@ -100,6 +100,8 @@ def ledger_path(run_dir: str) -> str:
     """One ledger per run and allocation on this node: pools of a local site share the
     machine; on a batch system each job has its own CPUs and devices."""
     scope = next((os.environ[v] for v in JOB_ID_VARS if os.environ.get(v)), "local")
+    # the node too: a test cluster runs several slurmd (nodes) on one host, one /dev/shm
+    scope += "\0" + os.environ.get("SLURMD_NODENAME", "")
     digest = hashlib.sha256(f"{run_dir}\0{scope}".encode()).hexdigest()[:16]
     root = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) \
         else tempfile.gettempdir()

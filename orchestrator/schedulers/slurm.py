@@ -193,7 +193,18 @@ class Slurm(Scheduler):
             walltime=format_walltime(parse_walltime(pool.walltime)),
             worker_init=worker_init,
             cmd_timeout=site.slurm.cmd_timeout,
-        ), ("SimpleLauncher", {}) if mpi else None)
+        ), self._block_launcher(pool.nodes_per_block, mpi))
+
+    @staticmethod
+    def _block_launcher(nodes: int, mpi: bool) -> tuple[str, dict] | None:
+        """An MPI-mode block is one process that starts each task's ranks with srun; a block
+        of several nodes starts one worker pool per node (srun, one task per node: Parsl's
+        default launcher would start them all on the batch host); one node: Parsl's default."""
+        if mpi:
+            return ("SimpleLauncher", {})
+        if nodes > 1:
+            return ("SrunLauncher", {"overrides": "--cpu-bind=none"})
+        return None
 
     def status_command(self, job_ids: list[str]) -> list[str]:
         return ["squeue", "-h", "-o", "%i", "-j", ",".join(job_ids)]
