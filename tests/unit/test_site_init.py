@@ -13,7 +13,7 @@ from orchestrator.site.init import draft_site
 from orchestrator.site.init_envs import shipped_environments
 from orchestrator.site.init_yaml import render_site, scalar
 from orchestrator.site.load import load_site_text
-from orchestrator.site.probe_slurm import (
+from orchestrator.schedulers.slurm import (
     Gres,
     SchedulerError,
     SlurmCluster,
@@ -304,7 +304,7 @@ def test_limits_unlimited_short_and_capped():
 def test_partitions_only_some_may_use_say_so():
     rec = parse_records("PartitionName=lab AllowGroups=chem,bio AllowAccounts=ALL "
                         "AllowQos=ALL MaxTime=1:00:00 State=UP", "PartitionName")[0]
-    from orchestrator.site.probe_slurm import parse_partition
+    from orchestrator.schedulers.slurm import parse_partition
 
     lab = parse_partition(rec)
     assert lab.allowed == ("AllowGroups=chem,bio",)
