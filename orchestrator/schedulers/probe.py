@@ -114,7 +114,8 @@ class DraftHints:
 
 
 SLURM_TERMS = {"queue": "partition", "max_time": "MaxTime", "default_time": "DefaultTime",
-               "memory": "RealMemory", "cpus": "CPUs Slurm allocates per node"}
+               "memory": "RealMemory", "cpus": "CPUs Slurm allocates per node",
+               "gres": "GRES"}
 
 
 def run_command(argv: list[str], timeout: float | None = None) -> str:

@@ -169,7 +169,7 @@ def _gpu_pool(pool: PoolDraft, part: SlurmPartition, nodes: list[SlurmNode],
     pool.set("device", "xpu" if intel else "gpu")
     pool.set(hints.queue_field, part.name)
     shapes = sorted({_gres_text(n) for n in nodes})
-    note = "GRES " + ", ".join(shapes)
+    note = f"{hints.term('gres')} " + ", ".join(shapes)
     if len({n.gres_count("gpu") for n in nodes}) > 1:
         note += f"; nodes differ, the smallest count ({count})"
     pool.set("accelerators_per_node", count, note)
