@@ -102,6 +102,9 @@ class Scheduler(ABC):
     options_model: type[SchedulerOptions]
     capabilities: Capabilities
     instead: dict[str, str] = {}  # another scheduler's pool field -> what to write here
+    probe_commands: tuple[str, ...] = ()  # on PATH: `orch site init` finds this scheduler
+    probe_order: int = 50         # auto-detection tries lower first (Slurm before PBS Pro:
+                                  # Slurm's PBS wrappers also provide qstat and pbsnodes)
 
     # ---- plan side ------------------------------------------------------------------------
     def options(self, site: Site) -> SchedulerOptions:

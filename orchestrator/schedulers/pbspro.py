@@ -158,6 +158,8 @@ SHOWN = 5  # job notes: at most this many lines
 class PBSPro(Scheduler):
     name = "pbspro"
     options_model = PBSProOptions
+    probe_commands = ("qstat", "pbsnodes")
+    probe_order = 20
     capabilities = Capabilities(
         label="PBS Pro", batch=True, directive="#PBS", script_suffix=".pbs",
         provider="PBSProProvider", pool_fields=frozenset({"queue", "account", "exclusive"}),

@@ -97,6 +97,8 @@ SHOWN = 5  # job notes: at most this many lines
 class Slurm(Scheduler):
     name = "slurm"
     options_model = SlurmOptions
+    probe_commands = ("sinfo",)
+    probe_order = 10
     capabilities = Capabilities(
         label="Slurm", batch=True, directive="#SBATCH", script_suffix=".sbatch",
         provider="SlurmProvider",

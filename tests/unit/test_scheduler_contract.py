@@ -267,6 +267,8 @@ def test_probe_writes_a_site_of_its_own_scheduler_that_plans(name, tmp_path):
     assert cluster.partitions and cluster.nodes and cluster.version
     assert ran and all(isinstance(a, list) and all(isinstance(x, str) for x in a) for a in ran)
     assert not [a for a in ran if any(" ".join(a).startswith(w) for w in WRITES)]
+    # auto-detection (`orch site init` without --scheduler) looks for these on PATH
+    assert sched.probe_commands and {a[0] for a in ran} >= set(sched.probe_commands)
     draft = draft_site(cluster)
     hints = draft.hints
     assert hints.queue_field in sched.capabilities.pool_fields | {"queue", "partition"}

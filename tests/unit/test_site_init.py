@@ -9,10 +9,6 @@ import pytest
 from conftest import FIXTURES, REPO
 
 from orchestrator.errors import UserError
-from orchestrator.site.init import draft_site
-from orchestrator.site.init_envs import shipped_environments
-from orchestrator.site.init_yaml import render_site, scalar
-from orchestrator.site.load import load_site_text
 from orchestrator.schedulers.slurm import (
     Gres,
     SchedulerError,
@@ -25,6 +21,10 @@ from orchestrator.schedulers.slurm import (
     parse_records,
     slurm_seconds,
 )
+from orchestrator.site.init import draft_site
+from orchestrator.site.init_envs import shipped_environments
+from orchestrator.site.init_yaml import render_site, scalar
+from orchestrator.site.load import load_site_text
 
 SLURM = FIXTURES / "slurm"
 WORKFLOWS = sorted((REPO / "workflows").glob("*/workflow.yaml"))

@@ -18,8 +18,7 @@ HELP = "set up a site config: `orch site init` probes Slurm or PBS Pro and write
 INIT_HELP = ("probe the batch system (Slurm: sinfo, scontrol; PBS Pro: qstat, pbsnodes) and "
              "write a commented site config: partitions or queues as pools, GPUs (GRES, "
              "ngpus), XPU node features, cores, memory, time limits")
-# Which commands say a scheduler is here, in the order auto-detection tries them.
-DETECT = {"slurm": ("sinfo",), "pbspro": ("qstat", "pbsnodes")}
+
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,9 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            "XPU node feature's name)")
     init.add_argument("--name", metavar="SITE",
                       help="the site's name (default: Slurm's ClusterName, PBS's server)")
-    init.add_argument("--scheduler", choices=("auto", *DETECT), default="auto",
-                      help="the batch system to probe (default auto: slurm when `sinfo` is "
-                           "on PATH, else pbspro when `qstat` and `pbsnodes` are)")
+    init.add_argument("--scheduler", metavar="NAME", default="auto",
+                      help="the batch system to probe: slurm, pbspro (default auto: slurm "
+                           "when `sinfo` is on PATH, else pbspro when `qstat` and "
+                           "`pbsnodes` are)")
 
 
 def _names(text: str) -> list[str]:
@@ -84,13 +84,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _detect(choice: str) -> str:
-    """The scheduler to probe: the one named, else the first whose commands are on PATH."""
-    if choice != "auto":
-        return choice
-    for name, commands in DETECT.items():
-        if all(shutil.which(c) for c in commands):
-            return name
+    """The scheduler to probe: the one named, else the first (`probe_order`) whose
+    `probe_commands` are all on PATH."""
+    from orchestrator import schedulers
+    from orchestrator.errors import UsageError
     from orchestrator.schedulers.probe import SchedulerError
+
+    if choice != "auto":
+        if choice not in schedulers.names():
+            raise UsageError(f"--scheduler {choice!r}: not a scheduler (choose from auto, "
+                             f"{', '.join(schedulers.names())})")
+        return choice
+    found = sorted((s for s in schedulers.every() if s.probe_commands),
+                   key=lambda s: (s.probe_order, s.name))
+    for sched in found:
+        if all(shutil.which(c) for c in sched.probe_commands):
+            return sched.name
 
     raise SchedulerError(
         "no scheduler found: `sinfo` is not on PATH (Slurm), nor are `qstat` and `pbsnodes` "
