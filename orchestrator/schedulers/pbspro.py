@@ -373,7 +373,7 @@ class PBSPro(Scheduler):
             terms={"queue": "queue", "max_time": "resources_max.walltime",
                    "default_time": "resources_default.walltime",
                    "memory": "resources_available.mem", "cpus": "ncpus PBS allocates per "
-                   "node (resources_available.ncpus)", "gres": "ngpus, gpu_type:"})
+                   "node (resources_available.ncpus)", "gres": "ngpus and gpu_type"})
 
     def status_command(self, job_ids: list[str]) -> list[str]:
         return ["qstat", "-f", "-F", "json", *job_ids]

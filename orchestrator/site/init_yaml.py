@@ -131,7 +131,7 @@ class Merge:
     text: str
     added: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)        # pools already in the file
-    notes: list[str] = field(default_factory=list)       # where Slurm and the file differ
+    notes: list[str] = field(default_factory=list)       # where the scheduler and file differ
 
 
 def merge_site(text: str, raw: YDict, site: Site, draft: SiteDraft) -> Merge:
@@ -147,7 +147,7 @@ def merge_site(text: str, raw: YDict, site: Site, draft: SiteDraft) -> Merge:
         match = have.get((v["device"], v.get(field_), v.get("constraint")))
         if match:
             out.kept.append(f"{pool.name} (as {match})" if match != pool.name else pool.name)
-            out.notes += _differences(match, raw["pools"][match], pool)
+            out.notes += _differences(match, raw["pools"][match], pool, _label(draft))
             continue
         taken = set(site.pools) | {p.name for p in new}
         base, n = pool.name, 2
@@ -160,8 +160,14 @@ def merge_site(text: str, raw: YDict, site: Site, draft: SiteDraft) -> Merge:
     return out
 
 
-def _differences(name: str, have: YDict, pool: PoolDraft) -> list[str]:
-    """What Slurm says now against what the file says (as written: `auto` is not compared)."""
+def _label(draft: SiteDraft) -> str:
+    from orchestrator import schedulers
+
+    return schedulers.get(draft.scheduler).capabilities.label
+
+
+def _differences(name: str, have: YDict, pool: PoolDraft, label: str = "Slurm") -> list[str]:
+    """What the scheduler says now against what the file says (as written: `auto` is not compared)."""
     checks = (("cores_per_node", lambda x: x), ("accelerators_per_node", lambda x: x),
               ("memory_per_node", parse_memory), ("max_walltime", parse_walltime))
     notes = []
@@ -174,7 +180,7 @@ def _differences(name: str, have: YDict, pool: PoolDraft) -> list[str]:
         except (TypeError, ValueError):
             continue
         if differ:
-            notes.append(f"pool {name}: the file says {key}: {was}, Slurm now says {now} "
+            notes.append(f"pool {name}: the file says {key}: {was}, {label} now says {now} "
                          "(kept as written)")
     return notes
 

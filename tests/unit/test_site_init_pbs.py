@@ -192,6 +192,24 @@ def test_slurm_comes_first_when_its_pbs_wrappers_are_on_path_too(tmp_path, monke
     assert "scheduler: slurm" in res.stdout
 
 
+def test_merge_into_the_aurora_like_site_adds_the_queues_it_lacks(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(fake_pbs(tmp_path / "bin")))
+    mine = tmp_path / "aurora.yaml"
+    before = (REPO / "site-configs/aurora-like.yaml").read_text()
+    mine.write_text(before)
+    res = orch("site", "init", "--merge", mine)
+    assert res.rc == 0, res.stderr
+    assert "added: prod (xpu), cpu-2 (cpu)" in res.stderr
+    assert "already there: debug (as xpu-debug)" in res.stderr     # device and queue match
+    assert "cores_per_node: 104, PBS Pro now says 208" in res.stderr
+    after = mine.read_text()
+    assert after.startswith(before) and list(load_site(mine).site.pools) == [
+        "cpu", "xpu", "xpu-debug", "prod", "cpu-2"]
+    res = orch("site", "init", "--merge", REPO / "site-configs/local-slurm.yaml", "-o", "-")
+    assert_clean_failure(res)
+    assert "is a slurm site; pools from pbspro belong in a pbspro one" in res.stderr
+
+
 def test_a_failing_qstat_is_named_with_its_stderr(tmp_path, monkeypatch):
     bindir = fake_pbs(tmp_path / "bin")
     (bindir / "qstat").write_text("#!/bin/sh\necho 'Connection refused' >&2\nexit 2\n")
