@@ -256,6 +256,8 @@ def test_intel_gpu_gres_makes_an_xpu_pool_that_asks_for_the_gres():
     got = pools(draft_site(c))["gpu-intel"]
     assert (got["device"], got["backend"], got["gres"], got["accelerators_per_node"]) == (
         "xpu", "level_zero", "gpu:4", 4)
+    # a known Intel GPU Max type gives its tiles (Max 1550: 2), pinned per tile
+    assert (got["tiles_per_accelerator"], got["pin"]) == (2, "tile")
 
 
 def test_amd_gpu_gres_sets_the_rocm_backend():
