@@ -9,7 +9,10 @@ A scheduler is one module in this package that defines a `Scheduler` subclass an
   script template, the walltime format;
 - run side: the Parsl provider of a pool's blocks (Parsl imported inside `provider`), and
   the job status and cancel commands the reaper runs (argument lists, never shell text);
-- capabilities, as data (`Capabilities`).
+- capabilities, as data (`Capabilities`);
+- `orch site init`: `probe` runs the scheduler's read-only query commands and returns the
+  cluster's queues and nodes (schedulers/probe.py, scheduler-neutral); `draft_hints` says
+  how its site config is written (queue field, its section, the MPI launcher).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from orchestrator.units import format_walltime
 
 if TYPE_CHECKING:
+    from orchestrator.schedulers.probe import Cluster, DraftHints, Runner
     from orchestrator.site.models import Pool, Site
 
 Problem = tuple[tuple[Any, ...], str]
@@ -98,6 +102,9 @@ class Scheduler(ABC):
     options_model: type[SchedulerOptions]
     capabilities: Capabilities
     instead: dict[str, str] = {}  # another scheduler's pool field -> what to write here
+    probe_commands: tuple[str, ...] = ()  # on PATH: `orch site init` finds this scheduler
+    probe_order: int = 50         # auto-detection tries lower first (Slurm before PBS Pro:
+                                  # Slurm's PBS wrappers also provide qstat and pbsnodes)
 
     # ---- plan side ------------------------------------------------------------------------
     def options(self, site: Site) -> SchedulerOptions:
@@ -208,6 +215,29 @@ class Scheduler(ABC):
     def valid_job_id(self, job_id: str) -> bool:
         """Whether a recorded id looks like one of this scheduler's job ids."""
         return False
+
+    # ---- orch site init ------------------------------------------------------------------
+    def probe(self, runner: Runner | None = None) -> Cluster:
+        """The cluster's queues and nodes, from the scheduler's read-only query commands
+        (`runner` runs each argument list; tests pass captured output). SchedulerError
+        (exit 1) when the commands are missing or fail."""
+        from orchestrator.schedulers.probe import SchedulerError
+
+        raise SchedulerError(
+            f"scheduler {self.name!r} has nothing to probe: `orch site init` reads a batch "
+            f"system (--scheduler {'|'.join(_batch_names())}); for this machine start from "
+            "site-configs/local.yaml (`orch devices` lists its devices)")
+
+    def draft_hints(self, cluster: Cluster, oversubscribed: bool = False) -> DraftHints:
+        """How the probed cluster's site config is written; `oversubscribed`: a pool
+        shares cores between jobs."""
+        raise NotImplementedError(f"{self.name} has no probe")
+
+
+def _batch_names() -> list[str]:
+    from orchestrator import schedulers
+
+    return [s.name for s in schedulers.batch()]
 
 
 def _directive_problems(name: str, pool: Pool, prefixes: tuple[str, ...]) -> list[Problem]:

@@ -75,13 +75,17 @@ def render_site(draft: SiteDraft, target: str = "SITE.yaml") -> str:
     out += ["# Then check it:", f"#   orch validate {target}",
             f"#   orch plan workflows/hello-sweep/workflow.yaml --site {target}"]
     out += ["apiVersion: orchestrator/v1", "kind: site", f"name: {scalar(draft.name)}",
-            f"description: {scalar(draft.description)}", "scheduler: slurm"]
-    if draft.account:
-        out += ["slurm:", *_entry("account", draft.account,
-                                  "your default account (sacctmgr); pools may set their own", 2)]
-    else:
-        out += comment_lines("slurm: {account: ..., qos: ...} where jobs must name them "
-                             "(sacctmgr found no default account for you).", 0)
+            f"description: {scalar(draft.description)}", f"scheduler: {draft.scheduler}"]
+    hints = draft.hints
+    if hints is not None and hints.options_note:
+        out += comment_lines(hints.options_note, 0)
+    if hints is not None and hints.options:
+        out += [f"{draft.scheduler}:"]
+        for key, value, comment in hints.options:
+            out += _entry(key, value, comment, 2)
+    if draft.env:
+        out += ["env:", *[ln for n in draft.env_notes for ln in comment_lines(n, 2)]]
+        out += [f"  {k}: {scalar(v)}" for k, v in draft.env.items()]
     out += ["mpi:", *[ln for n in draft.mpi_notes for ln in comment_lines(n, 2)]]
     out += [f"  {k}: {scalar(v)}" for k, v in draft.mpi.items()]
     if draft.fallbacks:
@@ -127,22 +131,23 @@ class Merge:
     text: str
     added: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)        # pools already in the file
-    notes: list[str] = field(default_factory=list)       # where Slurm and the file differ
+    notes: list[str] = field(default_factory=list)       # where the scheduler and file differ
 
 
 def merge_site(text: str, raw: YDict, site: Site, draft: SiteDraft) -> Merge:
     """`text` (a valid site file; `raw` its parse, `site` its model) with the draft's pools
     that it lacks appended to its `pools:` block. A draft pool is already there when a
-    pool of the file has its device, partition and constraint."""
+    pool of the file has its device, partition (PBS Pro: queue) and constraint."""
     out = Merge(text)
-    have = {(p.device, p.partition, p.constraint): n for n, p in site.pools.items()}
+    field_ = draft.hints.queue_field if draft.hints else "partition"
+    have = {(p.device, getattr(p, field_), p.constraint): n for n, p in site.pools.items()}
     new: list[PoolDraft] = []
     for pool in draft.pools:
         v = pool.values
-        match = have.get((v["device"], v.get("partition"), v.get("constraint")))
+        match = have.get((v["device"], v.get(field_), v.get("constraint")))
         if match:
             out.kept.append(f"{pool.name} (as {match})" if match != pool.name else pool.name)
-            out.notes += _differences(match, raw["pools"][match], pool)
+            out.notes += _differences(match, raw["pools"][match], pool, _label(draft))
             continue
         taken = set(site.pools) | {p.name for p in new}
         base, n = pool.name, 2
@@ -155,8 +160,14 @@ def merge_site(text: str, raw: YDict, site: Site, draft: SiteDraft) -> Merge:
     return out
 
 
-def _differences(name: str, have: YDict, pool: PoolDraft) -> list[str]:
-    """What Slurm says now against what the file says (as written: `auto` is not compared)."""
+def _label(draft: SiteDraft) -> str:
+    from orchestrator import schedulers
+
+    return schedulers.get(draft.scheduler).capabilities.label
+
+
+def _differences(name: str, have: YDict, pool: PoolDraft, label: str = "Slurm") -> list[str]:
+    """What the scheduler says now against what the file says (as written: `auto` is not compared)."""
     checks = (("cores_per_node", lambda x: x), ("accelerators_per_node", lambda x: x),
               ("memory_per_node", parse_memory), ("max_walltime", parse_walltime))
     notes = []
@@ -169,7 +180,7 @@ def _differences(name: str, have: YDict, pool: PoolDraft) -> list[str]:
         except (TypeError, ValueError):
             continue
         if differ:
-            notes.append(f"pool {name}: the file says {key}: {was}, Slurm now says {now} "
+            notes.append(f"pool {name}: the file says {key}: {was}, {label} now says {now} "
                          "(kept as written)")
     return notes
 

@@ -212,3 +212,81 @@ def test_driver_job_renders_and_submits_as_arguments(name, tmp_path):
         provider = build(sched.allocation_provider(site, pool, "echo init", mpi=mpi))
         assert type(provider).__name__ == "LocalProvider" and provider.max_blocks == 1
         assert "echo init" in provider.worker_init
+
+
+# ---------------------------------------------------------------- orch site init: probe
+
+WRITES = {"sbatch", "salloc", "scancel", "scontrol update", "qsub", "qdel", "qalter",
+          "qmgr", "pbsnodes -o", "pbsnodes -r"}
+
+
+def stand_in(name: str) -> tuple[list[list[str]], object]:
+    """A runner answering the scheduler's probe commands from tests/fixtures/probe/NAME.json
+    (argv joined by spaces -> fixture file, matched as a prefix), and the commands it ran."""
+    import json
+
+    from orchestrator.schedulers.probe import SchedulerError
+
+    index = FIXTURES / "probe" / f"{name}.json"
+    assert index.is_file(), f"scheduler {name!r} needs stand-in probe output: add {index}"
+    answers = {k: FIXTURES / v for k, v in json.loads(index.read_text()).items()
+               if not k.startswith("_")}
+    ran: list[list[str]] = []
+
+    def runner(argv: list[str]) -> str:
+        ran.append(argv)
+        shown = " ".join(argv)
+        for key, path in answers.items():
+            if shown.startswith(key):
+                return path.read_text()
+        raise SchedulerError(f"`{shown}` failed (exit 1): no stand-in output")
+    return ran, runner
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_probe_writes_a_site_of_its_own_scheduler_that_plans(name, tmp_path):
+    """`orch site init`: a batch scheduler's probe runs read-only commands only (argument
+    lists) and returns the cluster's queues and nodes; the site drafted from them names
+    this scheduler, its pools name their queue in the scheduler's own pool field, it loads,
+    and the contract's workflow plans on it. A scheduler without a batch system says it
+    has nothing to probe (a clean error, exit 1)."""
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.schedulers.probe import Cluster
+    from orchestrator.site.init import draft_site
+    from orchestrator.site.init_yaml import render_site
+    from orchestrator.site.load import load_site_text
+
+    sched = schedulers.get(name)
+    if not sched.capabilities.batch:
+        with pytest.raises(OrchestratorError, match="nothing to probe"):  # CLI: exit 1
+            sched.probe(runner=lambda argv: "")
+        return
+    ran, runner = stand_in(name)
+    cluster = sched.probe(runner=runner)
+    assert isinstance(cluster, Cluster) and cluster.scheduler == name
+    assert cluster.partitions and cluster.nodes and cluster.version
+    assert ran and all(isinstance(a, list) and all(isinstance(x, str) for x in a) for a in ran)
+    assert not [a for a in ran if any(" ".join(a).startswith(w) for w in WRITES)]
+    # auto-detection (`orch site init` without --scheduler) looks for these on PATH
+    assert sched.probe_commands and {a[0] for a in ran} >= set(sched.probe_commands)
+    draft = draft_site(cluster)
+    hints = draft.hints
+    assert hints.queue_field in sched.capabilities.pool_fields | {"queue", "partition"}
+    loaded = load_site_text(render_site(draft), tmp_path / "probed.yaml")
+    site = loaded.site
+    assert site.scheduler == name and sched.check_site(site) == []
+    queues = {q.name for q in cluster.partitions}
+    assert all(getattr(p, hints.queue_field) in queues for p in site.pools.values())
+    assert build_plan(load_spec(FAN_IN), loaded).task_count > 0
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if schedulers.get(n).capabilities.batch])
+def test_probe_command_that_fails_is_a_located_error(name):
+    """A required probe command that fails is named in the error, with its stderr."""
+    from orchestrator.schedulers.probe import SchedulerError
+
+    def runner(argv: list[str]) -> str:
+        raise SchedulerError(f"`{' '.join(argv)}` failed (exit 1): cannot connect to server")
+
+    with pytest.raises(SchedulerError, match=r"failed \(exit 1\): cannot connect to server"):
+        schedulers.get(name).probe(runner=runner)

@@ -9,11 +9,7 @@ import pytest
 from conftest import FIXTURES, REPO
 
 from orchestrator.errors import UserError
-from orchestrator.site.init import draft_site
-from orchestrator.site.init_envs import shipped_environments
-from orchestrator.site.init_yaml import render_site, scalar
-from orchestrator.site.load import load_site_text
-from orchestrator.site.probe_slurm import (
+from orchestrator.schedulers.slurm import (
     Gres,
     SchedulerError,
     SlurmCluster,
@@ -25,6 +21,10 @@ from orchestrator.site.probe_slurm import (
     parse_records,
     slurm_seconds,
 )
+from orchestrator.site.init import draft_site
+from orchestrator.site.init_envs import shipped_environments
+from orchestrator.site.init_yaml import render_site, scalar
+from orchestrator.site.load import load_site_text
 
 SLURM = FIXTURES / "slurm"
 WORKFLOWS = sorted((REPO / "workflows").glob("*/workflow.yaml"))
@@ -256,6 +256,8 @@ def test_intel_gpu_gres_makes_an_xpu_pool_that_asks_for_the_gres():
     got = pools(draft_site(c))["gpu-intel"]
     assert (got["device"], got["backend"], got["gres"], got["accelerators_per_node"]) == (
         "xpu", "level_zero", "gpu:4", 4)
+    # a known Intel GPU Max type gives its tiles (Max 1550: 2), pinned per tile
+    assert (got["tiles_per_accelerator"], got["pin"]) == (2, "tile")
 
 
 def test_amd_gpu_gres_sets_the_rocm_backend():
@@ -304,7 +306,7 @@ def test_limits_unlimited_short_and_capped():
 def test_partitions_only_some_may_use_say_so():
     rec = parse_records("PartitionName=lab AllowGroups=chem,bio AllowAccounts=ALL "
                         "AllowQos=ALL MaxTime=1:00:00 State=UP", "PartitionName")[0]
-    from orchestrator.site.probe_slurm import parse_partition
+    from orchestrator.schedulers.slurm import parse_partition
 
     lab = parse_partition(rec)
     assert lab.allowed == ("AllowGroups=chem,bio",)

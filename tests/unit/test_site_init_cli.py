@@ -66,7 +66,7 @@ def test_no_sinfo_on_path_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     res = orch("site", "init")
     assert_clean_failure(res)
-    assert "no scheduler found: `sinfo` is not on PATH" in res.stderr
+    assert "no scheduler found: `sinfo` is not on PATH (Slurm), nor are `qstat`" in res.stderr
     assert res.stdout == ""
 
 
@@ -80,9 +80,9 @@ def test_a_failing_scheduler_command_is_named_with_its_stderr(slurm_on_path):
 
 
 def test_a_hanging_scheduler_command_times_out(slurm_on_path, monkeypatch):
-    from orchestrator.site import probe_slurm
+    from orchestrator.schedulers import probe
 
-    monkeypatch.setattr(probe_slurm, "TIMEOUT_S", 0.5)
+    monkeypatch.setattr(probe, "TIMEOUT_S", 0.5)
     slurm_on_path(hang="scontrol")
     res = orch("site", "init")
     assert_clean_failure(res)
@@ -290,6 +290,6 @@ def test_merge_into_an_invalid_file_reports_its_errors(slurm_on_path, tmp_path):
 
 
 def test_command_output_that_is_not_utf8_is_read_with_replacements():
-    from orchestrator.site.probe_slurm import run_command
+    from orchestrator.schedulers.probe import run_command
 
     assert run_command(["printf", "Reason=caf\\351 down"]) == "Reason=caf\ufffd down"

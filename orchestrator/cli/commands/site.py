@@ -1,19 +1,24 @@
-"""`orch site init`: probe the Slurm cluster and write a commented site config.
+"""`orch site init`: probe the batch system and write a commented site config.
 
-The probing is site/probe_slurm.py, the mapping site/init.py, the YAML site/init_yaml.py;
-this command picks the output, checks the result loads as a site, and writes it atomically.
+The probing is the scheduler's (`Scheduler.probe`, orchestrator/schedulers/), the mapping
+site/init.py, the YAML site/init_yaml.py; this command picks the scheduler (--scheduler,
+else the one whose commands are on PATH), checks the result loads as a site, and writes it
+atomically.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
 NAME = "site"
-HELP = "set up a site config: `orch site init` probes Slurm and writes one"
-INIT_HELP = ("probe the Slurm cluster (sinfo, scontrol) and write a commented site config: "
-             "partitions as pools, GRES GPUs, XPU node features, cores, memory, time limits")
+HELP = "set up a site config: `orch site init` probes Slurm or PBS Pro and writes one"
+INIT_HELP = ("probe the batch system (Slurm: sinfo, scontrol; PBS Pro: qstat, pbsnodes) and "
+             "write a commented site config: partitions or queues as pools, GPUs (GRES, "
+             "ngpus), XPU node features, cores, memory, time limits")
+
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,7 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="keep only these pools (pool names are partition names, and an "
                            "XPU node feature's name)")
     init.add_argument("--name", metavar="SITE",
-                      help="the site's name (default: Slurm's ClusterName)")
+                      help="the site's name (default: Slurm's ClusterName, PBS's server)")
+    init.add_argument("--scheduler", metavar="NAME", default="auto",
+                      help="the batch system to probe: slurm, pbspro (default auto: slurm "
+                           "when `sinfo` is on PATH, else pbspro when `qstat` and "
+                           "`pbsnodes` are)")
 
 
 def _names(text: str) -> list[str]:
@@ -42,10 +51,11 @@ def _names(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestrator.site import probe_slurm
+    from orchestrator import schedulers
     from orchestrator.site.init import draft_site
 
-    cluster = probe_slurm.probe()
+    scheduler = schedulers.get(_detect(args.scheduler))
+    cluster = scheduler.probe()
     draft = draft_site(cluster, name=args.name, keep=args.pools)
     if args.merge is not None:
         text, target, summary = _merged(args, draft)
@@ -58,17 +68,44 @@ def run(args: argparse.Namespace) -> int:
         target.resolve() == args.merge.resolve())
     _write(text, target, args.force or in_place)
     where = "standard output" if target is None else str(target)
-    print(f"orch site init: Slurm {cluster.version}, cluster {cluster.name or '?'}: "
-          f"{len(cluster.partitions)} partition(s), {len(cluster.nodes)} node(s); "
-          f"wrote {where}", file=sys.stderr)
+    queue = draft.hints.term("queue") if draft.hints else "partition"
+    print(f"orch site init: {scheduler.capabilities.label} {cluster.version}, cluster "
+          f"{cluster.name or '?'}: {len(cluster.partitions)} {queue}(s), "
+          f"{len(cluster.nodes)} node(s); wrote {where}", file=sys.stderr)
     checks = text.count("# CHECK")
     if checks:
-        summary.append(f"{checks} comment(s) marked CHECK: what Slurm cannot tell; read them")
+        summary.append(f"{checks} comment(s) marked CHECK: what {scheduler.capabilities.label} "
+                       "cannot tell; read them")
     if target is not None:
         summary.append(f"next: orch validate {target}; orch plan WORKFLOW --site {target}")
     for line in summary:
         print(f"  {line}", file=sys.stderr)
     return 0
+
+
+def _detect(choice: str) -> str:
+    """The scheduler to probe: the one named, else the first (`probe_order`) whose
+    `probe_commands` are all on PATH."""
+    from orchestrator import schedulers
+    from orchestrator.errors import UsageError
+    from orchestrator.schedulers.probe import SchedulerError
+
+    if choice != "auto":
+        if choice not in schedulers.names():
+            raise UsageError(f"--scheduler {choice!r}: not a scheduler (choose from auto, "
+                             f"{', '.join(schedulers.names())})")
+        return choice
+    found = sorted((s for s in schedulers.every() if s.probe_commands),
+                   key=lambda s: (s.probe_order, s.name))
+    for sched in found:
+        if all(shutil.which(c) for c in sched.probe_commands):
+            return sched.name
+
+    raise SchedulerError(
+        "no scheduler found: `sinfo` is not on PATH (Slurm), nor are `qstat` and `pbsnodes` "
+        "(PBS Pro). `orch site init` probes a batch system: run it on a login node (after "
+        "`module load slurm` or `module load pbs` where the site needs it), or write a site "
+        "config by hand (docs/site.md)")
 
 
 def _target(output: str | None) -> Path | None:
@@ -89,9 +126,10 @@ def _merged(args: argparse.Namespace, draft) -> tuple[str, Path | None, list[str
     if not args.merge.is_file():
         raise UserError(f"--merge {args.merge}: no such file")
     loaded = load_site(args.merge)
-    if loaded.site.scheduler != "slurm":
+    if loaded.site.scheduler != draft.scheduler:
         raise UserError(f"--merge {args.merge}: site {loaded.site.name!r} is a "
-                        f"{loaded.site.scheduler} site; pools from Slurm belong in a slurm one")
+                        f"{loaded.site.scheduler} site; pools from {draft.scheduler} belong "
+                        f"in a {draft.scheduler} one")
     text = args.merge.read_text(encoding="utf-8")
     merge = merge_site(text, loaded.raw, loaded.site, draft)
     target = args.merge if args.output is None else _target(args.output)
