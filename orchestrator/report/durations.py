@@ -91,14 +91,16 @@ def _histogram(stage: str, d: list[float], fill: str, w: int = 360, h: int = 150
                     f"<title>{c:,} task(s): {esc(_secs(edge(x0)))} to "
                     f"{esc(_secs(edge(x1)))}</title></rect>")
     scale = "log scale" if log else "linear"
-    return (f'<svg class="chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
-            f'role="img" aria-label="{esc(stage)} run times" data-stage="{esc(stage)}"><title>{esc(stage)}: run times</title>'
-            f'<text x="{left}" y="14" font-size="12" font-weight="600">{esc(stage)} '
-            f'<tspan font-weight="400" fill="#555">run time ({scale}), {len(d):,} tasks'
-            f"</tspan></text>"
+    # the caption is HTML, not SVG text: a long stage name wraps instead of leaving the page
+    return (f'<div class="chart-box"><div style="overflow-wrap:anywhere;font-size:12px">'
+            f'<span style="font-weight:600">{esc(stage)}</span> <span style="color:#555">run time ({scale}), '
+            f'{len(d):,} tasks</span></div>'
+            f'<svg class="chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+            f'role="img" aria-label="{esc(stage)} run times" data-stage="{esc(stage)}">'
+            f'<title>{esc(stage)}: run times</title>'
             f'<line class="axis" x1="{left}" y1="{bottom}" x2="{left + pw}" y2="{bottom}"/>'
             + "".join(bars)
             + f'<text x="{left}" y="{h - 8}" font-size="10">{esc(_secs(lo))}</text>'
             f'<text x="{left + pw}" y="{h - 8}" font-size="10" text-anchor="end">'
             f"{esc(_secs(hi))}</text>"
-            f'<text x="4" y="{bottom - ph + 4}" font-size="10">{top:,}</text></svg>')
+            f'<text x="4" y="{bottom - ph + 4}" font-size="10">{top:,}</text></svg></div>')
