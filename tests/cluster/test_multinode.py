@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
+import time
 
 import pytest
 
@@ -13,11 +14,20 @@ from .conftest import MPI, Slurm, require
 pytestmark = pytest.mark.slurm
 
 
-def _nodes() -> list[str]:
-    proc = subprocess.run(["sinfo", "-h", "-N", "-p", "cpu", "-o", "%N %t"],
-                          capture_output=True, text=True, timeout=15)
-    return sorted({line.split()[0] for line in proc.stdout.splitlines()
-                   if line.split()[1] in ("idle", "mix", "alloc")})
+def _nodes(wait: float = 60.0) -> list[str]:
+    """The usable nodes of partition cpu; a node still completing the previous test's job
+    (`comp`) counts, and a moment of fewer than 2 is waited out (up to `wait` s)."""
+    deadline = time.monotonic() + wait
+    while True:
+        proc = subprocess.run(["sinfo", "-h", "-N", "-p", "cpu", "-o", "%N %t"],
+                              capture_output=True, text=True, timeout=15)
+        nodes = sorted({line.split()[0] for line in proc.stdout.splitlines()
+                        if len(line.split()) == 2
+                        and line.split()[1].rstrip("*~#!%$@^-+") in ("idle", "mix", "alloc",
+                                                                       "comp")})
+        if len(nodes) >= 2 or time.monotonic() > deadline:
+            return nodes
+        time.sleep(1.0)
 
 
 @pytest.fixture
