@@ -18,14 +18,17 @@ grid size s:
 The ensemble's weights are untrained (random): inference time does not depend on them,
 so this benchmark times the surrogate, it does not measure its error (`make demo` does,
 on a trained ensemble). Everything runs on one thread (solvers, torch, OpenVINO).
-Solvers: median over `--rounds` rounds of the time per field; FNO: the median over the
-rounds of the best of `--repeats` timed calls after a warm-up (surrogate_infer.timed).
+Each of `--rounds` rounds times every side one after the other (solvers: one pass over
+the fields after a warm-up solve; FNO: the best of `--repeats` timed calls after a
+warm-up, surrogate_infer.timed; OpenVINO in a fresh process per round), so that a load
+change on a shared machine hits all sides; times are medians over the rounds, ratios
+medians of the per-round ratios.
 
 Prints the table (markdown) and then one JSON line. Speedup = fastest solver / best FNO
 time per sample ("never" when the FNO is slower); OpenVINO vs torch = torch / OpenVINO
 per sample (goal >= 1.5x, issue 17).
 
-    python benchmarks/surrogate.py [--sizes 32 64 128 256] [--quick] [--rounds 3]
+    python benchmarks/surrogate.py [--sizes 32 64 128 256] [--quick] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -117,29 +120,35 @@ def time_torch(members: list[Path], x: np.ndarray, rounds: int, repeats: int) ->
             "reference": tr.predict(nets, x[:2])}
 
 
-def time_openvino(members: list[Path], x: np.ndarray, folder: Path, threads: int,
-                  rounds: int, repeats: int) -> dict:
+def export(members: list[Path], folder: Path, grid: int) -> tuple[Path, float]:
     from orchestrator.library.surrogates import export as ex
 
-    onnx = folder / f"ensemble_s{x.shape[-1]}.onnx"
-    exported = ex.export_onnx(members, onnx)
+    onnx = folder / f"ensemble_s{grid}.onnx"
+    return onnx, ex.export_onnx(members, onnx)["seconds"]
+
+
+def time_openvino(onnx: Path, x: np.ndarray, folder: Path, threads: int,
+                  repeats: int) -> dict:
+    """One round on the OpenVINO side (its own process: compile, warm up, time)."""
     queries, out = folder / "q.npy", folder / "ov.npy"
     np.save(queries, x.astype(np.float32))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(REPO)
     env["OMP_NUM_THREADS"] = str(threads)
     proc = subprocess.run([str(OPENVINO_PYTHON), "-c", OV_SIDE, str(onnx), str(queries),
-                           str(threads), str(rounds), str(repeats), str(out)],
+                           str(threads), "1", str(repeats), str(out)],
                           capture_output=True, text=True, env=env, timeout=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"OpenVINO side failed: {proc.stderr[-1500:]}")
     o = json.loads(proc.stdout.strip().splitlines()[-1])
     return {"batched": o["seconds_per_sample"], "single": o["seconds_single"],
-            "version": o["version"], "export_seconds": exported["seconds"],
-            "output": np.load(out)}
+            "version": o["version"], "output": np.load(out)}
 
 
 def measure_size(size: int, folder: Path, args: argparse.Namespace, openvino: bool) -> dict:
+    """Rounds interleave the sides (solvers, torch, OpenVINO), so that a load change on
+    the shared machine hits all of them; figures are medians over the rounds, ratios the
+    medians of the per-round ratios."""
     from orchestrator.library import fields
     from orchestrator.library.solvers import accuracy as acc
 
@@ -151,28 +160,39 @@ def measure_size(size: int, folder: Path, args: argparse.Namespace, openvino: bo
     ref = acc.reference(rule_fields, KIND)
     rule = acc.stop_rule(rule_fields, KIND, ref)
     rule_seconds = time.perf_counter() - t0
-    solvers = time_solvers(raw, rule, args.rounds)
     x = fields.features(raw, KIND)
     members = save_members(folder, size)
-    torch_t = time_torch(members, x, args.rounds, args.repeats)
-    fno = {"torch_batched": torch_t["batched"], "torch_single": torch_t["single"]}
     row: dict = {"s": size, "samples": n, "rule_fields": len(rule_fields),
                  "stop_rule": rule.to_json(), "rule_seconds": round(rule_seconds, 2)}
     if openvino:
-        ov = time_openvino(members, x, folder, args.threads, args.rounds, args.repeats)
-        fno |= {"openvino_batched": ov["batched"], "openvino_single": ov["single"]}
-        ref_out = torch_t["reference"]
-        row["openvino_version"] = ov["version"]
-        row["openvino_max_relative_difference"] = float(
-            np.abs(ov["output"] - ref_out).max() / np.abs(ref_out).max())
-        row["openvino_vs_torch"] = {
-            "batched": fno["torch_batched"] / fno["openvino_batched"],
-            "single": fno["torch_single"] / fno["openvino_single"]}
-    best_solver = min(solvers, key=solvers.__getitem__)
-    best_fno = min(fno, key=fno.__getitem__)
-    row |= {"ms_per_sample": {k: v * 1e3 for k, v in (solvers | fno).items()},
+        onnx, row["export_seconds"] = export(members, folder, size)
+    rounds: list[dict[str, float]] = []
+    for _ in range(args.rounds):
+        got = dict(time_solvers(raw, rule, 1))
+        torch_t = time_torch(members, x, 1, args.repeats)
+        got |= {"torch_batched": torch_t["batched"], "torch_single": torch_t["single"]}
+        if openvino:
+            ov = time_openvino(onnx, x, folder, args.threads, args.repeats)
+            got |= {"openvino_batched": ov["batched"], "openvino_single": ov["single"]}
+            row["openvino_version"] = ov["version"]
+            row["openvino_max_relative_difference"] = float(
+                np.abs(ov["output"] - torch_t["reference"]).max()
+                / np.abs(torch_t["reference"]).max())
+        rounds.append(got)
+    med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    solvers = [k for k in SOLVER_NAMES if k in med]
+    fno = [k for k in FNO_KEYS if k in med]
+    best_solver = min(solvers, key=med.__getitem__)
+    best_fno = min(fno, key=med.__getitem__)
+    row |= {"ms_per_sample": {k: v * 1e3 for k, v in med.items()},
             "fastest_solver": best_solver, "fastest_fno": best_fno,
-            "speedup": solvers[best_solver] / fno[best_fno]}
+            "speedup": statistics.median(r[best_solver] / min(r[k] for k in fno)
+                                         for r in rounds),
+            "speedup_rounds": [r[best_solver] / min(r[k] for k in fno) for r in rounds]}
+    if openvino:
+        row["openvino_vs_torch"] = {
+            m: statistics.median(r[f"torch_{m}"] / r[f"openvino_{m}"] for r in rounds)
+            for m in ("batched", "single")}
     return row
 
 
@@ -207,7 +227,7 @@ def main() -> int:
     ap.add_argument("--samples", type=int, help="fields per size (default: 32 at s=32 .. 4)")
     ap.add_argument("--rule-fields", type=int, default=4,
                     help="fields the stopping rule is fitted on (half of it at s >= 128)")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
