@@ -178,8 +178,8 @@ def rows_surrogate(r: dict) -> list[Row]:
     for k in r.get("sizes", []):
         ms = k["ms_per_sample"]
         solver, fno = k["fastest_solver"], k["fastest_fno"]
-        out.append((f"surrogate s={k['s']}: fastest solver at the discretisation error / FNO x4 "
-                    f"(untrained, best of torch/OpenVINO), per sample",
+        out.append((f"surrogate s={k['s']}: fastest solver (at discretisation error) / FNO x4 "
+                    "(untrained; best of torch, OpenVINO) per sample",
                     f"{k['speedup']:.2f}x ({names.get(solver, solver)} {ms[solver]:.3g} ms vs "
                     f"{fno.replace('_', ' ')} {ms[fno]:.3g} ms)"
                     + ("" if k["speedup"] > 1 else ": never"), "> 1x", k["speedup"] > 1))
