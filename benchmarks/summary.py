@@ -3,7 +3,7 @@
 Runs each benchmark script of this folder as its own process (one at a time: the
 machine may have two cores), keeps its JSON line, and prints the table, then
 all JSON lines (`--json FILE` also writes them to a file). `--skip NAME` leaves
-benchmarks out (the surrogate one trains a model: minutes); `--quick` runs
+benchmarks out (the surrogate one solves up to s = 256: minutes); `--quick` runs
 smaller sizes with fewer repeats to try the pipeline, not to quote.
 
     python benchmarks/summary.py [--skip surrogate] [--quick] [--json FILE]
@@ -35,7 +35,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "small_run": ([], ["--repeats", "1"]),
     "files": (["--tasks", "1000"], ["--tasks", "100", "--repeats", "1"]),
     "bundles": (["--repeats", "2"], ["--tasks", "2000", "--repeats", "1"]),
-    "surrogate": ([], []),
+    "surrogate": ([], ["--quick"]),
 }
 
 
@@ -173,12 +173,22 @@ def rows_halo(r: dict) -> list[Row]:
 
 
 def rows_surrogate(r: dict) -> list[Row]:
-    return [
-        _row("surrogate: relative L2 error (ensemble mean)", _get(r, "error", "ensemble_mean"),
-             "{:.2%}", "<= 5%", lambda v: v <= 0.05),
-        _row("surrogate: Jacobi / ensemble time per sample",
-             _get(r, "ratios", "jacobi_over_ensemble"), "{:.1f}x", ">= 10x", lambda v: v >= 10),
-    ]
+    names = {"cg": "our CG", "direct": "SciPy direct", "amg": "pyamg"}
+    out: list[Row] = []
+    for k in r.get("sizes", []):
+        ms = k["ms_per_sample"]
+        solver, fno = k["fastest_solver"], k["fastest_fno"]
+        out.append((f"surrogate s={k['s']}: fastest solver (at discretisation error) / FNO x4 "
+                    "(untrained; best of torch, OpenVINO) per sample",
+                    f"{k['speedup']:.2f}x ({names.get(solver, solver)} {ms[solver]:.3g} ms vs "
+                    f"{fno.replace('_', ' ')} {ms[fno]:.3g} ms)"
+                    + ("" if k["speedup"] > 1 else ": never"), "> 1x", k["speedup"] > 1))
+        ovt = k.get("openvino_vs_torch")
+        if ovt:
+            out.append((f"surrogate s={k['s']}: OpenVINO / torch speed (batched, single)",
+                        f"{ovt['batched']:.2f}x, {ovt['single']:.2f}x", ">= 1.5x",
+                        min(ovt.values()) >= 1.5))
+    return out
 
 
 def rows_placement(r: dict) -> list[Row]:

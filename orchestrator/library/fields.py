@@ -60,8 +60,8 @@ def gaussian_random_field(grid: int, correlation_length: float,
 def conductivity(g: np.ndarray, kind: str, contrast: float) -> np.ndarray:
     """A positive field from a GRF `g`, with max/min ratio `contrast`:
     - `lognormal`: k = contrast ** ((g - min g) / (max g - min g)), smooth, in [1, contrast];
-    - `threshold`: k = contrast where g > 0, else 1 (two phases, as in the Darcy
-      benchmark of the Fourier Neural Operator paper)."""
+    - `threshold`: k = contrast where g > 0, else 1 (two phases, like the Darcy
+      benchmark of the Fourier Neural Operator paper, whose phases are 12 and 3)."""
     if not contrast >= 1:
         raise ValueError(f"contrast must be >= 1, got {contrast}")
     if kind == "lognormal":

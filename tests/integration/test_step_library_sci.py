@@ -1,7 +1,8 @@
 """The surrogate and solver steps of the step library (workflows/templates/NAME), each
 example run for real on the laptop site by `orch templates test` and its outputs checked
 (test_template_examples.py leaves these four to this file): fno-train's members,
-surrogate-infer's OpenVINO answers against torch's on the same members, sparse-solve's
+surrogate-infer's OpenVINO answers against torch's on the same members (and, without an
+orch run, a 3-member ensemble's ONNX export through OpenVINO against torch), sparse-solve's
 residuals and its agreement with the direct solution, mpi-stencil on 2 ranks against
 the serial solver.
 
@@ -104,6 +105,61 @@ def test_surrogate_infer_openvino_agrees_with_torch(tmp_path):
     done = _done(run_dir)
     written = done["export"]["files"]["model.onnx"][0]
     assert done["infer"]["inputs"]["inputs/export/model.onnx"] == written
+
+
+_OV_SIDE = """
+import sys
+import numpy as np
+from orchestrator.library.surrogates import openvino_runtime as ovr
+onnx, queries, out = sys.argv[1:4]
+x = np.load(queries)
+runner = ovr.Runner(onnx, 1)
+np.savez(out, batched=runner(x), single=np.concatenate([runner(q[None]) for q in x]),
+         chunked=runner(x, batch_size=2))
+"""
+
+
+def test_onnx_ensemble_through_openvino_equals_torch(tmp_path):
+    """A 3-member FNO ensemble (random weights, per-member normalisers) exported by
+    surrogates.export and run by OpenVINO in the openvino environment (no torch there),
+    batched, one query at a time and in chunks of 2, answers what torch answers to float32
+    round-off; no orch run, a few seconds."""
+    _require_torch()
+    _require_openvino()
+    import torch
+
+    from orchestrator.library.surrogates import export as ex
+    from orchestrator.library.surrogates import train as tr
+    from orchestrator.library.surrogates.fno import build_fno
+
+    grid, paths = 12, []
+    rng = np.random.default_rng(3)
+    for m in range(3):
+        torch.manual_seed(10 + m)
+        model = build_fno(modes=4, width=6, layers=2, padding=2)
+        norm = {"x_mean": 0.3 * m, "x_std": 1.0 + m,
+                "y_mean": rng.random((grid, grid)).astype(np.float32),
+                "y_std": (0.5 + rng.random((grid, grid))).astype(np.float32)}
+        paths.append(tmp_path / f"m{m}.pt")
+        tr.save({"state_dict": model.state_dict(), "config": model.config,
+                 "normaliser": norm}, paths[-1])
+    x = rng.standard_normal((5, grid, grid))
+    ref = tr.predict([tr.load(p) for p in paths], x)
+    ex.export_onnx(paths, tmp_path / "ensemble.onnx")
+    np.save(tmp_path / "q.npy", x.astype(np.float32))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(REPO)}
+    p = subprocess.run([str(OPENVINO / "bin" / "python"), "-c", _OV_SIDE,
+                        str(tmp_path / "ensemble.onnx"), str(tmp_path / "q.npy"),
+                        str(tmp_path / "ov.npz")], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = np.load(tmp_path / "ov.npz")
+    assert ref.shape == (5, 3, grid, grid)
+    assert np.ptp(ref, axis=1).max() > 1e-2 * np.abs(ref).max()  # the members differ
+    for name in ("batched", "single", "chunked"):
+        assert got[name].shape == ref.shape, name
+        np.testing.assert_allclose(got[name], ref, rtol=0, atol=1e-5 * np.abs(ref).max(),
+                                   err_msg=name)
 
 
 def test_sparse_solve_residuals_and_direct_solution(tmp_path):

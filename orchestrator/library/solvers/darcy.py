@@ -8,7 +8,8 @@ harmonic mean of k on each face (the boundary faces take the cell's own k).
 
 Two problems, chosen by the kind of input field (orchestrator.library.fields):
 - `lognormal` / `threshold`: Darcy flow with a random conductivity k and f = 1 (the
-  Darcy benchmark of the Fourier Neural Operator paper);
+  problem of the Fourier Neural Operator paper's Darcy benchmark, whose fields are
+  two-phase, {3, 12}, at s = 85);
 - `source`: k = 1 and a random source f (the Poisson problem of the library's heat
   solver), whose Jacobi sweeps run through the kernel layer
   (orchestrator.library.kernels: SYCL on the stage's device, numba, NumPy), with a
