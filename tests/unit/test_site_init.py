@@ -9,12 +9,11 @@ import pytest
 from conftest import FIXTURES, REPO
 
 from orchestrator.errors import UserError
-from orchestrator.schedulers.slurm import (
-    Gres,
-    SchedulerError,
-    SlurmCluster,
-    SlurmNode,
-    SlurmPartition,
+from orchestrator.schedulers.probe import Cluster as SlurmCluster
+from orchestrator.schedulers.probe import Gres, SchedulerError
+from orchestrator.schedulers.probe import Node as SlurmNode
+from orchestrator.schedulers.probe import Queue as SlurmPartition
+from orchestrator.schedulers.slurm_probe import (
     parse_cluster,
     parse_gres,
     parse_mpi_list,
@@ -306,7 +305,7 @@ def test_limits_unlimited_short_and_capped():
 def test_partitions_only_some_may_use_say_so():
     rec = parse_records("PartitionName=lab AllowGroups=chem,bio AllowAccounts=ALL "
                         "AllowQos=ALL MaxTime=1:00:00 State=UP", "PartitionName")[0]
-    from orchestrator.schedulers.slurm import parse_partition
+    from orchestrator.schedulers.slurm_probe import parse_partition
 
     lab = parse_partition(rec)
     assert lab.allowed == ("AllowGroups=chem,bio",)
