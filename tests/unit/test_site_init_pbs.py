@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, REPO, assert_clean_failure, orch
 
-from orchestrator.schedulers.pbspro import parse_pbs_cluster, pbs_mib, pbs_seconds
+from orchestrator.schedulers.pbspro_probe import parse_pbs_cluster, pbs_mib, pbs_seconds
 from orchestrator.schedulers.probe import SchedulerError
 from orchestrator.site.init import draft_site
 from orchestrator.site.init_yaml import render_site
