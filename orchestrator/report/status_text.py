@@ -185,7 +185,7 @@ def _failures(con, st: RunStatus, show_all: bool) -> None:
     if len(failed) > len(shown):
         con.print(f"… {len(failed) - len(shown)} more failed tasks (--all shows them)",
                   markup=False)
-    dep = [t.id for t in st.tasks if t.state is TaskState.DEP_FAILED]
+    dep = [t.id for t in st.in_state(TaskState.DEP_FAILED)]
     if dep:
         names = ", ".join(dep[:5]) + (f" and {len(dep) - 5} more" if len(dep) > 5 else "")
         con.print(f"not run because a task they need failed: {names}", style="red",

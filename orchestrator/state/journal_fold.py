@@ -24,12 +24,22 @@ class JournalFold:
 
     def __init__(self) -> None:
         self.tasks: dict[str, TaskStatus] = {}
+        self.table: Any = None
+        """The tasks as a state/task_table.TaskTable instead (a large journal's index);
+        `tasks` then holds those folded after it until journal_index merges them."""
         self.attempts: list[Attempt] = []
         self.loops: dict[str, LoopStatus] = {}
         self.loop_attempt: dict[str, int] = {}
         self.workflow: str | None = None
         self.site: str | None = None
         self.last_ts: float | None = None
+
+    def task_dict(self) -> dict[str, TaskStatus]:
+        """`tasks`, with the table's (if any) made objects again."""
+        if self.table is not None:
+            self.tasks = {**{t.id: t for t in self.table}, **self.tasks}
+            self.table = None
+        return self.tasks
 
     def apply(self, rec: dict[str, Any]) -> None:
         ev = rec.get("ev")

@@ -6,7 +6,9 @@ the journal's identity (inode, first bytes, the bytes before its offset) and is 
 and rebuilt when those differ, when it is unreadable, or when its version is not this
 one's. It is written (atomically, best effort: a read-only run directory just goes
 without) only for journals of `INDEX_MIN_BYTES` or more, so small runs look as before.
-Stored with `marshal` (builtin values only: no code is loaded from it).
+Stored with `marshal` (builtin values only: no code is loaded from it); the tasks as the
+byte strings of a TaskTable's columns (task_table.py), so that loading 10^6 tasks is a
+copy, not 10^6 objects.
 """
 
 from __future__ import annotations
@@ -20,29 +22,34 @@ from typing import Any
 
 from orchestrator.state.journal import _decode
 from orchestrator.state.journal_fold import JournalFold
-from orchestrator.state.states import TaskState
-from orchestrator.state.status_model import Attempt, LoopIteration, LoopStatus, TaskStatus
+from orchestrator.state.status_model import Attempt, LoopIteration, LoopStatus
+from orchestrator.state.task_table import TaskTable
 
 INDEX_NAME = "journal.index"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: tasks as columns (task_table.py)
 INDEX_MIN_BYTES = 4 << 20  # about 15,000 task records
 _PROBE = 256  # bytes compared at the start and before the offset
 
-_FIELDS = tuple(f.name for f in dataclasses.fields(TaskStatus))
-_STATE_AT = _FIELDS.index("state")
-_STATES = {s.value: s for s in TaskState}
 
 
-def fold_journal(journal: Path, index: bool = True) -> JournalFold:
-    """The journal's fold; with `index`, from (and refreshing) its index where valid."""
+def fold_journal(journal: Path, index: bool = True, columnar: bool = False) -> JournalFold:
+    """The journal's fold; with `index`, from (and refreshing) its index where valid. With
+    `columnar`, a large journal's tasks may come as `fold.table` (a TaskTable) instead of
+    `fold.tasks`; without it they are always `fold.tasks`."""
     journal = Path(journal)
     path = journal.with_name(INDEX_NAME)
     fold, offset = (_load(path, journal) if index else None) or (JournalFold(), 0)
     end = _fold_from(journal, fold, offset)
+    if fold.table is not None:
+        fold.table, fold.tasks = fold.table.merged(fold.tasks), {}
     # rewritten once the tail it saves reading is a quarter of what it covers: `orch status
-    # --watch` of a live run re-reads a short tail, not a new 80 MB index every refresh
+    # --watch` of a live run re-reads a short tail, not a new index every refresh
     if index and end >= INDEX_MIN_BYTES and (offset == 0 or end - offset >= offset // 4):
+        if fold.table is None:
+            fold.table, fold.tasks = TaskTable.from_tasks(fold.tasks.values()), {}
         _save(path, journal, fold, end)
+    if not columnar:
+        fold.task_dict()
     return fold
 
 
@@ -109,12 +116,7 @@ def _save(path: Path, journal: Path, fold: JournalFold, offset: int) -> None:
 
 
 def _freeze(fold: JournalFold) -> dict[str, Any]:
-    rows = []
-    for t in fold.tasks.values():
-        row = [getattr(t, f) for f in _FIELDS]
-        row[_STATE_AT] = t.state.value
-        rows.append(tuple(row))
-    return {"tasks": rows,
+    return {"tasks": fold.table.freeze(),
             "attempts": [dataclasses.astuple(a) for a in fold.attempts],
             "loops": [dataclasses.asdict(lp) for lp in fold.loops.values()],
             "loop_attempt": fold.loop_attempt, "workflow": fold.workflow, "site": fold.site,
@@ -123,13 +125,7 @@ def _freeze(fold: JournalFold) -> dict[str, Any]:
 
 def _thaw(data: dict[str, Any]) -> JournalFold:
     fold = JournalFold()
-    tasks = fold.tasks
-    states = _STATES
-    at = _STATE_AT
-    for row in data["tasks"]:
-        t = TaskStatus(*row)
-        t.state = states[row[at]]
-        tasks[t.id] = t
+    fold.table = TaskTable.thaw(data["tasks"])
     fold.attempts = [Attempt(*a) for a in data["attempts"]]
     for lp in data["loops"]:
         its = [LoopIteration(**i) for i in lp.pop("iterations")]

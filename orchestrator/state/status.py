@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UserError
+from orchestrator.state import status_columns as columns
 from orchestrator.state.journal_fold import JournalFold
 from orchestrator.state.journal_index import fold_journal
 from orchestrator.state.live import refine_submitted
@@ -38,8 +39,10 @@ from orchestrator.state.status_model import (
     TaskStatus,
     count_states,
 )
+from orchestrator.state.task_table import TaskTable
 
 LOGS_CHECKED = 100_000
+COLUMNAR_MIN = LOGS_CHECKED  # columns only where _resolve_logs checks failed tasks alone
 _LOGS_SHOWN = (TaskState.FAILED, TaskState.DEP_FAILED, TaskState.CANCELLED)
 
 
@@ -54,7 +57,7 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
     meta = _read_json(rd, "run.json", warnings) or {}
     plan = read_plan_head(rd.path / "plan.json", warnings)
     try:
-        fold = fold_journal(rd.journal)
+        fold = fold_journal(rd.journal, columnar=True)
     except OSError as exc:
         raise UserError(f"{rd.journal}: cannot read the journal ({exc.strerror or exc})") from None
     now = time.time() if now is None else now
@@ -69,10 +72,21 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
         # the live states read per-task needs (waiting or queued); past LOGS_CHECKED tasks
         # not every refresh parses hundreds of MB: submitted tasks then count as queued
         plan = _read_json(rd, "plan.json", warnings) or {}
-    tasks = _final_tasks(fold, plan, len(attempts), state)
-    if state == "running":
-        refine_submitted(tasks, plan, rd.path)
-    _resolve_logs(rd, tasks)
+    if _columnar(fold, state):
+        tasks = columns.final_table(fold, plan, len(attempts), state)
+        if len(tasks) <= LOGS_CHECKED:  # every task's logs are checked: as objects
+            tasks = list(tasks)
+    else:
+        fold.task_dict()
+        tasks = _final_tasks(fold, plan, len(attempts), state)
+        if state == "running":
+            refine_submitted(tasks, plan, rd.path)
+    if isinstance(tasks, TaskTable):
+        columns.resolve_logs(rd, tasks)
+        stages, loops = columns.stages(tasks, plan), columns.loops(fold.loops, plan, tasks)
+    else:
+        _resolve_logs(rd, tasks)
+        stages, loops = _stages(tasks, plan), _loops(fold.loops, plan, tasks)
     first = attempts[0].started if attempts else None
     last = attempts[-1] if attempts else None
     return RunStatus(
@@ -85,14 +99,25 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
         ended=last.ended if last and state != "running" else None,
         duration=duration(attempts, now) if attempts else None,
         tasks=tasks,
-        stages=_stages(tasks, plan),
-        loops=_loops(fold.loops, plan, tasks),
+        stages=stages,
+        loops=loops,
         warnings=warnings,
         driver=holder(rd.path) if state == "running" else None,
         plan_stages=[s for s in plan.get("stages") or [] if isinstance(s, dict) and s.get("name")],
         capacity={str(p.get("pool")): float(p.get("nodes") or 1)
                   for p in plan.get("pools") or [] if isinstance(p, dict)},
     )
+
+
+def _columnar(fold: JournalFold, state: str) -> bool:
+    """Columns (status_columns.py) for a finished run past COLUMNAR_MIN tasks; a live one
+    is refined task by task (live.py), a small one keeps its objects."""
+    n = len(fold.table) if fold.table is not None else len(fold.tasks)
+    if state == "running" or n < COLUMNAR_MIN:
+        return False
+    if fold.table is None:
+        fold.table, fold.tasks = TaskTable.from_tasks(fold.tasks.values()), {}
+    return True
 
 
 def _planned(plan: dict[str, Any]) -> int:

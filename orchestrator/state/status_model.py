@@ -100,6 +100,8 @@ class RunStatus:
     ended: float | None
     duration: float | None
     tasks: list[TaskStatus]
+    """A list, or for a large finished run a state/task_table.TaskTable (a Sequence that
+    makes a TaskStatus of each task it is asked for): count with `counts`, `rows`."""
     stages: list[StageStatus]
     loops: list[LoopStatus]
     warnings: list[str] = field(default_factory=list)
@@ -109,10 +111,18 @@ class RunStatus:
 
     @property
     def counts(self) -> dict[str, int]:
+        if hasattr(self.tasks, "counts"):
+            return self.tasks.counts()
         return count_states(self.tasks)
 
     def failed_tasks(self) -> list[TaskStatus]:
-        return [t for t in self.tasks if t.state is TaskState.FAILED]
+        return self.in_state(TaskState.FAILED)
+
+    def in_state(self, *states: TaskState) -> list[TaskStatus]:
+        """The tasks in any of `states`, in plan order (a table makes only those)."""
+        if hasattr(self.tasks, "rows"):
+            return [self.tasks.task(r) for r in self.tasks.rows(*states).tolist()]
+        return [t for t in self.tasks if t.state in states]
 
 
 def count_states(tasks: list[TaskStatus]) -> dict[str, int]:

@@ -1,0 +1,189 @@
+"""The columnar status path (state/task_table.py, state/status_columns.py) reads a run as
+the object path does: same counts, states, stages, loops, failures, logs, JSON and text,
+on small runs with every task state, forced over the size thresholds."""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+
+import pytest
+from test_status import (
+    _plan,
+    done,
+    failed,
+    finished,
+    make_run,
+    started,
+    submitted,
+    text_of,
+)
+
+from orchestrator.state import journal_index, status
+from orchestrator.state.rundir import task_dirname
+from orchestrator.state.states import TaskState
+from orchestrator.state.status import load_status
+from orchestrator.state.status_json import status_json
+from orchestrator.state.status_model import TaskStatus
+from orchestrator.state.task_table import TaskTable
+
+T0 = 1_700_000_000.0
+
+
+def _every_state_run(path, head_only: bool):
+    """Two attempts: done, cached, retried-then-failed, failed with an exit code, cancelled,
+    pending (never journaled), dep_failed, a loop's tasks, a stage not in the plan."""
+    run = path
+    events = [
+        started(tasks=9),
+        done("prep", 1),
+        done("work[0]", {"x": 1}, index=0),
+        done("work[1]", 2, index=1),
+        failed("work[2]", "first try", run, index=2),
+        submitted("work[3]", index=3),
+        done("train[0]@1", {"loss": 0.5}, iteration=1, loop="al", index=0),
+        done("select@1", {"err": 0.5}, iteration=1, loop="al"),
+        ("loop_iteration", {"loop": "al", "iteration": 1, "stage": "select", "metric": "err",
+                            "value": 0.5, "op": "<", "threshold": 0.1, "met": False}),
+        finished("interrupted"),
+        started(attempt=2, resume=True, tasks=9),
+        done("prep", None, start=None, ev="task_cached"),
+        done("work[1]", 2, start=None, ev="task_cached", index=1),
+        done("work[0]", {"x": 1}, start=None, ev="task_cached", index=0),
+        failed("work[2]", "ValueError: diverged", run, attempts=2, index=2),
+        ("task_failed", {"task": "work[5]", "stage": "work", "key": "k5", "index": 5,
+                         "iteration": None, "loop": None, "error": "exit 3", "attempts": 1,
+                         "exit_code": 137, "signal": "SIGKILL", "stderr_tail": "a\nb\n",
+                         "stdout": None, "stderr": None}),
+        submitted("work[3]", index=3),
+        submitted("extra[0]", index=0),
+        done("train[0]@1", {"loss": 0.4}, iteration=1, loop="al", index=0),
+        done("train[0]@2", {"loss": 0.2}, iteration=2, loop="al", index=0),
+        ("task_dep_failed", {"task": "gather", "stage": "gather", "key": "kg", "index": None,
+                             "iteration": None, "loop": None, "error": "upstream failed",
+                             "attempts": None, "stdout": None, "stderr": None}),
+        finished("interrupted"),
+    ]
+    plan = _plan([("prep", 1, None), ("work", 7, None), ("train", 1, "al"),
+                  ("select", 1, "al"), ("gather", 1, None)],
+                 loops=[{"name": "al", "stages": ["train", "select"], "max_iterations": 4,
+                         "until": None, "feedback": []}])
+    for s in plan["stages"]:
+        s["sweep"] = ["i"] if s["tasks"] > 1 else []
+    if head_only:  # plan/export's order: the task list last, read as a head by plan_head
+        plan["tasks"] = plan.pop("tasks")
+    make_run(run, events, plan=plan)
+    for tid in ("work[0]", "work[2]"):
+        d = run / "tasks" / task_dirname(tid)
+        d.mkdir(parents=True)
+        (d / "stdout").write_text("out\n")
+        (d / "stderr").write_text("err line\n")
+    return run
+
+
+def _both(monkeypatch, run):
+    monkeypatch.setattr(status, "LOGS_CHECKED", 3)
+    monkeypatch.setattr(status, "COLUMNAR_MIN", 10**9)
+    objects = load_status(run, now=T0)
+    monkeypatch.setattr(status, "COLUMNAR_MIN", 3)
+    columns = load_status(run, now=T0)
+    return objects, columns
+
+
+@pytest.mark.parametrize("head_only", [False, True])
+def test_columns_give_the_status_objects_give(tmp_path, monkeypatch, head_only):
+    run = _every_state_run(tmp_path / "r", head_only)
+    objects, columns = _both(monkeypatch, run)
+    assert isinstance(columns.tasks, TaskTable) and isinstance(objects.tasks, list)
+    assert {t.state for t in objects.tasks} >= {
+        TaskState.DONE, TaskState.CACHED, TaskState.FAILED, TaskState.DEP_FAILED,
+        TaskState.CANCELLED, TaskState.PENDING}
+    assert columns.counts == objects.counts
+    assert list(columns.tasks) == objects.tasks  # ids, order, states, times, logs, results
+    assert [columns.tasks[i] for i in range(len(objects.tasks))] == objects.tasks
+    assert columns.failed_tasks() == objects.failed_tasks()
+    assert [t.id for t in columns.failed_tasks()] == ["work[2]", "work[5]"]
+    assert columns.stages == objects.stages and columns.loops == objects.loops
+    assert json.dumps(status_json(columns)) == json.dumps(status_json(objects))
+    assert text_of(columns, show_all=True) == text_of(objects, show_all=True)
+    w2 = next(t for t in columns.tasks if t.id == "work[2]")
+    here = run / "tasks" / task_dirname("work[2]")
+    assert (w2.attempts, w2.stderr) == (2, str(here / "stderr"))
+    w0 = next(t for t in columns.tasks if t.id == "work[0]")  # derived from its directory
+    assert w0.stdout == str(run / "tasks" / task_dirname("work[0]") / "stdout")
+
+
+def test_columns_from_the_journal_index_cold_and_warm(tmp_path, monkeypatch):
+    run = _every_state_run(tmp_path / "r", True)
+    objects, _ = _both(monkeypatch, run)
+    monkeypatch.setattr(journal_index, "INDEX_MIN_BYTES", 0)
+    cold = load_status(run, now=T0)
+    assert (run / journal_index.INDEX_NAME).is_file()
+    warm = load_status(run, now=T0)
+    assert isinstance(warm.tasks, TaskTable)
+    assert list(cold.tasks) == list(warm.tasks) == objects.tasks
+    assert json.dumps(status_json(warm)) == json.dumps(status_json(objects))
+
+
+def test_a_live_run_keeps_objects(tmp_path, monkeypatch):
+    run = make_run(tmp_path / "r", [started(pid=os.getpid(), tasks=2),
+                                    submitted("work[0]", index=0), done("work[1]", 1, index=1)],
+                   plan=_plan([("work", 2, None)]))
+    monkeypatch.setattr(status, "COLUMNAR_MIN", 1)
+    st = load_status(run)
+    assert st.state == "running" and isinstance(st.tasks, list)
+    assert [t.state.value for t in st.tasks] == ["queued", "done"]
+
+
+# ---- the table itself ---------------------------------------------------------------------
+def _odd_tasks() -> list[TaskStatus]:
+    return [
+        TaskStatus("a[0]", "a", TaskState.DONE, attempts=1, started=1.5, ended=2.0, result=[1],
+                   index=0, host="n1", pid=7, run_attempt=1),
+        TaskStatus("a[1]", "a", TaskState.FAILED, attempts=True, error="e", stdout="/o",
+                   index="1", exit_code=3, signal="SIGTERM", stderr_tail="t", run_attempt=2),
+        TaskStatus("b", "b", TaskState.CACHED, started=None, ended=3, index=None, loop="L",
+                   iteration=2, submitted=9.0),
+        TaskStatus("a[07]", "a", TaskState.PENDING, index=7),
+        TaskStatus("a[2]@3", "a", TaskState.SUBMITTED, index=2, iteration=3, loop="L",
+                   host=""),
+        TaskStatus("c[5]", "c", TaskState.DEP_FAILED, index=1 << 63, result={"k": None}),
+    ]
+
+
+def test_a_table_gives_back_exactly_the_tasks_it_was_made_of():
+    tasks = _odd_tasks()
+    table = TaskTable.from_tasks(tasks)
+    assert list(table) == tasks and table[:] == tasks and table[-1] == tasks[-1]
+    again = TaskTable.thaw(marshal.loads(marshal.dumps(table.freeze())))
+    assert list(again) == tasks
+    assert type(list(again)[2].ended) is int and list(again)[1].attempts is True
+    assert table.counts()["done"] == 1 and sum(table.counts().values()) == len(tasks)
+    assert [table.task(r).id for r in table.rows(TaskState.FAILED, TaskState.DONE)] == [
+        "a[0]", "a[1]"]
+    assert list(table.take([5, 0])) == [tasks[5], tasks[0]]
+    with pytest.raises(IndexError):
+        table[len(tasks)]
+
+
+def test_merging_later_records_replaces_rows_and_cached_keeps_timing():
+    tasks = _odd_tasks()
+    table = TaskTable.from_tasks(tasks)
+    later = {"a[0]": TaskStatus("a[0]", "a", TaskState.CACHED, index=0, run_attempt=3),
+             "new[4]": TaskStatus("new[4]", "new", TaskState.DONE, index=4, host="n9"),
+             "b": TaskStatus("b", "b", TaskState.FAILED, error="x")}
+    merged = {t.id: t for t in table.merged(later)}
+    assert len(merged) == len(tasks) + 1
+    a0 = merged["a[0]"]
+    assert (a0.state, a0.started, a0.ended, a0.host, a0.attempts) == (
+        TaskState.CACHED, 1.5, 2.0, "n1", 1)
+    assert merged["new[4]"].host == "n9" and merged["b"].state is TaskState.FAILED
+    assert merged["c[5]"] == tasks[5]
+
+
+def test_pending_rows_of_a_sweep():
+    table = TaskTable.from_tasks(_odd_tasks()[:1]).with_pending("z", __import__(
+        "numpy").array([2, 5]), 10, None)
+    assert [(t.id, t.index, t.state.value) for t in table][1:] == [
+        ("z[2]", 12, "pending"), ("z[5]", 15, "pending")]
