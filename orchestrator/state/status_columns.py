@@ -36,8 +36,10 @@ def final_table(fold: JournalFold, plan: dict[str, Any], latest: int,
     table: TaskTable = fold.table
     cols = table.cols
     if state in FINISHED_NORMALLY and latest:
-        table = table.take(np.flatnonzero(cols["run_attempt"] == latest))
-        cols = table.cols
+        mine = cols["run_attempt"] == latest
+        if not mine.all():
+            table = table.take(np.flatnonzero(mine))
+            cols = table.cols
     sub = cols["state"] == STATE_CODE[TaskState.SUBMITTED]
     if state == "running":
         sub &= cols["run_attempt"] != latest
@@ -45,7 +47,8 @@ def final_table(fold: JournalFold, plan: dict[str, Any], latest: int,
     whole = fold.table
     seen_loop = {tid.rpartition("@")[0] for tid in whole.odd["id"].values() if "@" in tid}
     table = _with_pending(table, whole, plan, seen_loop)
-    return table.take(_order(table, plan))
+    order = _order(table, plan)
+    return table if order is None else table.take(order)
 
 
 def _with_pending(table: TaskTable, whole: TaskTable, plan: dict[str, Any],
@@ -61,17 +64,16 @@ def _with_pending(table: TaskTable, whole: TaskTable, plan: dict[str, Any],
     for s in plan.get("stages") or []:
         name, count, loop = s["name"], s["tasks"], s.get("loop")
         if s["sweep"]:
-            ks = np.arange(count, dtype=np.int64)
+            seen = np.zeros(count, dtype=bool)
             c = codes.get(name)
             if c is not None:
-                mine = (whole.cols["stage"] == c) & (whole.cols["idk"] != NONE_INT)
-                ks = np.setdiff1d(ks, whole.cols["idk"][mine], assume_unique=False)
+                k = whole.cols["idk"][whole.cols["stage"] == c]
+                seen[k[(k >= 0) & (k < count)]] = True
             gone = {_id_k(tid, name, None) for tid in odd_ids}
             if loop:
                 gone |= {_id_k(tid, name, None) for tid in seen_loop}
-            gone.discard(None)
-            if gone:
-                ks = ks[~np.isin(ks, np.fromiter(gone, dtype=np.int64))]
+            seen[[k for k in gone if k is not None and k < count]] = True
+            ks = np.flatnonzero(~seen)
             if len(ks):
                 table = table.with_pending(name, ks, i, loop)
         elif count and name not in odd_ids and not (loop and name in seen_loop) \
@@ -99,8 +101,9 @@ def _pending(entries):
             for i, tid, stage, loop in entries]
 
 
-def _order(table: TaskTable, plan: dict[str, Any]) -> np.ndarray:
-    """status._order's sort as a lexsort: rows in plan order (a tie falls back to it)."""
+def _order(table: TaskTable, plan: dict[str, Any]) -> np.ndarray | None:
+    """status._order's sort as a lexsort: rows in plan order (a tie falls back to it);
+    None when they are in plan order already (a finished sweep's journal usually is)."""
     cols, names = table.cols, table.names
     pos: dict[str, int] = {}
     for s in plan.get("stages") or []:
@@ -127,6 +130,13 @@ def _order(table: TaskTable, plan: dict[str, Any]) -> np.ndarray:
     idx = np.where(cols["index"] == NONE_INT, -1, cols["index"])
     if table.odd["loop"] or table.odd["iteration"] or table.odd["index"]:
         return _python_order(table, plan)
+    if not has_loop.any() and len(idx) and idx.min() >= -1 and idx.max() < 1 << 40:
+        key = (stage_pos << 41) + idx + 1  # one int64 key: (stage position, index)
+        step = np.diff(key)
+        if (step > 0).all():
+            return None
+        if not (step == 0).any():
+            return np.argsort(key, kind="stable")
     order = np.lexsort((idx, stage_pos, second, group))
     keys = np.stack([group, second, stage_pos, idx])[:, order]
     if len(order) > 1 and (keys[:, 1:] == keys[:, :-1]).all(axis=0).any():

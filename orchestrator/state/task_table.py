@@ -312,18 +312,43 @@ class TaskTable(Sequence):
 
     # ---- storing (journal_index.py) --------------------------------------------------------
     def freeze(self) -> dict[str, Any]:
-        return {"cols": {f: (str(c.dtype), c.tobytes()) for f, c in self.cols.items()},
+        """Builtin values for marshal: each column as bytes, a column of one value as that
+        value, an int64 column that fits as int32 (half the index to read)."""
+        return {"n": len(self), "cols": {f: _freeze_col(c) for f, c in self.cols.items()},
                 "names": self.names, "odd": self.odd}
 
     @classmethod
     def thaw(cls, data: dict[str, Any]) -> TaskTable:
-        cols = {f: np.frombuffer(b, dtype=np.dtype(dt)).copy()
-                for f, (dt, b) in data["cols"].items()}
+        n = data["n"]
+        cols = {f: _thaw_col(n, *c) for f, c in data["cols"].items()}
         return cls(cols, {f: list(v) for f, v in data["names"].items()},
                    {f: dict(d) for f, d in data["odd"].items()})
 
 
 _CHUNK = 1 << 16
+_I32 = np.iinfo(np.int32)
+
+
+def _freeze_col(c: np.ndarray) -> tuple:
+    if (len(c) and (c[0] == c).all()) or (len(c) and c.dtype.kind == "f" and np.isnan(c).all()):
+        return ("fill", str(c.dtype), c[:1].tobytes())
+    if c.dtype == np.int64:
+        real = c[c != NONE_INT]
+        if not len(real) or (real.min() > _I32.min and real.max() <= _I32.max):
+            return ("i32", str(c.dtype), np.where(c == NONE_INT, _I32.min, c)
+                    .astype(np.int32).tobytes())
+    return ("raw", str(c.dtype), c.tobytes())
+
+
+def _thaw_col(n: int, how: str, dtype: str, data: bytes) -> np.ndarray:
+    dt = np.dtype(dtype)
+    if how == "fill":
+        return np.full(n, np.frombuffer(data, dtype=dt)[0], dtype=dt)
+    if how == "i32":
+        c = np.frombuffer(data, dtype=np.int32).astype(np.int64)
+        c[c == _I32.min] = NONE_INT
+        return c
+    return np.frombuffer(data, dtype=dt).copy()
 
 
 def _nones(values: list, sentinel: Any, odd: dict[int, Any], lo: int) -> list:
