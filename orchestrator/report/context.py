@@ -17,6 +17,7 @@ from orchestrator.report.task_extras import (
 from orchestrator.state.plan_head import read_plan_head
 from orchestrator.state.results import results_by_task
 from orchestrator.state.status_model import RunStatus, TaskStatus
+from orchestrator.state.task_table import TaskTable
 
 LARGE_RUN = 100_000
 """Past this many tasks the report reads plan.json's head and the journal's task fields
@@ -28,6 +29,9 @@ class ReportContext:
 
     def __init__(self, st: RunStatus):
         self.st = st
+        self.table = st.tasks if isinstance(st.tasks, TaskTable) else None
+        if self.table is not None:  # its sections walk every task: made objects once
+            st.tasks = list(self.table)
         self.large = len(st.tasks) > LARGE_RUN
         # a large run's plan.json: its head (stages, loops, pools), not 10^6 task entries
         self.plan = (read_plan_head(st.run_dir / "plan.json", []) if self.large

@@ -12,10 +12,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from orchestrator.state.journal import JOURNAL_NAME, read_journal
 from orchestrator.state.journal_index import INDEX_MIN_BYTES, fold_journal
 from orchestrator.state.plan_head import read_plan_head
 from orchestrator.state.states import TaskState
+from orchestrator.state.task_table import NONE_INT, STATE_CODE
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,10 @@ def _durations(run: Path) -> dict[str, tuple[str, float]]:
     except OSError:
         large = False
     if large:
-        for tid, t in fold_journal(run / JOURNAL_NAME).tasks.items():
+        fold = fold_journal(run / JOURNAL_NAME, columnar=True)
+        if fold.table is not None:
+            return _table_durations(fold.table)
+        for tid, t in fold.tasks.items():
             if t.state is TaskState.DONE and _number(t.started) and _number(t.ended) \
                     and t.ended >= t.started:
                 out[tid] = (t.stage, float(t.ended) - float(t.started))
@@ -87,6 +93,24 @@ def _durations(run: Path) -> dict[str, tuple[str, float]]:
         stage = rec.get("stage")
         stage = stage if isinstance(stage, str) else tid.split("[")[0].split("@")[0]
         out[tid] = (stage, float(end) - float(start))
+    return out
+
+
+def _table_durations(table) -> dict[str, tuple[str, float]]:
+    """_durations' done tasks from a journal index's columns (task_table.py): only those
+    rows become objects."""
+    c = table.cols
+    seconds = c["ended"] - c["started"]
+    ok = np.isfinite(seconds) & (seconds >= 0) & (c["state"] == STATE_CODE[TaskState.DONE])
+    rows = np.flatnonzero(ok)
+    names, out = table.names["stage"], {}
+    for r, s, k, d in zip(rows.tolist(), c["stage"][rows].tolist(), c["idk"][rows].tolist(),
+                          seconds[rows].tolist(), strict=True):
+        if s < 0 or k == NONE_INT:
+            t = table.task(r)
+            out[t.id] = (str(t.stage), d)
+        else:
+            out[f"{names[s]}[{k}]"] = (names[s], d)
     return out
 
 

@@ -187,3 +187,16 @@ def test_pending_rows_of_a_sweep():
         "numpy").array([2, 5]), 10, None)
     assert [(t.id, t.index, t.state.value) for t in table][1:] == [
         ("z[2]", 12, "pending"), ("z[5]", 15, "pending")]
+
+
+def test_stage_history_reads_an_indexed_journal_through_its_columns(tmp_path, monkeypatch):
+    from orchestrator.state import history
+
+    run = _every_state_run(tmp_path / "r", True)
+    monkeypatch.setattr(journal_index, "INDEX_MIN_BYTES", 0)
+    monkeypatch.setattr(history, "INDEX_MIN_BYTES", 0)
+    journal_index.fold_journal(run / "journal.jsonl")  # writes the index
+    assert journal_index.fold_journal(run / "journal.jsonl", columnar=True).table is not None
+    assert history._durations(run) == {"train[0]@1": ("train", 1.0),  # done, not cached
+                                       "train[0]@2": ("train", 1.0),
+                                       "select@1": ("select", 1.0)}
