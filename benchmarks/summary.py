@@ -91,15 +91,16 @@ def rows_status_scale(r: dict) -> list[Row]:
     return [
         (f"`orch status` of a {n:,}-task run (index warm) / naive json read of its journal",
          f"{r['status_warm_ratio']:.3g}x", "-", None),
-        (f"`orch status` of a {n:,}-task run (index warm): time, peak RSS",
-         f"{r['status_warm_s']:.2f} s, {r['status_warm_peak_mb']} MB", "<= 2 s, <= 1 GB",
-         r["status_warm_s"] <= 2 and r["status_warm_peak_mb"] <= 1024),
+        (f"`orch status` of a {n:,}-task run (index warm): time, peak RSS (/ goal)",
+         f"{r['status_warm_s']:.2f} s ({r['status_warm_s'] / 2:.2f}x), "
+         f"{r['status_warm_peak_mb']} MB ({r['status_warm_peak_mb'] / 1024:.2f}x)",
+         "<= 2 s, <= 1 GB", r["status_warm_s"] <= 2 and r["status_warm_peak_mb"] <= 1024),
         (f"`orch status` of a {n:,}-task run, first (no index) / naive json read",
          f"{r['status_cold_ratio']:.3g}x ({r['status_cold_s']:.1f} s, "
          f"{r['status_cold_peak_mb']} MB)", "-", None),
-        (f"`orch report` of a {n:,}-task run: time (/ naive json read), page size",
-         f"{r['report_s']:.1f} s ({r['report_ratio']:.3g}x), {r['report_kb']} kB",
-         "<= 30 s", r["report_s"] <= 30),
+        (f"`orch report` of a {n:,}-task run: time (/ naive json read; / goal), page size",
+         f"{r['report_s']:.1f} s ({r['report_ratio']:.3g}x; {r['report_s'] / 30:.2f}x), "
+         f"{r['report_kb']} kB, {r['report_peak_mb']} MB", "<= 30 s", r["report_s"] <= 30),
     ]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.report.figures import figures
 from orchestrator.report.svg import PALETTE
 from orchestrator.report.task_extras import (
+    TaskExtra,
     fill_pids_from_results,
     journal_extras,
     journal_extras_fast,
@@ -39,8 +40,14 @@ class ReportContext:
         self.spec = _json_file(st.run_dir / "spec.json")
         self.meta = _json_file(st.run_dir / "run.json")
         self.notes: list[dict[str, Any]] = []
-        self.extras = (journal_extras_fast if self.large else journal_extras)(
-            st.run_dir / "journal.jsonl", self.notes)
+        if self.table is not None and self.table.notes is not None:
+            # the journal's index kept them: the journal is not read again
+            self.notes.extend(self.table.notes)
+            self.extras = {tid: TaskExtra(k, p, d or {})
+                           for tid, (k, p, d) in self.table.extras().items()}
+        else:
+            self.extras = (journal_extras_fast if self.large else journal_extras)(
+                st.run_dir / "journal.jsonl", self.notes)
         self.results = results_by_task(st.run_dir)  # the workers' records: files, pids
         fill_pids_from_results(st.run_dir, st.tasks, self.extras, records=self.results)
         self.figures = figures(st.run_dir, st, self.results)  # "" when no task made one

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.state.journal import _decode, read_journal
+from orchestrator.state.journal_fold import NOTE_EVENTS
 from orchestrator.state.results import results_by_task
 from orchestrator.state.rundir import task_dirname
 from orchestrator.state.states import SUCCESS_STATES
@@ -20,7 +21,6 @@ from orchestrator.state.status_model import TaskStatus
 
 PID_FILES_READ = 10_000
 """Worker pids the journal lacks are looked up in result files for at most this many tasks."""
-NOTE_EVENTS = ("sources_changed",)
 
 
 @dataclass

@@ -10,6 +10,8 @@ from typing import Any
 from orchestrator.state.states import TaskState
 from orchestrator.state.status_model import Attempt, LoopIteration, LoopStatus, TaskStatus
 
+NOTE_EVENTS = ("sources_changed",)
+"""Records without a task that the report lists (a resume's changed sources)."""
 _TASK_EVENTS = {
     "task_submitted": TaskState.SUBMITTED,
     "task_done": TaskState.DONE,
@@ -33,6 +35,12 @@ class JournalFold:
         self.workflow: str | None = None
         self.site: str | None = None
         self.last_ts: float | None = None
+        self.extras: dict[str, tuple[str | None, int | None, dict[str, str] | None]] = {}
+        """task id -> (code key, worker pid, device mask): the last of each its records
+        held (the report's task_extras.journal_extras, kept here for a large journal's
+        index so that the report does not read the journal again)."""
+        self.notes: list[dict[str, Any]] = []
+        """The NOTE_EVENTS records, for the report."""
 
     def task_dict(self) -> dict[str, TaskStatus]:
         """`tasks`, with the table's (if any) made objects again."""
@@ -46,6 +54,11 @@ class JournalFold:
         ts = rec.get("ts")
         if isinstance(ts, int | float):
             self.last_ts = float(ts)
+        tid = rec.get("task")
+        if isinstance(tid, str):
+            self._extra(tid, rec)
+        elif ev in NOTE_EVENTS:
+            self.notes.append(rec)
         if ev == "run_started":
             self._run_started(rec)
         elif ev == "run_finished" and self.attempts:
@@ -57,6 +70,16 @@ class JournalFold:
             self._task(_TASK_EVENTS[ev], rec)
         elif ev in ("loop_iteration", "loop_finished") and isinstance(rec.get("loop"), str):
             self._loop(ev, rec)
+
+    def _extra(self, tid: str, rec: dict[str, Any]) -> None:
+        key, pid, devices = self.extras.get(tid) or (None, None, None)
+        if isinstance(k := rec.get("key"), str):
+            key = k
+        if isinstance(p := rec.get("pid"), int):
+            pid = p
+        if isinstance(d := rec.get("devices"), dict) and d:
+            devices = {str(a): str(b) for a, b in d.items()}
+        self.extras[tid] = (key, pid, devices)
 
     def _run_started(self, rec: dict[str, Any]) -> None:
         self.workflow = rec.get("workflow") or self.workflow

@@ -26,7 +26,7 @@ from orchestrator.state.status_model import Attempt, LoopIteration, LoopStatus
 from orchestrator.state.task_table import TaskTable
 
 INDEX_NAME = "journal.index"
-INDEX_VERSION = 2  # 2: tasks as columns (task_table.py)
+INDEX_VERSION = 3  # 2: tasks as columns (task_table.py); 3: with the report's extras
 INDEX_MIN_BYTES = 4 << 20  # about 15,000 task records
 _PROBE = 256  # bytes compared at the start and before the offset
 
@@ -41,12 +41,14 @@ def fold_journal(journal: Path, index: bool = True, columnar: bool = False) -> J
     fold, offset = (_load(path, journal) if index else None) or (JournalFold(), 0)
     end = _fold_from(journal, fold, offset)
     if fold.table is not None:
-        fold.table, fold.tasks = fold.table.merged(fold.tasks), {}
+        fold.table, fold.tasks = fold.table.merged(fold.tasks, fold.extras), {}
+        fold.extras = {}
     # rewritten once the tail it saves reading is a quarter of what it covers: `orch status
     # --watch` of a live run re-reads a short tail, not a new index every refresh
     if index and end >= INDEX_MIN_BYTES and (offset == 0 or end - offset >= offset // 4):
         if fold.table is None:
-            fold.table, fold.tasks = TaskTable.from_tasks(fold.tasks.values()), {}
+            fold.table = TaskTable.from_tasks(fold.tasks.values(), fold.extras)
+            fold.tasks, fold.extras = {}, {}
         _save(path, journal, fold, end)
     if not columnar:
         fold.task_dict()
@@ -120,7 +122,7 @@ def _freeze(fold: JournalFold) -> dict[str, Any]:
             "attempts": [dataclasses.astuple(a) for a in fold.attempts],
             "loops": [dataclasses.asdict(lp) for lp in fold.loops.values()],
             "loop_attempt": fold.loop_attempt, "workflow": fold.workflow, "site": fold.site,
-            "last_ts": fold.last_ts}
+            "last_ts": fold.last_ts, "notes": fold.notes}
 
 
 def _thaw(data: dict[str, Any]) -> JournalFold:
@@ -132,4 +134,5 @@ def _thaw(data: dict[str, Any]) -> JournalFold:
         fold.loops[lp["name"]] = LoopStatus(iterations=its, **lp)
     fold.loop_attempt = dict(data["loop_attempt"])
     fold.workflow, fold.site, fold.last_ts = data["workflow"], data["site"], data["last_ts"]
+    fold.notes = list(data["notes"])
     return fold

@@ -82,6 +82,7 @@ def load_status(run_dir: Path, now: float | None = None) -> RunStatus:
         if state == "running":
             refine_submitted(tasks, plan, rd.path)
     if isinstance(tasks, TaskTable):
+        tasks.notes = fold.notes
         columns.resolve_logs(rd, tasks)
         stages, loops = columns.stages(tasks, plan), columns.loops(fold.loops, plan, tasks)
     else:
@@ -116,7 +117,8 @@ def _columnar(fold: JournalFold, state: str) -> bool:
     if state == "running" or n < COLUMNAR_MIN:
         return False
     if fold.table is None:
-        fold.table, fold.tasks = TaskTable.from_tasks(fold.tasks.values()), {}
+        fold.table = TaskTable.from_tasks(fold.tasks.values(), fold.extras)
+        fold.tasks, fold.extras = {}, {}
     return True
 
 

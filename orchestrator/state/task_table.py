@@ -47,23 +47,47 @@ class TaskTable(Sequence):
     def __init__(self, cols: dict[str, np.ndarray], names: dict[str, list[str]],
                  odd: dict[str, dict[int, Any]]) -> None:
         self.cols, self.names, self.odd = cols, names, odd
+        self.notes: list[dict[str, Any]] | None = None
+        """The journal's NOTE_EVENTS records (JournalFold.notes), set by status.py."""
         self.log_dirs: tuple[str, set[str]] | None = None
         """(tasks directory, names in it): the logs of tasks without journaled ones that
         status._resolve_logs would give (stdout/stderr in their task directory)."""
 
     # ---- building ---------------------------------------------------------------------------
     @classmethod
-    def from_tasks(cls, tasks: Iterable[TaskStatus]) -> TaskTable:
+    def from_tasks(cls, tasks: Iterable[TaskStatus],
+                   extras: dict[str, tuple] | None = None) -> TaskTable:
+        """`extras`: JournalFold.extras, kept beside the tasks (columns `key`, `has_key`,
+        `xpid`; odd `key` and `devices`): see `extras()`."""
         names: dict[str, list[str]] = {f: [] for f in CODED_FIELDS}
         codes: dict[str, dict[str, int]] = {f: {} for f in CODED_FIELDS}
         odd: dict[str, dict[int, Any]] = {f: {} for f in ("id", "state", *INT_FIELDS,
                                                          *FLOAT_FIELDS, *CODED_FIELDS,
-                                                         *SPARSE_FIELDS)}
+                                                         *SPARSE_FIELDS, "key", "devices",
+                                                         "xpid")}
         lists: dict[str, list] = {f: [] for f in ("state", *INT_FIELDS, *FLOAT_FIELDS,
                                                   *CODED_FIELDS)}
         nan = float("nan")
         idk: list[int] = []
+        keys: list[bytes] = []
+        has: list[int] = []
+        xpid: list[int] = []
+        extras = extras or {}
         for row, t in enumerate(tasks):
+            key, pid, devices = extras.get(t.id) or (None, None, None)
+            raw = _hex(key)
+            keys.append(raw or _NO_KEY)
+            has.append(raw is not None)
+            if key is not None and raw is None:
+                odd["key"][row] = key
+            if _int_ok(pid):
+                xpid.append(pid)
+            else:
+                xpid.append(NONE_INT)
+                if pid is not None:
+                    odd["xpid"][row] = pid
+            if devices:
+                odd["devices"][row] = devices
             lists["state"].append(STATE_CODE[t.state])
             for f in INT_FIELDS:
                 v = getattr(t, f)
@@ -105,7 +129,10 @@ class TaskTable(Sequence):
             if k is None:
                 odd["id"][row] = t.id
         cols = {"state": np.array(lists["state"], dtype=np.uint8),
-                "idk": np.array(idk, dtype=np.int64)}
+                "idk": np.array(idk, dtype=np.int64),
+                "key": np.frombuffer(b"".join(keys), dtype=_KEY).copy(),
+                "has_key": np.array(has, dtype=np.uint8),
+                "xpid": np.array(xpid, dtype=np.int64)}
         for f in INT_FIELDS:
             cols[f] = np.array(lists[f], dtype=np.int64)
         for f in FLOAT_FIELDS:
@@ -122,8 +149,12 @@ class TaskTable(Sequence):
         n, k = len(self), len(indexes)
         cols = {}
         for f, col in self.cols.items():
+            if f in ("key", "has_key"):
+                cols[f] = np.concatenate([col, np.zeros(k, dtype=col.dtype)])
+                continue
             fill = (STATE_CODE[TaskState.PENDING] if f == "state" else NONE_INT
-                    if f in INT_FIELDS or f == "idk" else np.nan if f in FLOAT_FIELDS else -1)
+                    if f in (*INT_FIELDS, "idk", "xpid") else np.nan if f in FLOAT_FIELDS
+                    else -1)
             cols[f] = np.concatenate([col, np.full(k, fill, dtype=col.dtype)])
         names = {f: list(v) for f, v in self.names.items()}
         cols["index"][n:] = indexes
@@ -172,7 +203,8 @@ class TaskTable(Sequence):
         out.log_dirs = self.log_dirs
         return out
 
-    def merged(self, later: dict[str, TaskStatus]) -> TaskTable:
+    def merged(self, later: dict[str, TaskStatus],
+               later_extras: dict[str, tuple] | None = None) -> TaskTable:
         """This table with the tasks folded after it (journal_fold's `tasks` of the journal
         after the index) in place of their earlier rows; a `task_cached` keeps the timing of
         the done task it stands for, as JournalFold does."""
@@ -181,17 +213,21 @@ class TaskTable(Sequence):
         found = self._rows_of(later.values())
         keep = np.ones(len(self), dtype=bool)
         done = (STATE_CODE[TaskState.DONE], STATE_CODE[TaskState.CACHED])
+        extras = dict(later_extras or {})
         for t, r in zip(later.values(), found, strict=True):
             if r < 0:
                 continue
             keep[r] = False
+            old, new = self._extra(r), extras.get(t.id) or (None, None, None)
+            extras[t.id] = tuple(b if b is not None else a for a, b in zip(old, new, strict=True))
             if t.state is TaskState.CACHED and self.cols["state"][r] in done:
                 prev = self.task(r)
                 t.started = t.started if t.started is not None else prev.started
                 t.ended = t.ended if t.ended is not None else prev.ended
                 t.host = t.host or prev.host
                 t.attempts = t.attempts if t.attempts is not None else prev.attempts
-        return self.take(np.flatnonzero(keep)).concat(TaskTable.from_tasks(later.values()))
+        return self.take(np.flatnonzero(keep)).concat(TaskTable.from_tasks(later.values(),
+                                                                            extras))
 
     def _rows_of(self, tasks: Iterable[TaskStatus]) -> list[int]:
         """Each task's row here by id, -1 where it has none."""
@@ -287,6 +323,31 @@ class TaskTable(Sequence):
                     v["stderr"] = f"{base}/{name}/stderr"
         return TaskStatus(**v)
 
+    def _extra(self, r: int) -> tuple:
+        c, odd = self.cols, self.odd
+        key = c["key"][r].tobytes().hex() if c["has_key"][r] else odd["key"].get(r)
+        pid = int(c["xpid"][r])
+        return (key, odd["xpid"].get(r) if pid == NONE_INT else pid, odd["devices"].get(r))
+
+    def extras(self) -> dict[str, tuple]:
+        """{task id: (code key, worker pid, device mask)} of the tasks that have any (what
+        JournalFold.extras held for them)."""
+        c, odd = self.cols, self.odd
+        rows = np.flatnonzero(c["has_key"].astype(bool) | (c["xpid"] != NONE_INT))
+        rows = np.union1d(rows, np.fromiter((*odd["key"], *odd["xpid"], *odd["devices"]),
+                                            dtype=np.int64))
+        raw = c["key"][rows].tobytes()
+        names = [*self.names["stage"], None]
+        out = {}
+        for j, (r, st, k, h, p) in enumerate(zip(
+                rows.tolist(), c["stage"][rows].tolist(), c["idk"][rows].tolist(),
+                c["has_key"][rows].tolist(), c["xpid"][rows].tolist(), strict=True)):
+            tid = f"{names[st]}[{k}]" if k != NONE_INT and st >= 0 else self.task(r).id
+            key = raw[j * 32:(j + 1) * 32].hex() if h else odd["key"].get(r)
+            out[tid] = (key, odd["xpid"].get(r) if p == NONE_INT else p,
+                        odd["devices"].get(r))
+        return out
+
     def rows(self, *states: TaskState) -> np.ndarray:
         """Row numbers of the tasks in any of `states`, in table order."""
         codes = [STATE_CODE[s] for s in states]
@@ -326,10 +387,25 @@ class TaskTable(Sequence):
 
 
 _CHUNK = 1 << 16
+_KEY = np.dtype("V32")  # a code key (64 hex digits) as its 32 bytes
+_NO_KEY = bytes(32)
+
+
+def _hex(key: Any) -> bytes | None:
+    """A key of 64 lowercase hex digits as 32 bytes; None for any other (kept as is)."""
+    if not (isinstance(key, str) and len(key) == 64):
+        return None
+    try:
+        raw = bytes.fromhex(key)
+    except ValueError:
+        return None
+    return raw if raw.hex() == key else None
 _I32 = np.iinfo(np.int32)
 
 
 def _freeze_col(c: np.ndarray) -> tuple:
+    if c.dtype.kind == "V":
+        return ("raw", "V32", c.tobytes())
     if (len(c) and (c[0] == c).all()) or (len(c) and c.dtype.kind == "f" and np.isnan(c).all()):
         return ("fill", str(c.dtype), c[:1].tobytes())
     if c.dtype == np.int64:
@@ -342,6 +418,8 @@ def _freeze_col(c: np.ndarray) -> tuple:
 
 def _thaw_col(n: int, how: str, dtype: str, data: bytes) -> np.ndarray:
     dt = np.dtype(dtype)
+    if how == "raw" and dt.kind == "V":
+        return np.frombuffer(data, dtype=dt).copy()
     if how == "fill":
         return np.full(n, np.frombuffer(data, dtype=dt)[0], dtype=dt)
     if how == "i32":

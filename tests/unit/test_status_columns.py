@@ -200,3 +200,30 @@ def test_stage_history_reads_an_indexed_journal_through_its_columns(tmp_path, mo
     assert history._durations(run) == {"train[0]@1": ("train", 1.0),  # done, not cached
                                        "train[0]@2": ("train", 1.0),
                                        "select@1": ("select", 1.0)}
+
+
+def test_the_reports_journal_extras_come_from_the_columns(tmp_path, monkeypatch):
+    """Code keys, worker pids, device masks and notes as task_extras.journal_extras reads
+    them from the journal, for every task the status lists: from the index, cold and warm."""
+    from orchestrator.report.task_extras import journal_extras
+    from orchestrator.state.journal import Journal
+
+    run = _every_state_run(tmp_path / "r", True)
+    with Journal(run / "journal.jsonl", fsync=False) as j:
+        j.append("sources_changed", sources=[{"name": "m.py"}])
+        j.append("task_done", task="work[6]", stage="work", key="f" * 64, index=6, pid=42,
+                 devices={"CUDA_VISIBLE_DEVICES": 1}, started=T0, ended=T0 + 1, attempts=1)
+        j.append("run_finished", state="failed", seconds=3.0)
+    notes: list = []
+    want = journal_extras(run / "journal.jsonl", notes)
+    monkeypatch.setattr(status, "LOGS_CHECKED", 3)
+    monkeypatch.setattr(status, "COLUMNAR_MIN", 3)
+    monkeypatch.setattr(journal_index, "INDEX_MIN_BYTES", 0)
+    for _ in ("cold", "warm"):
+        st = load_status(run, now=T0)
+        got = st.tasks.extras()
+        listed = {t.id for t in st.tasks}
+        assert {k: v for k, v in got.items() if k in listed} == {
+            k: (x.key, x.pid, x.devices or None) for k, x in want.items() if k in listed}
+        assert got["work[6]"] == ("f" * 64, 42, {"CUDA_VISIBLE_DEVICES": "1"})
+        assert st.tasks.notes == notes and notes[0]["ev"] == "sources_changed"
