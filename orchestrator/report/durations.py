@@ -7,32 +7,42 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from orchestrator.report.context import ReportContext
 from orchestrator.report.parts import table
 from orchestrator.report.status_text import format_seconds
 from orchestrator.report.svg import esc
 from orchestrator.state.rundir import task_dirname
 from orchestrator.state.states import SUCCESS_STATES
-from orchestrator.state.status_model import TaskStatus
+from orchestrator.state.task_table import STATE_CODE, TaskTable
 
 BINS = 30
 SLOWEST = 5
 SPREAD = 5
+_SUCCESS_CODES = [STATE_CODE[s] for s in SUCCESS_STATES]
 
 
 def durations(ctx: ReportContext) -> str:
     rows, charts, samples = [], [], []
+    columns = ctx.table is not None and timed_columns(ctx.table, "") is not None
     for stage, tasks in ctx.by_stage.items():
-        timed = sorted(((t.duration, t) for t in tasks
-                        if t.state in SUCCESS_STATES and t.duration is not None),
-                       key=lambda p: p[0])
-        if not timed:
+        if columns:  # the same figures from arrays (task_table.py): no sort of 10^6 objects
+            d_arr, at = timed_columns(ctx.table, stage)
+            d = d_arr.tolist()
+            sample = [ctx.table.task(r) for r in at[_picks(d)].tolist()] if d else []
+        else:
+            timed = sorted(((t.duration, t) for t in tasks
+                            if t.state in SUCCESS_STATES and t.duration is not None),
+                           key=lambda p: p[0])
+            d = [x for x, _ in timed]
+            sample = [timed[i][1] for i in _picks(d)]
+        if not d:
             continue
-        d = [x for x, _ in timed]
         rows.append([esc(stage), f"{len(d):,}", *(esc(_secs(_q(d, q)))
                                                    for q in (0.0, 0.5, 0.9, 0.99, 1.0))])
         charts.append(_histogram(stage, d, ctx.fill(stage)))
-        samples += _sample(timed)
+        samples += sample
     if not rows:
         return ""
     sample_rows = [[f'<a href="tasks/{esc(task_dirname(t.id))}/">{esc(t.id)}</a>',
@@ -60,12 +70,29 @@ def _q(d: list[float], q: float) -> float:
     return d[min(len(d) - 1, int(q * len(d)))]
 
 
-def _sample(timed: list[tuple[float, TaskStatus]]) -> list[TaskStatus]:
-    n = len(timed)
+def _picks(d: list[float]) -> list[int]:
+    """The sample's positions in `d` (run times, sorted): the slowest and evenly spaced."""
+    n = len(d)
     picks = set(range(max(0, n - SLOWEST), n))
     picks |= {round(k * (n - 1) / max(1, SPREAD - 1)) for k in range(SPREAD)} if n else set()
-    by_index = sorted(picks, key=lambda i: -timed[i][0])
-    return [timed[i][1] for i in by_index]
+    return sorted(picks, key=lambda i: -d[i])
+
+
+def timed_columns(table: TaskTable, stage: str):
+    """(run times sorted, their rows) of the stage's done and cached tasks, from the table's
+    columns; None where a time or stage is not a plain column value (then: objects)."""
+    c, odd = table.cols, table.odd
+    if odd["started"] or odd["ended"] or odd["stage"] or (c["stage"] < 0).any():
+        return None
+    names = table.names["stage"]
+    if stage not in names:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    ok = (c["stage"] == names.index(stage)) & np.isin(c["state"], _SUCCESS_CODES) \
+        & ~np.isnan(c["started"]) & ~np.isnan(c["ended"])
+    rows = np.flatnonzero(ok)
+    d = np.maximum(0.0, c["ended"][rows] - c["started"][rows])
+    order = np.argsort(d, kind="stable")
+    return d[order], rows[order]
 
 
 def _histogram(stage: str, d: list[float], fill: str, w: int = 360, h: int = 150) -> str:

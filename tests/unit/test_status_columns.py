@@ -227,3 +227,23 @@ def test_the_reports_journal_extras_come_from_the_columns(tmp_path, monkeypatch)
             k: (x.key, x.pid, x.devices or None) for k, x in want.items() if k in listed}
         assert got["work[6]"] == ("f" * 64, 42, {"CUDA_VISIBLE_DEVICES": "1"})
         assert st.tasks.notes == notes and notes[0]["ev"] == "sources_changed"
+
+
+def test_the_report_page_is_the_same_from_columns(tmp_path, monkeypatch):
+    """`orch report` of the every-state run, objects vs columns (extras from the index):
+    the same page but for the time it was generated."""
+    import re
+
+    from orchestrator.report.html import write_report
+
+    run = _every_state_run(tmp_path / "r", True)
+    monkeypatch.setattr(status, "LOGS_CHECKED", 3)
+    pages = []
+    for columnar in (False, True):
+        monkeypatch.setattr(status, "COLUMNAR_MIN", 3 if columnar else 10**9)
+        monkeypatch.setattr(journal_index, "INDEX_MIN_BYTES", 0 if columnar else 10**12)
+        path, _ = write_report(run, tmp_path / f"{columnar}.html")
+        pages.append(re.sub(r"at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "", path.read_text()))
+    assert (run / journal_index.INDEX_NAME).is_file()
+    assert 'id="durations"' in pages[1] and "work[5]" in pages[1]
+    assert pages[1] == pages[0]
