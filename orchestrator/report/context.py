@@ -32,7 +32,7 @@ class ReportContext:
         self.st = st
         self.table = st.tasks if isinstance(st.tasks, TaskTable) else None
         if self.table is not None:  # its sections walk every task: made objects once
-            st.tasks = list(self.table)
+            st.tasks = self.table.objects()
         self.large = len(st.tasks) > LARGE_RUN
         # a large run's plan.json: its head (stages, loops, pools), not 10^6 task entries
         self.plan = (read_plan_head(st.run_dir / "plan.json", []) if self.large

@@ -21,15 +21,15 @@ def failures_heading(ctx: ReportContext) -> str:
 
 
 def _any(ctx: ReportContext) -> bool:
-    return bool(ctx.st.failed_tasks()) or any(
-        t.state in (TaskState.DEP_FAILED, TaskState.CANCELLED) for t in ctx.st.tasks)
+    counts = ctx.st.counts
+    return bool(counts["failed"] or counts["dep_failed"] or counts["cancelled"])
 
 
 def failures(ctx: ReportContext) -> str:
     st = ctx.st
     failed = st.failed_tasks()
-    dep = [t for t in st.tasks if t.state is TaskState.DEP_FAILED]
-    cancelled = sum(1 for t in st.tasks if t.state is TaskState.CANCELLED)
+    dep = st.in_state(TaskState.DEP_FAILED)
+    cancelled = st.counts["cancelled"]
     if not (failed or dep or cancelled):
         return "<p>No task failed.</p>"
     parts = [_error_groups(failed)] if len(failed) > FAILED_DETAILED else []

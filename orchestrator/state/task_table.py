@@ -329,6 +329,10 @@ class TaskTable(Sequence):
         pid = int(c["xpid"][r])
         return (key, odd["xpid"].get(r) if pid == NONE_INT else pid, odd["devices"].get(r))
 
+    def objects(self) -> TaskObjects:
+        """Every task as an object, once (a view that walks them all, several times)."""
+        return TaskObjects(self)
+
     def extras(self) -> dict[str, tuple]:
         """{task id: (code key, worker pid, device mask)} of the tasks that have any (what
         JournalFold.extras held for them)."""
@@ -336,16 +340,16 @@ class TaskTable(Sequence):
         rows = np.flatnonzero(c["has_key"].astype(bool) | (c["xpid"] != NONE_INT))
         rows = np.union1d(rows, np.fromiter((*odd["key"], *odd["xpid"], *odd["devices"]),
                                             dtype=np.int64))
-        raw = c["key"][rows].tobytes()
+        hexed = c["key"][rows].tobytes().hex()
         names = [*self.names["stage"], None]
+        okey, opid, odev = odd["key"], odd["xpid"], odd["devices"]
         out = {}
         for j, (r, st, k, h, p) in enumerate(zip(
                 rows.tolist(), c["stage"][rows].tolist(), c["idk"][rows].tolist(),
                 c["has_key"][rows].tolist(), c["xpid"][rows].tolist(), strict=True)):
             tid = f"{names[st]}[{k}]" if k != NONE_INT and st >= 0 else self.task(r).id
-            key = raw[j * 32:(j + 1) * 32].hex() if h else odd["key"].get(r)
-            out[tid] = (key, odd["xpid"].get(r) if p == NONE_INT else p,
-                        odd["devices"].get(r))
+            out[tid] = (hexed[j * 64:j * 64 + 64] if h else okey.get(r),
+                        opid.get(r) if p == NONE_INT else p, odev.get(r) if odev else None)
         return out
 
     def rows(self, *states: TaskState) -> np.ndarray:
@@ -384,6 +388,23 @@ class TaskTable(Sequence):
         cols = {f: _thaw_col(n, *c) for f, c in data["cols"].items()}
         return cls(cols, {f: list(v) for f, v in data["names"].items()},
                    {f: dict(d) for f, d in data["odd"].items()})
+
+
+class TaskObjects(list):
+    """A table's tasks as a list of objects that still counts with the table's arrays."""
+
+    def __init__(self, table: TaskTable) -> None:
+        super().__init__(table)
+        self.table = table
+
+    def counts(self) -> dict[str, int]:
+        return self.table.counts()
+
+    def rows(self, *states: TaskState) -> np.ndarray:
+        return self.table.rows(*states)
+
+    def task(self, r: int) -> TaskStatus:
+        return self[r]
 
 
 _CHUNK = 1 << 16
