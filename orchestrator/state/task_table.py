@@ -59,86 +59,34 @@ class TaskTable(Sequence):
                    extras: dict[str, tuple] | None = None) -> TaskTable:
         """`extras`: JournalFold.extras, kept beside the tasks (columns `key`, `has_key`,
         `xpid`; odd `key` and `devices`): see `extras()`."""
-        names: dict[str, list[str]] = {f: [] for f in CODED_FIELDS}
-        codes: dict[str, dict[str, int]] = {f: {} for f in CODED_FIELDS}
+        tasks = tasks if isinstance(tasks, list) else list(tasks)
         odd: dict[str, dict[int, Any]] = {f: {} for f in ("id", "state", *INT_FIELDS,
                                                          *FLOAT_FIELDS, *CODED_FIELDS,
                                                          *SPARSE_FIELDS, "key", "devices",
                                                          "xpid")}
-        lists: dict[str, list] = {f: [] for f in ("state", *INT_FIELDS, *FLOAT_FIELDS,
-                                                  *CODED_FIELDS)}
-        nan = float("nan")
-        idk: list[int] = []
-        keys: list[bytes] = []
-        has: list[int] = []
-        xpid: list[int] = []
-        extras = extras or {}
-        for row, t in enumerate(tasks):
-            key, pid, devices = extras.get(t.id) or (None, None, None)
-            raw = _hex(key)
-            keys.append(raw or _NO_KEY)
-            has.append(raw is not None)
-            if key is not None and raw is None:
-                odd["key"][row] = key
-            if _int_ok(pid):
-                xpid.append(pid)
-            else:
-                xpid.append(NONE_INT)
-                if pid is not None:
-                    odd["xpid"][row] = pid
-            if devices:
-                odd["devices"][row] = devices
-            lists["state"].append(STATE_CODE[t.state])
-            for f in INT_FIELDS:
-                v = getattr(t, f)
-                if v is None:
-                    lists[f].append(NONE_INT)
-                elif _int_ok(v):
-                    lists[f].append(v)
-                else:
-                    lists[f].append(NONE_INT)
-                    odd[f][row] = v
-            for f in FLOAT_FIELDS:
-                v = getattr(t, f)
-                if v is None:
-                    lists[f].append(nan)
-                elif type(v) is float:
-                    lists[f].append(v)
-                else:
-                    lists[f].append(nan)
-                    odd[f][row] = v
-            for f in CODED_FIELDS:
-                v = getattr(t, f)
-                if v is None:
-                    lists[f].append(-1)
-                elif isinstance(v, str):
-                    c = codes[f].get(v)
-                    if c is None:
-                        c = codes[f][v] = len(names[f])
-                        names[f].append(v)
-                    lists[f].append(c)
-                else:
-                    lists[f].append(-1)
-                    odd[f][row] = v
-            for f in SPARSE_FIELDS:
-                v = getattr(t, f)
-                if v is not None:
-                    odd[f][row] = v
-            k = _id_k(t.id, t.stage, t.index)
-            idk.append(NONE_INT if k is None else k)
-            if k is None:
-                odd["id"][row] = t.id
-        cols = {"state": np.array(lists["state"], dtype=np.uint8),
-                "idk": np.array(idk, dtype=np.int64),
-                "key": np.frombuffer(b"".join(keys), dtype=_KEY).copy(),
-                "has_key": np.array(has, dtype=np.uint8),
-                "xpid": np.array(xpid, dtype=np.int64)}
+        names: dict[str, list[str]] = {}
+        cols = {"state": np.array([STATE_CODE[t.state] for t in tasks], dtype=np.uint8)}
         for f in INT_FIELDS:
-            cols[f] = np.array(lists[f], dtype=np.int64)
+            cols[f] = _int_col([getattr(t, f) for t in tasks], odd[f])
         for f in FLOAT_FIELDS:
-            cols[f] = np.array(lists[f], dtype=np.float64)
+            cols[f] = _float_col([getattr(t, f) for t in tasks], odd[f])
         for f in CODED_FIELDS:
-            cols[f] = np.array(lists[f], dtype=np.int32)
+            cols[f], names[f] = _coded_col([getattr(t, f) for t in tasks], odd[f])
+        for f in SPARSE_FIELDS:
+            odd[f] = {r: v for r, t in enumerate(tasks) if (v := getattr(t, f)) is not None}
+        idk = [_id_k(t.id, t.stage, t.index) for t in tasks]
+        odd["id"] = {r: tasks[r].id for r, k in enumerate(idk) if k is None}
+        cols["idk"] = np.array([NONE_INT if k is None else k for k in idk], dtype=np.int64)
+        extras = extras or {}
+        found = [extras.get(t.id) or (None, None, None) for t in tasks]
+        raws = [_hex(x[0]) for x in found]
+        odd["key"] = {r: x[0] for r, (x, raw) in enumerate(zip(found, raws, strict=True))
+                      if x[0] is not None and raw is None}
+        cols["key"] = np.frombuffer(b"".join(raw or _NO_KEY for raw in raws) or b"",
+                                    dtype=_KEY).copy()
+        cols["has_key"] = np.array([raw is not None for raw in raws], dtype=np.uint8)
+        cols["xpid"] = _int_col([x[1] for x in found], odd["xpid"])
+        odd["devices"] = {r: x[2] for r, x in enumerate(found) if x[2]}
         return cls(cols, names, odd)
 
     def with_pending(self, stage: str, ks: np.ndarray, offset: int,
@@ -405,6 +353,52 @@ class TaskObjects(list):
 
     def task(self, r: int) -> TaskStatus:
         return self[r]
+
+
+def _int_col(values: list, odd: dict[int, Any]) -> np.ndarray:
+    """int64 column of ints and Nones (NONE_INT); anything else to `odd`."""
+    if set(map(type, values)) <= {int, type(None)}:
+        try:
+            col = np.array([NONE_INT if v is None else v for v in values], dtype=np.int64)
+        except OverflowError:
+            col = None
+        if col is not None and not (col >= 1 << 62).any() \
+                and np.count_nonzero(col == NONE_INT) == values.count(None):
+            return col
+    out = []
+    for r, v in enumerate(values):
+        if v is not None and not _int_ok(v):
+            odd[r] = v
+        out.append(v if v is not None and _int_ok(v) else NONE_INT)
+    return np.array(out, dtype=np.int64)
+
+
+def _float_col(values: list, odd: dict[int, Any]) -> np.ndarray:
+    """float64 column of floats and Nones (NaN); anything else to `odd`."""
+    nan = float("nan")
+    if not set(map(type, values)) <= {float, type(None)}:
+        for r, v in enumerate(values):
+            if v is not None and type(v) is not float:
+                odd[r] = v
+        values = [v if type(v) is float else None for v in values]
+    return np.array([nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _coded_col(values: list, odd: dict[int, Any]) -> tuple[np.ndarray, list[str]]:
+    """int32 codes into the returned names of string values (-1: None or odd)."""
+    codes: dict[str, int] = {}
+    out = []
+    for r, v in enumerate(values):
+        if type(v) is str:
+            c = codes.get(v)
+            if c is None:
+                c = codes[v] = len(codes)
+            out.append(c)
+        else:
+            out.append(-1)
+            if v is not None:
+                odd[r] = v
+    return np.array(out, dtype=np.int32), list(codes)
 
 
 _CHUNK = 1 << 16
