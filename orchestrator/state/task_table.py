@@ -22,8 +22,20 @@ import numpy as np
 
 from orchestrator.state.states import TaskState
 from orchestrator.state.status_model import TaskStatus
+from orchestrator.state.table_columns import (
+    KEY_DTYPE,
+    NO_KEY,
+    NONE_INT,
+    coded_col,
+    float_col,
+    freeze_col,
+    hex_key,
+    int_col,
+    int_ok,
+    thaw_col,
+    with_nones,
+)
 
-NONE_INT = np.iinfo(np.int64).min
 STATES = tuple(TaskState)
 STATE_CODE = {s: i for i, s in enumerate(STATES)}
 INT_FIELDS = ("index", "attempts", "iteration", "exit_code", "run_attempt", "pid")
@@ -32,10 +44,6 @@ FLOAT_FIELDS = ("started", "ended", "submitted")
 CODED_FIELDS = ("stage", "loop", "host")  # strings with few distinct values
 SPARSE_FIELDS = ("result", "error", "stdout", "stderr", "signal", "stderr_tail")
 _FIELDS = tuple(f.name for f in dataclasses.fields(TaskStatus))
-
-
-def _int_ok(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and NONE_INT < v < 1 << 62
 
 
 class TaskTable(Sequence):
@@ -67,11 +75,11 @@ class TaskTable(Sequence):
         names: dict[str, list[str]] = {}
         cols = {"state": np.array([STATE_CODE[t.state] for t in tasks], dtype=np.uint8)}
         for f in INT_FIELDS:
-            cols[f] = _int_col([getattr(t, f) for t in tasks], odd[f])
+            cols[f] = int_col([getattr(t, f) for t in tasks], odd[f])
         for f in FLOAT_FIELDS:
-            cols[f] = _float_col([getattr(t, f) for t in tasks], odd[f])
+            cols[f] = float_col([getattr(t, f) for t in tasks], odd[f])
         for f in CODED_FIELDS:
-            cols[f], names[f] = _coded_col([getattr(t, f) for t in tasks], odd[f])
+            cols[f], names[f] = coded_col([getattr(t, f) for t in tasks], odd[f])
         for f in SPARSE_FIELDS:
             odd[f] = {r: v for r, t in enumerate(tasks) if (v := getattr(t, f)) is not None}
         idk = [_id_k(t.id, t.stage, t.index) for t in tasks]
@@ -79,13 +87,13 @@ class TaskTable(Sequence):
         cols["idk"] = np.array([NONE_INT if k is None else k for k in idk], dtype=np.int64)
         extras = extras or {}
         found = [extras.get(t.id) or (None, None, None) for t in tasks]
-        raws = [_hex(x[0]) for x in found]
+        raws = [hex_key(x[0]) for x in found]
         odd["key"] = {r: x[0] for r, (x, raw) in enumerate(zip(found, raws, strict=True))
                       if x[0] is not None and raw is None}
-        cols["key"] = np.frombuffer(b"".join(raw or _NO_KEY for raw in raws) or b"",
-                                    dtype=_KEY).copy()
+        cols["key"] = np.frombuffer(b"".join(raw or NO_KEY for raw in raws) or b"",
+                                    dtype=KEY_DTYPE).copy()
         cols["has_key"] = np.array([raw is not None for raw in raws], dtype=np.uint8)
-        cols["xpid"] = _int_col([x[1] for x in found], odd["xpid"])
+        cols["xpid"] = int_col([x[1] for x in found], odd["xpid"])
         odd["devices"] = {r: x[2] for r, x in enumerate(found) if x[2]}
         return cls(cols, names, odd)
 
@@ -221,13 +229,13 @@ class TaskTable(Sequence):
         cols, odd, n = self.cols, self.odd, hi - lo
         v: dict[str, list] = {"state": [STATES[c] for c in cols["state"][lo:hi].tolist()]}
         for f in INT_FIELDS:
-            v[f] = _nones(cols[f][lo:hi].tolist(), NONE_INT, odd[f], lo)
+            v[f] = with_nones(cols[f][lo:hi].tolist(), NONE_INT, odd[f], lo)
         for f in FLOAT_FIELDS:
             col = cols[f][lo:hi]
-            v[f] = _nones(np.where(np.isnan(col), None, col).tolist(), None, odd[f], lo)
+            v[f] = with_nones(np.where(np.isnan(col), None, col).tolist(), None, odd[f], lo)
         for f in CODED_FIELDS:
             names = [*self.names[f], None]
-            v[f] = _nones([names[c] for c in cols[f][lo:hi].tolist()], None, odd[f], lo)
+            v[f] = with_nones([names[c] for c in cols[f][lo:hi].tolist()], None, odd[f], lo)
         for f in SPARSE_FIELDS:
             d = odd[f]
             v[f] = [d.get(r) for r in range(lo, hi)] if d else [None] * n
@@ -327,13 +335,13 @@ class TaskTable(Sequence):
     def freeze(self) -> dict[str, Any]:
         """Builtin values for marshal: each column as bytes, a column of one value as that
         value, an int64 column that fits as int32 (half the index to read)."""
-        return {"n": len(self), "cols": {f: _freeze_col(c) for f, c in self.cols.items()},
+        return {"n": len(self), "cols": {f: freeze_col(c) for f, c in self.cols.items()},
                 "names": self.names, "odd": self.odd}
 
     @classmethod
     def thaw(cls, data: dict[str, Any]) -> TaskTable:
         n = data["n"]
-        cols = {f: _thaw_col(n, *c) for f, c in data["cols"].items()}
+        cols = {f: thaw_col(n, *c) for f, c in data["cols"].items()}
         return cls(cols, {f: list(v) for f, v in data["names"].items()},
                    {f: dict(d) for f, d in data["odd"].items()})
 
@@ -355,112 +363,14 @@ class TaskObjects(list):
         return self[r]
 
 
-def _int_col(values: list, odd: dict[int, Any]) -> np.ndarray:
-    """int64 column of ints and Nones (NONE_INT); anything else to `odd`."""
-    if set(map(type, values)) <= {int, type(None)}:
-        try:
-            col = np.array([NONE_INT if v is None else v for v in values], dtype=np.int64)
-        except OverflowError:
-            col = None
-        if col is not None and not (col >= 1 << 62).any() \
-                and np.count_nonzero(col == NONE_INT) == values.count(None):
-            return col
-    out = []
-    for r, v in enumerate(values):
-        if v is not None and not _int_ok(v):
-            odd[r] = v
-        out.append(v if v is not None and _int_ok(v) else NONE_INT)
-    return np.array(out, dtype=np.int64)
-
-
-def _float_col(values: list, odd: dict[int, Any]) -> np.ndarray:
-    """float64 column of floats and Nones (NaN); anything else to `odd`."""
-    nan = float("nan")
-    if not set(map(type, values)) <= {float, type(None)}:
-        for r, v in enumerate(values):
-            if v is not None and type(v) is not float:
-                odd[r] = v
-        values = [v if type(v) is float else None for v in values]
-    return np.array([nan if v is None else v for v in values], dtype=np.float64)
-
-
-def _coded_col(values: list, odd: dict[int, Any]) -> tuple[np.ndarray, list[str]]:
-    """int32 codes into the returned names of string values (-1: None or odd)."""
-    codes: dict[str, int] = {}
-    out = []
-    for r, v in enumerate(values):
-        if type(v) is str:
-            c = codes.get(v)
-            if c is None:
-                c = codes[v] = len(codes)
-            out.append(c)
-        else:
-            out.append(-1)
-            if v is not None:
-                odd[r] = v
-    return np.array(out, dtype=np.int32), list(codes)
-
-
 _CHUNK = 1 << 16
-_KEY = np.dtype("V32")  # a code key (64 hex digits) as its 32 bytes
-_NO_KEY = bytes(32)
-
-
-def _hex(key: Any) -> bytes | None:
-    """A key of 64 lowercase hex digits as 32 bytes; None for any other (kept as is)."""
-    if not (isinstance(key, str) and len(key) == 64):
-        return None
-    try:
-        raw = bytes.fromhex(key)
-    except ValueError:
-        return None
-    return raw if raw.hex() == key else None
-_I32 = np.iinfo(np.int32)
-
-
-def _freeze_col(c: np.ndarray) -> tuple:
-    if c.dtype.kind == "V":
-        return ("raw", "V32", c.tobytes())
-    if (len(c) and (c[0] == c).all()) or (len(c) and c.dtype.kind == "f" and np.isnan(c).all()):
-        return ("fill", str(c.dtype), c[:1].tobytes())
-    if c.dtype == np.int64:
-        real = c[c != NONE_INT]
-        if not len(real) or (real.min() > _I32.min and real.max() <= _I32.max):
-            return ("i32", str(c.dtype), np.where(c == NONE_INT, _I32.min, c)
-                    .astype(np.int32).tobytes())
-    return ("raw", str(c.dtype), c.tobytes())
-
-
-def _thaw_col(n: int, how: str, dtype: str, data: bytes) -> np.ndarray:
-    dt = np.dtype(dtype)
-    if how == "raw" and dt.kind == "V":
-        return np.frombuffer(data, dtype=dt).copy()
-    if how == "fill":
-        return np.full(n, np.frombuffer(data, dtype=dt)[0], dtype=dt)
-    if how == "i32":
-        c = np.frombuffer(data, dtype=np.int32).astype(np.int64)
-        c[c == _I32.min] = NONE_INT
-        return c
-    return np.frombuffer(data, dtype=dt).copy()
-
-
-def _nones(values: list, sentinel: Any, odd: dict[int, Any], lo: int) -> list:
-    """`values` with None (or the odd value of that row) where the sentinel is."""
-    if sentinel is not None:
-        values = [None if x == sentinel else x for x in values]
-    for r, x in odd.items():
-        if lo <= r < lo + len(values):
-            values[r - lo] = x
-    return values
-
-
 LOGS_SHOWN = (TaskState.FAILED, TaskState.DEP_FAILED, TaskState.CANCELLED)
 PENDING = TaskState.PENDING
 
 
 def _id_k(tid: str, stage: Any, index: Any) -> int | None:
     """k where `tid` is exactly f"{stage}[{k}]" (k = index, the usual case), else None."""
-    if _int_ok(index) and tid == f"{stage}[{index}]":
+    if int_ok(index) and tid == f"{stage}[{index}]":
         return index
     if isinstance(stage, str) and tid.startswith(stage + "[") and tid.endswith("]"):
         k = tid[len(stage) + 1:-1]
