@@ -17,7 +17,7 @@ import pytest
 
 from .conftest import REPO, journal, orch, results, wait_no_processes
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = pytest.mark.timeout(900)  # ~2 min alone; minutes more on a loaded machine
 
 WORKFLOW = REPO / "workflows" / "heat-surrogate" / "workflow.yaml"
 SMALL = {"grid": 16, "n_samples": 132, "n_test": 12, "epochs": 60, "ensemble_size": 3,
@@ -47,7 +47,7 @@ def test_heat_surrogate_small_run(tmp_path):
     n, n_test, members, queries = (SMALL["n_samples"], SMALL["n_test"], SMALL["ensemble_size"],
                                    SMALL["n_queries"])
     p = orch("run", str(WORKFLOW), "--site", "laptop", *_sets(trust_threshold=1e-6),
-             "--run-dir", str(run_dir), "-q", timeout=300)
+             "--run-dir", str(run_dir), "-q", timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     res = results(run_dir)
     assert not wait_no_processes(str(run_dir))
@@ -84,8 +84,9 @@ def test_heat_surrogate_small_run(tmp_path):
     # export and infer (the surrogate-infer step): the members as one ONNX graph, run
     # by OpenVINO on the laptop (its gpu falls back to cpu: backend auto picks OpenVINO),
     # whose answers are what couple routes
-    assert res["export"]["members"] == members and res["export"]["models"] == [
-        str(run_dir / "tasks" / f"train[{m}]" / "model.pt") for m in range(members)]
+    assert res["export"]["members"] == members  # in member order (staged into inputs/)
+    assert [p.rsplit("/", 2)[-2:] for p in res["export"]["models"]] == [
+        [f"train[{m}]", "model.pt"] for m in range(members)]
     inf = res["infer"]
     assert inf["backend"] == "openvino" and inf["asked"] == "auto", inf
     assert inf["queries"] == queries and inf["members"] == members
@@ -149,7 +150,7 @@ def test_heat_surrogate_small_run(tmp_path):
     # torch's predictions are OpenVINO's to float32 round-off
     routed_ov = np.load(run_dir / "tasks" / "couple" / "coupled.npz")["accepted"]
     p = orch("run", str(WORKFLOW), "--site", "laptop", *_sets(trust_threshold=10.0),
-             "--unset", "residual_margin", "--set", "backend=torch",
+             "--set", "backend=torch",
              "--set", "environment=solver", "--resume", str(run_dir), "-q", timeout=200)
     assert p.returncode == 0, p.stdout + p.stderr
     res = results(run_dir)
