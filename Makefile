@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -c "import torch, onnx" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0" "onnx>=1.17" "numpy<2"
+	bash scripts/install-openvino.sh
 	@run=runs/heat-surrogate-demo-$$(date +%Y%m%d-%H%M%S); \
 	 $(VENV)/bin/orch run workflows/heat-surrogate/workflow.yaml --site site-configs/laptop.yaml --run-dir $$run && \
 	 cat $$run/tasks/couple/summary.txt && echo "run directory: $$run (orch status $$run; orch report $$run)"

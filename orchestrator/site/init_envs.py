@@ -16,6 +16,10 @@ from typing import Any
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 _ENV_LINE = re.compile(r"^\s*environment:\s*[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?\s*(?:#.*)?$",
                        re.MULTILINE)
+# `requires: {environments: [openvino]}`: names a stage takes from a param
+# (`environment: "${params.environment}"`) are required this way
+_REQUIRES = re.compile(r"\benvironments:\s*\[([^\]]*)\]")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass
@@ -28,15 +32,16 @@ class EnvDraft:
 
 
 def shipped_environments(root: Path = WORKFLOWS) -> dict[str, list[str]]:
-    """Environment names the shipped workflows and templates give (`environment: dpgen`),
-    with the files that name them."""
+    """Environment names the shipped workflows and templates give (`environment: dpgen`,
+    or `requires: {environments: [dpgen]}`), with the files that name them."""
     found: dict[str, list[str]] = {}
     for path in sorted(root.rglob("*.yaml")) if root.is_dir() else []:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        for name in dict.fromkeys(_ENV_LINE.findall(text)):
+        required = [n for group in _REQUIRES.findall(text) for n in _NAME.findall(group)]
+        for name in dict.fromkeys([*_ENV_LINE.findall(text), *required]):
             found.setdefault(name, []).append(str(path.relative_to(root.parent)))
     return found
 

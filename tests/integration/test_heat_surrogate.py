@@ -17,7 +17,7 @@ import pytest
 
 from .conftest import REPO, journal, orch, results, wait_no_processes
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = pytest.mark.timeout(900)  # ~2 min alone; minutes more on a loaded machine
 
 WORKFLOW = REPO / "workflows" / "heat-surrogate" / "workflow.yaml"
 SMALL = {"grid": 16, "n_samples": 132, "n_test": 12, "epochs": 60, "ensemble_size": 3,
@@ -47,7 +47,7 @@ def test_heat_surrogate_small_run(tmp_path):
     n, n_test, members, queries = (SMALL["n_samples"], SMALL["n_test"], SMALL["ensemble_size"],
                                    SMALL["n_queries"])
     p = orch("run", str(WORKFLOW), "--site", "laptop", *_sets(trust_threshold=1e-6),
-             "--run-dir", str(run_dir), "-q", timeout=300)
+             "--run-dir", str(run_dir), "-q", timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     res = results(run_dir)
     assert not wait_no_processes(str(run_dir))
@@ -81,8 +81,24 @@ def test_heat_surrogate_small_run(tmp_path):
     assert ev["trust"]["kind"] == "in-distribution indicator"
     assert json.loads((run_dir / "tasks" / "evaluate" / "evaluation.json").read_text()) == ev
 
+    # export and infer (the surrogate-infer step): the members as one ONNX graph, run
+    # by OpenVINO on the laptop (its gpu falls back to cpu: backend auto picks OpenVINO),
+    # whose answers are what couple routes
+    assert res["export"]["members"] == members  # in member order (staged into inputs/)
+    assert [p.rsplit("/", 2)[-2:] for p in res["export"]["models"]] == [
+        [f"train[{m}]", "model.pt"] for m in range(members)]
+    inf = res["infer"]
+    assert inf["backend"] == "openvino" and inf["asked"] == "auto", inf
+    assert inf["queries"] == queries and inf["members"] == members
+    pred = dict(np.load(run_dir / "tasks" / "infer" / "predictions.npz"))  # read now
+    assert pred["members"].shape == (queries, members, 16, 16)
+    asked = np.load(run_dir / "tasks" / "queries" / "queries.npz")
+    assert asked["fields"].shape == (queries, 16, 16)
+
     # couple: a threshold nobody meets routes every query to the solver
     co = res["couple"]
+    assert co["inference"]["backend"] == "openvino"
+    assert co["seconds"]["inference"] == pytest.approx(inf["seconds_per_sample"] * queries)
     assert co["routed"] == co["queries"] == queries and co["accepted"] == 0
     assert co["routed_fraction"] == 1.0
     coupled = np.load(run_dir / "tasks" / "couple" / "coupled.npz")
@@ -97,8 +113,12 @@ def test_heat_surrogate_small_run(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     submitted = [e["task"] for e in journal(run_dir) if e["ev"] == "task_submitted"]
     assert submitted.count("couple") == 2 and submitted.count("train[0]") == 1
+    assert submitted.count("infer") == 1 and submitted.count("export") == 1
     co = results(run_dir)["couple"]
     assert co["routed"] == 0 and co["accepted"] == queries
+    # every answer accepted: they are OpenVINO's ensemble mean, as infer wrote it
+    answers = np.load(run_dir / "tasks" / "couple" / "coupled.npz")["answers"]
+    assert np.array_equal(answers, pred["mean"])
     same, shifted = co["in_distribution"], co["shifted"]
     assert same["queries"] == queries - SMALL["shifted_queries"]
     assert shifted["queries"] == SMALL["shifted_queries"]
@@ -124,3 +144,22 @@ def test_heat_surrogate_small_run(tmp_path):
     assert co["in_distribution"]["routed"] <= 1, co["in_distribution"]
     residual = np.load(run_dir / "tasks" / "couple" / "coupled.npz")["residual"]
     assert residual[split:].min() > residual[:split].max(), residual
+
+    # the same workflow with torch answering (the backend a gpu pool gets; forced here,
+    # in an environment of the laptop that has torch): only infer and couple rerun, and
+    # torch's predictions are OpenVINO's to float32 round-off
+    routed_ov = np.load(run_dir / "tasks" / "couple" / "coupled.npz")["accepted"]
+    p = orch("run", str(WORKFLOW), "--site", "laptop", *_sets(trust_threshold=10.0),
+             "--set", "backend=torch",
+             "--set", "environment=solver", "--resume", str(run_dir), "-q", timeout=200)
+    assert p.returncode == 0, p.stdout + p.stderr
+    res = results(run_dir)
+    assert res["infer"]["backend"] == "torch" and res["couple"]["inference"]["backend"] == "torch"
+    submitted = [e["task"] for e in journal(run_dir) if e["ev"] == "task_submitted"]
+    assert submitted.count("infer") == 2 and submitted.count("export") == 1
+    assert submitted.count("train[0]") == 1
+    by_torch = np.load(run_dir / "tasks" / "infer" / "predictions.npz")["members"]
+    scale = np.abs(pred["members"]).max()
+    assert np.abs(by_torch - pred["members"]).max() <= 1e-4 * scale
+    routed_torch = np.load(run_dir / "tasks" / "couple" / "coupled.npz")["accepted"]
+    assert (routed_torch != routed_ov).sum() <= 1

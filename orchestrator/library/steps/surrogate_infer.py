@@ -78,7 +78,7 @@ def _openvino_runner(onnx: str, threads: int, batch_size: int) -> tuple[Callable
     from orchestrator.library.surrogates import openvino_runtime as ovr
 
     runner = ovr.Runner(onnx, threads)
-    return (lambda x: runner(x, batch_size)), f"openvino {ovr.version()} CPU"
+    return (lambda x: runner(x, batch_size)), f"OpenVINO {ovr.version().split('-')[0]} on CPU"
 
 
 def timed(run: Callable, x: np.ndarray, repeats: int = 3) -> dict[str, float]:

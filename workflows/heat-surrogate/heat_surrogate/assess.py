@@ -34,6 +34,7 @@ EVALUATION = "evaluation.json"
 COUPLING = "coupling.json"
 COUPLED = "coupled.npz"
 SUMMARY = "summary.txt"
+QUERIES = "queries.npz"
 RULE_FIELDS = 4  # calibration fields the solvers' stopping rule is fitted on
 TIMED_FIELDS = 8  # test fields each solver is timed on
 
@@ -224,35 +225,54 @@ def _group(err: np.ndarray, accepted: np.ndarray, surrogate_err: np.ndarray,
             "surrogate_error_mean": float(surrogate_err.mean()) if err.size else None}
 
 
-def couple(n_queries: int, trust_threshold: float, grid: int, field: str = "lognormal",
-           correlation_length: float = 0.1, contrast: float = 10.0, shifted_queries: int = 0,
-           query_contrast: float = 30.0, residual_margin: float = 1.25, seed: int = 0,
-           threads: int = 0, results: dict[str, list[Any]] | None = None,
-           context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
-    """Answer n_queries fresh fields: the surrogate where the conformal estimate
-    factor * spread is within trust_threshold and its residual within the limit fitted on
-    the calibration split (residual_margin 0: no residual check), the fastest solver of
-    evaluate (at its stopping rule) elsewhere. Every accepted answer is then checked
-    against a direct solve (not counted in the coupled time) to report the error
-    actually delivered."""
-    from orchestrator.library.surrogates import train as tr
-
-    ev = one(results, "evaluate")
-    members = load_members(results, threads)
+def draw_queries(n_queries: int, grid: int, field: str = "lognormal",
+                 correlation_length: float = 0.1, contrast: float = 10.0,
+                 shifted_queries: int = 0, query_contrast: float = 30.0, seed: int = 0,
+                 context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+    """The queries couple answers (`queries`), written for the surrogate-infer step:
+    queries.npz holds their features (`inputs`, what infer predicts from) and the raw
+    fields (`fields`, what the solver and the residual check need)."""
     raw = queries(n_queries, shifted_queries, grid, field, correlation_length, contrast,
                   query_contrast, seed)
+    path = task_dir(context) / QUERIES
+    np.savez(path, inputs=features(raw, field), fields=raw)
+    return {"queries": str(path), "n": len(raw), "grid": int(grid), "kind": field,
+            "shifted": min(int(shifted_queries), len(raw))}
+
+
+def couple(trust_threshold: float, predictions: str, queries: str, field: str = "lognormal",
+           shifted_queries: int = 0, query_contrast: float = 30.0,
+           residual_margin: float = 1.25, results: dict[str, list[Any]] | None = None,
+           context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+    """Answer the queries: the surrogate's answer (the members' predictions from the
+    infer stage: OpenVINO on a cpu pool, torch on a gpu pool) where the conformal
+    estimate factor * spread is within trust_threshold and its residual within the limit
+    fitted on the calibration split (residual_margin 0: no residual check), the fastest
+    solver of evaluate (at its stopping rule) elsewhere. Every accepted answer is then
+    checked against a direct solve (not counted in the coupled time) to report the error
+    actually delivered."""
+    ev, inf = one(results, "evaluate"), one(results, "infer")
+    with np.load(queries) as data:
+        raw = np.asarray(data["fields"])
+    with np.load(predictions) as data:
+        members = np.asarray(data["members"])
+    if len(members) != len(raw):
+        raise RuntimeError(f"{predictions} answers {len(members)} queries, {queries} "
+                           f"holds {len(raw)}")
     threshold = float(trust_threshold)
     rule = acc.StopRule(ev["stop_rule"]["tolerance"], {}, 1.0, 0.0, 0)
     best = ev["fastest"]
     start = time.perf_counter()
-    mean, spread = unc.ensemble_stats(tr.predict(members, features(raw, field)))
+    mean, spread = unc.ensemble_stats(members)
     residual = residuals(raw, mean, field)
     limit = unc.residual_limit(ev["residual"]["calibration_max"], float(residual_margin))
     routing = unc.route(spread, ev["trust"]["factor"], threshold, residual, limit)
     answers = mean.copy()
     for i in routing.routed:
         answers[i] = acc.solve_at(raw[i], field, rule, best).u
-    coupled_seconds = time.perf_counter() - start
+    route_seconds = time.perf_counter() - start
+    per_sample = inf.get("seconds_per_sample")  # None: infer ran with timing_repeats 0
+    inference_seconds = None if per_sample is None else float(per_sample) * len(raw)
     truth = exact(raw, field)
     err = unc.relative_l2(answers, truth)
     surrogate_err = unc.relative_l2(mean, truth)
@@ -260,10 +280,13 @@ def couple(n_queries: int, trust_threshold: float, grid: int, field: str = "logn
     groups = {name: _group(err[sl], routing.accepted[sl], surrogate_err[sl], threshold)
               for name, sl in (("in_distribution", slice(0, split)),
                                ("shifted", slice(split, None)))}
+    inference = {key: inf.get(key) for key in ("backend", "asked", "device",
+                                                "seconds_per_sample", "seconds_single")}
     out = dict(routing.to_json(), **_group(err, routing.accepted, surrogate_err, threshold),
                **groups, routed_fraction=float((~routing.accepted).mean()),
-               query_contrast=float(query_contrast), solver=best,
-               seconds={"coupled": coupled_seconds,
+               query_contrast=float(query_contrast), solver=best, inference=inference,
+               seconds={"coupled": route_seconds + (inference_seconds or 0.0),
+                        "inference": inference_seconds, "check_and_solve": route_seconds,
                         "solver_only": float(ev["seconds"]["fastest"]) * len(raw)})
     out_dir = task_dir(context)
     np.savez(out_dir / COUPLED, answers=answers, accepted=routing.accepted,
@@ -281,6 +304,20 @@ def _routed(group: dict[str, Any]) -> str:
     err = group["accepted_error"]["max"]
     return (f"{group['routed']} of {group['queries']} routed"
             + (f", accepted max error {err:.2%}" if err is not None else ""))
+
+
+def _inference(ev: dict[str, Any], co: dict[str, Any]) -> str:
+    """The couple's inference (the infer stage): its runtime, and its time per sample
+    beside the torch time evaluate measured on the same threads."""
+    inf = co["inference"]
+    where = inf["device"] if inf["backend"] == "openvino" else f"torch on {inf['device']}"
+    text = f"{where} (infer stage, backend {inf['asked']})"
+    if inf["seconds_per_sample"] is None:
+        return text + ": not timed"
+    torch_s = ev["seconds"]["inference"]
+    return (text + f": {_ms(inf['seconds_per_sample'])} per sample batched, "
+            f"{_ms(inf['seconds_single'])} one at a time; "
+            f"{torch_s / inf['seconds_per_sample']:.2f}x torch batched in evaluate")
 
 
 def _ms(seconds: float) -> str:
@@ -340,6 +377,7 @@ def summary(ev: dict[str, Any], co: dict[str, Any]) -> str:
                         + f"; on the test fields {trust['accepted']} of {trust['queries']} "
                         f"accepted, {trust['false_accepts']} of them above the threshold "
                         f"(false-accept rate 95% CI {_ci(trust['false_accept_rate_ci95'])})"),
+        ("inference", _inference(ev, co)),
         ("coupled", f"{co['accepted']} of {co['queries']} answered by the surrogate, "
                     f"{co['routed']} routed to {co['solver']}"
                     + ("" if co["residual_limit"] is None else
@@ -349,7 +387,9 @@ def summary(ev: dict[str, Any], co: dict[str, Any]) -> str:
         ("accepted error", "-" if co["accepted_error"]["mean"] is None else
          f"mean {co['accepted_error']['mean']:.2%}, max {co['accepted_error']['max']:.2%}"),
         ("coupled time", f"{co['seconds']['coupled']:.3f} s vs "
-                         f"{co['seconds']['solver_only']:.3f} s with {co['solver']} only"),
+                         f"{co['seconds']['solver_only']:.3f} s with {co['solver']} only"
+                         + ("" if co["seconds"]["inference"] is not None else
+                            " (inference not timed: timing_repeats 0)")),
     ]
     width = max(len(k) for k, _ in rows)
     lines = ["heat-surrogate: evaluation", *(f"  {k:<{width}}  {v}" for k, v in rows)]
