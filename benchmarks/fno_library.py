@@ -11,7 +11,10 @@ Models (the same kept Fourier modes, width, layers and padding in all):
   2 x width, a channel MLP and soft-gating skip in every Fourier block);
 - `neuralop_matched`: the library's FNO set to our architecture (linear lifting, projection
   MLP of 4 x width, no channel MLP): the same parameter count, so the difference is the
-  implementation (initialisation, FFT layout).
+  implementation (initialisation, FFT layout);
+- `ours_libinit`: ours with the library's initialisation of the spectral weights
+  (complex normal, std sqrt(2 / (in + out)), where ours draws the FNO paper's code's
+  uniform [0, 1 / (in out)) for real and imaginary parts: about 100x smaller).
 `n_modes = (2 modes, 2 modes - 1)` keeps the same frequencies as our `modes` (|kx| < modes
 both signs, 0 <= ky < modes); symmetric padding of p/2 per side is a circular shift of
 our one-sided p, hence `domain_padding = p / (2 grid)`.
@@ -46,7 +49,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 NEURALOP_PYTHON = REPO / ".envs" / "neuralop" / "bin" / "python"
-MODELS = ("ours", "neuralop", "neuralop_matched")
+OURS = ("ours", "ours_libinit")
+MODELS = (*OURS, "neuralop", "neuralop_matched")
 LIBRARY = {"neuralop": {}, "neuralop_matched": {
     "lifting_channel_ratio": 0, "projection_channel_ratio": 4, "use_channel_mlp": False}}
 PERCENT = 100.0
@@ -87,14 +91,20 @@ def mean_ci(values: np.ndarray) -> tuple[float, float]:
     return float(v.mean()), float(half)
 
 
-def ratios(runs: list[dict[str, Any]], kind: str, library: str) -> dict[str, Any]:
-    """ours / `library` per seed, for every figure, with their median."""
+def pairs(models: list[str]) -> list[tuple[str, str]]:
+    """(ours, library) model pairs to compare: each of ours with each library model."""
+    return [(a, b) for a in models if a in OURS for b in models if b not in OURS]
+
+
+def ratios(runs: list[dict[str, Any]], kind: str, library: str,
+           mine: str = "ours") -> dict[str, Any]:
+    """`mine` / `library` per seed, for every figure, with their median."""
     keyed = {(r["model"], r["seed"]): r for r in runs if r["kind"] == kind}
-    seeds = sorted(s for (m, s) in keyed if m == "ours" and (library, s) in keyed)
+    seeds = sorted(s for (m, s) in keyed if m == mine and (library, s) in keyed)
     out: dict[str, Any] = {"seeds": seeds}
     for figure in ("error_mean", "seconds_per_epoch", "ms_batched", "ms_single",
                    "parameters"):
-        per = [keyed[("ours", s)][figure] / keyed[(library, s)][figure] for s in seeds]
+        per = [keyed[(mine, s)][figure] / keyed[(library, s)][figure] for s in seeds]
         out[figure] = {"per_seed": [round(v, 3) for v in per],
                        "median": round(statistics.median(per), 3) if per else None}
     return out
@@ -103,11 +113,20 @@ def ratios(runs: list[dict[str, Any]], kind: str, library: str) -> dict[str, Any
 # ---- one training run (either interpreter) ----
 
 def build(model: str, cfg: dict[str, Any]) -> Any:
-    if model == "ours":
+    if model in OURS:
         from orchestrator.library.surrogates.fno import build_fno
 
-        return build_fno(in_channels=1, out_channels=1, modes=cfg["modes"],
-                         width=cfg["width"], layers=cfg["layers"], padding=cfg["padding"])
+        net = build_fno(in_channels=1, out_channels=1, modes=cfg["modes"],
+                        width=cfg["width"], layers=cfg["layers"], padding=cfg["padding"])
+        if model == "ours_libinit":  # as neuralop's SpectralConv: weight.normal_(0, std)
+            import torch
+
+            with torch.no_grad():
+                for spec in net.spectral:
+                    cin, cout = spec.w_pos.shape[:2]
+                    for w in (spec.w_pos, spec.w_neg):
+                        w.normal_(0, (2 / (cin + cout)) ** 0.5)
+        return net
     import warnings
 
     warnings.filterwarnings("ignore")  # neuralop's import-time UserWarnings
@@ -126,7 +145,7 @@ def export_check(model: str, net: Any, grid: int, folder: Path) -> dict[str, str
     from orchestrator.library.surrogates import train as tr
 
     try:
-        if model == "ours":
+        if model in OURS:
             from orchestrator.library.surrogates import export as ex
 
             tr.save({"state_dict": net.model.state_dict(), "config": net.model.config,
@@ -187,7 +206,7 @@ def worker(spec_path: str) -> int:
     if spec.get("export"):
         with tempfile.TemporaryDirectory() as tmp:
             out.update(export_check(spec["model"], net, cfg["grid"], Path(tmp)))
-    if spec["model"] != "ours":
+    if spec["model"] not in OURS:
         import neuralop
 
         out["neuralop"] = neuralop.__version__
@@ -200,7 +219,7 @@ def worker(spec_path: str) -> int:
 def launch(spec: dict[str, Any], folder: Path) -> dict[str, Any]:
     path = folder / f"{spec['model']}-{spec['kind']}-{spec['seed']}.json"
     path.write_text(json.dumps(spec))
-    library = spec["model"] != "ours"
+    library = spec["model"] not in OURS
     python = str(NEURALOP_PYTHON) if library else sys.executable
     threads = str(spec["config"]["threads"])
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
@@ -236,16 +255,16 @@ def table(runs: list[dict[str, Any]], kinds: list[str], models: list[str]) -> st
                          f"(± {statistics.median(r['error_ci95'] for r in rs) * PERCENT:.2f}) | "
                          f"{med['seconds_per_epoch']:.2f} | {med['ms_batched']:.3f} | "
                          f"{med['ms_single']:.3f} |")
-    lines += ["", "| field | ours / | error | s / epoch | batched | single | parameters |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| field | ratio, per seed | error | s / epoch | batched | single | "
+              "parameters |", "|---|---|---|---|---|---|---|"]
     for kind in kinds:
-        for lib in (m for m in models if m != "ours"):
-            r = ratios(runs, kind, lib)
+        for mine, lib in pairs(models):
+            r = ratios(runs, kind, lib, mine)
             if not r["seeds"]:
                 continue
             cells = [", ".join(f"{v:.2f}" for v in r[f]["per_seed"])
                      for f in ("error_mean", "seconds_per_epoch", "ms_batched", "ms_single")]
-            lines.append(f"| {kind} | {lib} | " + " | ".join(cells)
+            lines.append(f"| {kind} | {mine} / {lib} | " + " | ".join(cells)
                          + f" | {r['parameters']['median']:.3f} |")
     return "\n".join(lines)
 
@@ -255,7 +274,8 @@ def main() -> int:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--kinds", nargs="+", default=["lognormal", "threshold"],
                     choices=["lognormal", "threshold"])
-    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    ap.add_argument("--models", nargs="+", default=["ours", "neuralop", "neuralop_matched"],
+                    choices=MODELS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     ap.add_argument("--n-train", type=int, default=128)
     ap.add_argument("--n-test", type=int, default=64)
@@ -280,7 +300,7 @@ def main() -> int:
     if args.quick:
         args.n_train, args.n_test, args.epochs, args.seeds = 32, 16, 2, [0]
         args.kinds, args.repeats = ["lognormal"], 2
-    if any(m != "ours" for m in args.models) and not NEURALOP_PYTHON.exists():
+    if any(m not in OURS for m in args.models) and not NEURALOP_PYTHON.exists():
         print(f"no {NEURALOP_PYTHON}: bash scripts/install-neuralop.sh", file=sys.stderr)
         return 2
     cfg = {"grid": args.grid, "width": args.width, "modes": args.modes, "layers": args.layers,
@@ -316,7 +336,7 @@ def main() -> int:
                                                        "n_test": args.n_test,
                                                        "seeds": args.seeds},
               "seconds": round(time.perf_counter() - start, 1), "runs": runs,
-              "ratios": {k: {m: ratios(runs, k, m) for m in args.models if m != "ours"}
+              "ratios": {k: {f"{a}/{b}": ratios(runs, k, b, a) for a, b in pairs(args.models)}
                          for k in args.kinds},
               "onnx": exports}
     print(json.dumps(record))

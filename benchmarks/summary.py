@@ -194,20 +194,21 @@ def rows_surrogate(r: dict) -> list[Row]:
 
 
 def rows_fno_library(r: dict) -> list[Row]:
-    """Our FNO / neuraloperator's, per field and library configuration: the test error
-    per seed, then training and inference time (medians over the seeds)."""
+    """Our FNO / neuraloperator's ("ours/neuralop": per field and pair of models): the
+    test error per seed, then training and inference time (medians over the seeds)."""
     out: list[Row] = []
     grid = _get(r, "settings", "grid")
-    for kind, per_model in (r.get("ratios") or {}).items():
-        for model, q in per_model.items():
-            errs = {(x["model"], x["seed"]): x["error_mean"] for x in r.get("runs", [])
-                    if x["kind"] == kind}
-            mine = [f"{errs[('ours', s)] * 100:.2f}/{errs[(model, s)] * 100:.2f}%"
-                    for s in q["seeds"] if ("ours", s) in errs and (model, s) in errs]
-            out.append((f"FNO s={grid} {kind}: ours / {model} test error, per seed",
+    for kind, per_pair in (r.get("ratios") or {}).items():
+        errs = {(x["model"], x["seed"]): x["error_mean"] for x in r.get("runs", [])
+                if x["kind"] == kind}
+        for pair, q in per_pair.items():
+            mine, lib = pair.split("/")
+            both = [f"{errs[(mine, s)] * 100:.2f}/{errs[(lib, s)] * 100:.2f}%"
+                    for s in q["seeds"] if (mine, s) in errs and (lib, s) in errs]
+            out.append((f"FNO s={grid} {kind}: {mine} / {lib} test error, per seed",
                         ", ".join(f"{v:.2f}x" for v in q["error_mean"]["per_seed"])
-                        + (f" ({', '.join(mine)})" if mine else ""), "-", None))
-            out.append((f"  ours / {model} time: per epoch, per sample batched, single",
+                        + (f" ({', '.join(both)})" if both else ""), "-", None))
+            out.append((f"  {mine} / {lib} time: per epoch, per sample batched, single",
                         ", ".join(f"{q[k]['median']:.2f}x" for k in (
                             "seconds_per_epoch", "ms_batched", "ms_single")), "-", None))
     return out

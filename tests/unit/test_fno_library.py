@@ -83,7 +83,10 @@ def test_ratios_are_ours_over_the_library_per_seed():
     mean, half = fl.mean_ci(np.array([1.0, 2.0, 3.0, 4.0]))
     assert mean == 2.5 and half == pytest.approx(1.96 * np.std([1, 2, 3, 4], ddof=1) / 2)
     md = fl.table(runs, ["lognormal"], ["ours", "neuralop"])
-    assert "| lognormal | neuralop | 0.50, 1.50 | 0.50, 0.25 |" in md
+    assert "| lognormal | ours / neuralop | 0.50, 1.50 | 0.50, 0.25 |" in md
+    assert fl.pairs(["neuralop", "ours", "neuralop_matched", "ours_libinit"]) == [
+        ("ours", "neuralop"), ("ours", "neuralop_matched"), ("ours_libinit", "neuralop"),
+        ("ours_libinit", "neuralop_matched")]
 
 
 def test_bench_summary_rows():
@@ -92,7 +95,8 @@ def test_bench_summary_rows():
     q = {"seeds": [0], **{k: {"per_seed": [v], "median": v} for k, v in (
         ("error_mean", 0.8), ("seconds_per_epoch", 0.7), ("ms_batched", 0.6),
         ("ms_single", 0.3))}}
-    record = {"settings": {"grid": 32}, "runs": runs, "ratios": {"threshold": {"neuralop": q}}}
+    record = {"settings": {"grid": 32}, "runs": runs,
+              "ratios": {"threshold": {"ours/neuralop": q}}}
     rows = summary.rows_fno_library(record)
     assert rows[0][:2] == ("FNO s=32 threshold: ours / neuralop test error, per seed",
                            "0.80x (4.00/5.00%)")
@@ -127,3 +131,16 @@ def test_train_fno_trains_the_model_it_is_handed(torch):
     assert res.state["config"] == {} and res.state["state_dict"]["_metadata"]["name"] == "Tiny"
     assert res.parameters == 10 and len(res.history) == 3
     assert res.history[-1] < res.history[0]
+
+
+def test_ours_with_the_librarys_initialisation(torch):
+    cfg = {"modes": 4, "width": 16, "layers": 2, "padding": 2, "grid": 16}
+    torch.manual_seed(0)
+    paper = fl.build("ours", cfg).spectral[0].w_pos
+    torch.manual_seed(0)
+    lib = fl.build("ours_libinit", cfg).spectral[0].w_pos
+    assert paper.real.min() >= 0 and paper.real.max() < 1 / 16**2  # the FNO code's scale
+    # neuralop: weight.normal_(0, sqrt(2 / (in + out))): each part std / sqrt(2), mean 0
+    assert float(lib.real.std()) == pytest.approx(0.25 / 2**0.5, rel=0.1)
+    assert float(lib.imag.std()) == pytest.approx(0.25 / 2**0.5, rel=0.1)
+    assert abs(float(lib.real.mean())) < 0.02
