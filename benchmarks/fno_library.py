@@ -13,8 +13,9 @@ Models (the same kept Fourier modes, width, layers and padding in all):
   MLP of 4 x width, no channel MLP): the same parameter count, so the difference is the
   implementation (initialisation, FFT layout);
 - `ours_libinit`: ours with the library's initialisation of the spectral weights
-  (complex normal, std sqrt(2 / (in + out)), where ours draws the FNO paper's code's
-  uniform [0, 1 / (in out)) for real and imaginary parts: about 100x smaller).
+  (`init="normal"`: complex normal, std sqrt(2 / (in + out)), where ours by default
+  draws the FNO paper's code's uniform [0, 1 / (in out)) for real and imaginary parts,
+  about 100x smaller).
 `n_modes = (2 modes, 2 modes - 1)` keeps the same frequencies as our `modes` (|kx| < modes
 both signs, 0 <= ky < modes); symmetric padding of p/2 per side is a circular shift of
 our one-sided p, hence `domain_padding = p / (2 grid)`.
@@ -116,17 +117,9 @@ def build(model: str, cfg: dict[str, Any]) -> Any:
     if model in OURS:
         from orchestrator.library.surrogates.fno import build_fno
 
-        net = build_fno(in_channels=1, out_channels=1, modes=cfg["modes"],
-                        width=cfg["width"], layers=cfg["layers"], padding=cfg["padding"])
-        if model == "ours_libinit":  # as neuralop's SpectralConv: weight.normal_(0, std)
-            import torch
-
-            with torch.no_grad():
-                for spec in net.spectral:
-                    cin, cout = spec.w_pos.shape[:2]
-                    for w in (spec.w_pos, spec.w_neg):
-                        w.normal_(0, (2 / (cin + cout)) ** 0.5)
-        return net
+        return build_fno(in_channels=1, out_channels=1, modes=cfg["modes"],
+                         width=cfg["width"], layers=cfg["layers"], padding=cfg["padding"],
+                         init="normal" if model == "ours_libinit" else "paper")
     import warnings
 
     warnings.filterwarnings("ignore")  # neuralop's import-time UserWarnings

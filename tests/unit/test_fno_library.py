@@ -144,3 +144,21 @@ def test_ours_with_the_librarys_initialisation(torch):
     assert float(lib.real.std()) == pytest.approx(0.25 / 2**0.5, rel=0.1)
     assert float(lib.imag.std()) == pytest.approx(0.25 / 2**0.5, rel=0.1)
     assert abs(float(lib.real.mean())) < 0.02
+
+
+def test_init_option_is_recorded_checked_and_reaches_the_step(torch, tmp_path):
+    from orchestrator.library.steps import fno_train
+    from orchestrator.library.surrogates import train as tr
+    from orchestrator.library.surrogates.fno import build_fno
+
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        build_fno(modes=2, width=4, layers=1, init="xavier")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 8, 8))
+    np.savez(tmp_path / "d.npz", inputs=x, targets=x**2)
+    out = fno_train.train(str(tmp_path / "d.npz"), epochs=1, batch_size=4, width=4, modes=2,
+                          layers=1, init="normal", context={"task_dir": str(tmp_path)})
+    net = tr.load(out["model"], device=torch.device("cpu"))
+    assert net.model.config["init"] == "normal"
+    w = net.model.spectral[0].w_pos.detach()
+    assert float(w.real.min()) < 0  # "paper" draws only non-negative parts

@@ -36,6 +36,7 @@ class TrainConfig:
     layers: int = 4
     padding: int = 8
     hidden: int = 0  # projection width; 0: 4 * width
+    init: str = "paper"  # spectral weights: "paper" or "normal" (fno.INITS)
     dropout: float = 0.0
     threads: int = 0  # torch CPU threads; 0: leave torch's default
 
@@ -119,7 +120,8 @@ def train_fno(x: np.ndarray, y: np.ndarray, config: TrainConfig,
     if model is None:
         model = build_fno(in_channels=1, out_channels=1, modes=config.modes,
                           width=config.width, layers=config.layers, padding=config.padding,
-                          dropout=config.dropout, hidden=config.hidden or None)
+                          dropout=config.dropout, hidden=config.hidden or None,
+                          init=config.init)
     net = _Wrapped(model, norm, device)
     xt = torch.as_tensor(x, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y, dtype=torch.float32, device=device)
