@@ -146,8 +146,7 @@ def test_ours_with_the_librarys_initialisation(torch):
     assert abs(float(lib.real.mean())) < 0.02
 
 
-def test_init_option_is_recorded_checked_and_reaches_the_step(torch, tmp_path):
-    from orchestrator.library.steps import fno_train
+def test_init_option_is_recorded_checked_and_round_trips(torch, tmp_path):
     from orchestrator.library.surrogates import train as tr
     from orchestrator.library.surrogates.fno import build_fno
 
@@ -155,10 +154,11 @@ def test_init_option_is_recorded_checked_and_reaches_the_step(torch, tmp_path):
         build_fno(modes=2, width=4, layers=1, init="xavier")
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 8, 8))
-    np.savez(tmp_path / "d.npz", inputs=x, targets=x**2)
-    out = fno_train.train(str(tmp_path / "d.npz"), epochs=1, batch_size=4, width=4, modes=2,
-                          layers=1, init="normal", context={"task_dir": str(tmp_path)})
-    net = tr.load(out["model"], device=torch.device("cpu"))
+    res = tr.train_fno(x, x**2, tr.TrainConfig(epochs=1, batch_size=4, width=4, modes=2,
+                                               layers=1, padding=1, init="normal"),
+                       device=torch.device("cpu"))
+    tr.save(res.state, tmp_path / "m.pt")
+    net = tr.load(tmp_path / "m.pt", device=torch.device("cpu"))
     assert net.model.config["init"] == "normal"
     w = net.model.spectral[0].w_pos.detach()
     assert float(w.real.min()) < 0  # "paper" draws only non-negative parts

@@ -34,7 +34,7 @@ def load_arrays(path: str | Path, keys: list[str]) -> list[np.ndarray | None]:
 
 def train(dataset: str, member: int = 0, epochs: int = 100, learning_rate: float = 1e-3,
           batch_size: int = 16, seed: int = 0, width: int = 24, modes: int = 10,
-          layers: int = 4, threads: int = 1, init: str = "paper", input_key: str = "inputs",
+          layers: int = 4, threads: int = 1, input_key: str = "inputs",
           target_key: str = "targets", val_input_key: str = "", val_target_key: str = "",
           context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
     """Train ensemble member `member` on the arrays of `dataset`; writes model.pt and
@@ -46,8 +46,7 @@ def train(dataset: str, member: int = 0, epochs: int = 100, learning_rate: float
     config = tr.TrainConfig(epochs=int(epochs), learning_rate=float(learning_rate),
                             batch_size=int(batch_size), seed=int(seed) * 1000 + int(member),
                             width=int(width), modes=int(modes), layers=int(layers),
-                            padding=max(1, x.shape[-1] // 8), threads=int(threads),
-                            init=str(init))
+                            padding=max(1, x.shape[-1] // 8), threads=int(threads))
 
     def log(epoch: int, res: Any) -> None:
         if epoch % 10 == 9 or epoch == config.epochs - 1:

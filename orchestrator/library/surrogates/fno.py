@@ -12,14 +12,16 @@ SpectralConv keeps the lowest `modes` frequencies in each direction (rfft2, a co
 weight per (in, out, kx, ky) for the positive and the negative kx band, irfft2), so the
 same weights apply at any resolution. Its weights start as `init` says: "paper" (the
 FNO paper's code: real and imaginary parts uniform in [0, 1 / (in out))) or "normal"
-(neuraloperator's: complex normal, std sqrt(2 / (in + out)), about 100x larger; 1-8%
-lower test error on the heat-surrogate data in benchmarks/fno_library.py).
+(neuraloperator's: complex normal, std sqrt(2 / (in + out)), about 100x larger). On the
+heat-surrogate data (benchmarks/fno_library.py) "normal" was 1-18% more accurate after
+15 epochs on 128 fields, but 24-34% less accurate at the workflow's 50 epochs on 256
+fields, hence the default.
 
 Why not the `neuraloperator` package: measured against its FNO at the same settings
 (benchmarks/fno_library.py, docs/decisions.md "The FNO: ours, measured against
-neuraloperator's"), ours reaches the same error at the same parameter count (lower with
-init="normal"), trains and runs faster on the CPU and exports to ONNX for OpenVINO,
-which the library's does not; and `import neuralop` imports wandb, opentelemetry,
+neuraloperator's"), ours is 17-27% more accurate at the same parameter count at the
+heat-surrogate's training settings, trains and runs faster on the CPU and exports to
+ONNX for OpenVINO, which the library's does not; and `import neuralop` imports wandb, opentelemetry,
 matplotlib, h5py, tensorly and tensorly-torch (56 distributions beyond torch's).
 
 torch is imported when a model is built, never when this module is imported (planning
