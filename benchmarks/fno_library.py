@@ -28,9 +28,12 @@ ours in this one (both torch 2.13.0 CPU), models alternating. Inference: seconds
 sample through the normalised model, a batch of `--infer-batch` and one sample alone,
 best of `--repeats` after a warm-up. Prints a markdown table, then one JSON line.
 
-    python benchmarks/fno_library.py                 # both fields, 2 seeds, ~5 min
+    python benchmarks/fno_library.py                 # both fields, 2 seeds: 7 min (*)
     python benchmarks/fno_library.py --full          # the workflow's 256 fields, 50 epochs
+                                                     # (38 min (*) for ours, neuralop_matched)
     python benchmarks/fno_library.py --quick         # smoke test (numbers not to quote)
+
+(*) on 2 cores shared with a CI run (load average 7-10); figures: docs/decisions.md.
 """
 
 from __future__ import annotations
