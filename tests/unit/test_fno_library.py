@@ -5,21 +5,29 @@ FNO with). Training of both models stays in the benchmark."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
+from orchestrator.library import fields
+from orchestrator.library.solvers import darcy
 
-import fno_library as fl  # noqa: E402
-import summary  # noqa: E402
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
-from orchestrator.library import fields  # noqa: E402
-from orchestrator.library.solvers import darcy  # noqa: E402
+
+def _load(name: str):
+    """A benchmark script as a module, without putting benchmarks/ on sys.path."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+fl = _load("fno_library")
+summary = _load("summary")
 
 
 @pytest.fixture
