@@ -3,7 +3,8 @@
 Runs each benchmark script of this folder as its own process (one at a time: the
 machine may have two cores), keeps its JSON line, and prints the table, then
 all JSON lines (`--json FILE` also writes them to a file). `--skip NAME` leaves
-benchmarks out (the surrogate one solves up to s = 256: minutes); `--quick` runs
+benchmarks out (the surrogate one solves up to s = 256: minutes; fno_library trains
+FNOs and needs .envs/neuralop: scripts/install-neuralop.sh); `--quick` runs
 smaller sizes with fewer repeats to try the pipeline, not to quote.
 
     python benchmarks/summary.py [--skip surrogate] [--quick] [--json FILE]
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "files": (["--tasks", "1000"], ["--tasks", "100", "--repeats", "1"]),
     "bundles": (["--repeats", "2"], ["--tasks", "2000", "--repeats", "1"]),
     "surrogate": ([], ["--quick"]),
+    "fno_library": ([], ["--quick"]),
 }
 
 
@@ -192,6 +194,27 @@ def rows_surrogate(r: dict) -> list[Row]:
     return out
 
 
+def rows_fno_library(r: dict) -> list[Row]:
+    """Our FNO / neuraloperator's ("ours/neuralop": per field and pair of models): the
+    test error per seed, then training and inference time (medians over the seeds)."""
+    out: list[Row] = []
+    grid = _get(r, "settings", "grid")
+    for kind, per_pair in (r.get("ratios") or {}).items():
+        errs = {(x["model"], x["seed"]): x["error_mean"] for x in r.get("runs", [])
+                if x["kind"] == kind}
+        for pair, q in per_pair.items():
+            mine, lib = pair.split("/")
+            both = [f"{errs[(mine, s)] * 100:.2f}/{errs[(lib, s)] * 100:.2f}%"
+                    for s in q["seeds"] if (mine, s) in errs and (lib, s) in errs]
+            out.append((f"FNO s={grid} {kind}: {mine} / {lib} test error, per seed",
+                        ", ".join(f"{v:.2f}x" for v in q["error_mean"]["per_seed"])
+                        + (f" ({', '.join(both)})" if both else ""), "-", None))
+            out.append((f"  {mine} / {lib} time: per epoch, per sample batched, single",
+                        ", ".join(f"{q[k]['median']:.2f}x" for k in (
+                            "seconds_per_epoch", "ms_batched", "ms_single")), "-", None))
+    return out
+
+
 def rows_placement(r: dict) -> list[Row]:
     out = []
     for site in ("laptop", "slurm"):
@@ -272,6 +295,7 @@ def rows_bundles(r: dict) -> list[Row]:
 ROWS = {"plan_scale": rows_plan_scale, "status_scale": rows_status_scale, "run_overhead": rows_run_overhead,
         "throughput": rows_throughput, "chain_latency": rows_chain, "resume": rows_resume,
         "kernels": rows_kernels, "halo_exchange": rows_halo, "surrogate": rows_surrogate,
+        "fno_library": rows_fno_library,
         "placement": rows_placement, "small_run": rows_small_run,
         "files": rows_files, "bundles": rows_bundles}
 

@@ -10,13 +10,19 @@ Parametric Partial Differential Equations", ICLR 2021), in plain PyTorch.
 
 SpectralConv keeps the lowest `modes` frequencies in each direction (rfft2, a complex
 weight per (in, out, kx, ky) for the positive and the negative kx band, irfft2), so the
-same weights apply at any resolution.
+same weights apply at any resolution. Its weights start as `init` says: "paper" (the
+FNO paper's code: real and imaginary parts uniform in [0, 1 / (in out))) or "normal"
+(neuraloperator's: complex normal, std sqrt(2 / (in + out)), about 100x larger). On the
+heat-surrogate data (benchmarks/fno_library.py) "normal" was 1-18% more accurate after
+15 epochs on 128 fields, but 24-34% less accurate at the workflow's 50 epochs on 256
+fields, hence the default.
 
-Why not the `neuraloperator` package: its 2.0 release imports wandb (and through it
-opentelemetry, protobuf), matplotlib, h5py, tensorly and tensorly-torch on
-`import neuralop`; 35 extra distributions for the hundred lines below, a wandb binary
-in every worker environment, and no control over their numpy pins (ours: numpy<2 for
-the SYCL stack). See docs/surrogate-with-fallback.md.
+Why not the `neuraloperator` package: measured against its FNO at the same settings
+(benchmarks/fno_library.py, docs/decisions.md "The FNO: ours, measured against
+neuraloperator's"), ours is 17-27% more accurate at the same parameter count at the
+heat-surrogate's training settings, trains and runs faster on the CPU and exports to
+ONNX for OpenVINO, which the library's does not; and `import neuralop` imports wandb, opentelemetry,
+matplotlib, h5py, tensorly and tensorly-torch (56 distributions beyond torch's).
 
 torch is imported when a model is built, never when this module is imported (planning
 and validation must not pull torch in): the classes are created on first use by
@@ -28,6 +34,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+INITS = ("paper", "normal")  # spectral weight initialisations (see the module docstring)
 TORCH_HINT = "PyTorch is needed for surrogate stages: pip install 'orchestrator[torch]'"
 
 
@@ -50,13 +57,19 @@ def classes() -> tuple[type, type]:
     class SpectralConv2d(nn.Module):
         """Fourier layer kernel: multiply the lowest `modes` frequencies by learned weights."""
 
-        def __init__(self, in_channels: int, out_channels: int, modes1: int, modes2: int):
+        def __init__(self, in_channels: int, out_channels: int, modes1: int, modes2: int,
+                     init: str = "paper"):
             super().__init__()
             self.modes1, self.modes2 = modes1, modes2
-            scale = 1.0 / (in_channels * out_channels)
             shape = (in_channels, out_channels, modes1, modes2)
-            self.w_pos = nn.Parameter(scale * torch.rand(*shape, dtype=torch.cfloat))
-            self.w_neg = nn.Parameter(scale * torch.rand(*shape, dtype=torch.cfloat))
+            if init == "paper":
+                scale, draw = 1.0 / (in_channels * out_channels), torch.rand
+            elif init == "normal":  # randn of cfloat: each part has std 1/sqrt(2)
+                scale, draw = (2.0 / (in_channels + out_channels)) ** 0.5, torch.randn
+            else:
+                raise ValueError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
+            self.w_pos = nn.Parameter(scale * draw(*shape, dtype=torch.cfloat))
+            self.w_neg = nn.Parameter(scale * draw(*shape, dtype=torch.cfloat))
             self.out_channels = out_channels
 
         def forward(self, x: Any) -> Any:
@@ -79,16 +92,17 @@ def classes() -> tuple[type, type]:
 
         def __init__(self, in_channels: int = 1, out_channels: int = 1, modes: int = 12,
                      width: int = 32, layers: int = 4, padding: int = 8,
-                     dropout: float = 0.0, hidden: int | None = None):
+                     dropout: float = 0.0, hidden: int | None = None, init: str = "paper"):
             super().__init__()
             hidden = hidden or 4 * width
             self.config = {"in_channels": in_channels, "out_channels": out_channels,
                            "modes": modes, "width": width, "layers": layers,
-                           "padding": padding, "dropout": dropout, "hidden": hidden}
+                           "padding": padding, "dropout": dropout, "hidden": hidden,
+                           "init": init}
             self.padding = padding
             self.lift = nn.Conv2d(in_channels + 2, width, 1)
             self.spectral = nn.ModuleList(
-                SpectralConv2d(width, width, modes, modes) for _ in range(layers))
+                SpectralConv2d(width, width, modes, modes, init) for _ in range(layers))
             self.pointwise = nn.ModuleList(nn.Conv2d(width, width, 1) for _ in range(layers))
             self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
             # pointwise MLP on channels-last data: nn.Linear runs as one GEMM, about

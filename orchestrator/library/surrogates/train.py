@@ -36,6 +36,7 @@ class TrainConfig:
     layers: int = 4
     padding: int = 8
     hidden: int = 0  # projection width; 0: 4 * width
+    init: str = "paper"  # spectral weights: "paper" or "normal" (fno.INITS)
     dropout: float = 0.0
     threads: int = 0  # torch CPU threads; 0: leave torch's default
 
@@ -106,16 +107,21 @@ class _Wrapped:
 
 def train_fno(x: np.ndarray, y: np.ndarray, config: TrainConfig,
               x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-              device: Any = None, log: Any = None) -> TrainResult:
-    """Fit one FNO to (x, y); returns the state to save and the loss history."""
+              device: Any = None, log: Any = None, model: Any = None) -> TrainResult:
+    """Fit one FNO to (x, y); returns the state to save and the loss history. `model`: a
+    module from (B, 1, N, N) to (B, 1, N, N) to train in place of the FNO2d that `config`
+    describes, with the same loop (benchmarks/fno_library.py trains neuraloperator's FNO
+    so); it is trained in place and its state has no `config` unless it has one."""
     torch = require_torch()
     set_threads(config.threads)
     torch.manual_seed(config.seed)
     device = device or pick_device()
     norm = normaliser(x, y)
-    model = build_fno(in_channels=1, out_channels=1, modes=config.modes, width=config.width,
-                      layers=config.layers, padding=config.padding, dropout=config.dropout,
-                      hidden=config.hidden or None)
+    if model is None:
+        model = build_fno(in_channels=1, out_channels=1, modes=config.modes,
+                          width=config.width, layers=config.layers, padding=config.padding,
+                          dropout=config.dropout, hidden=config.hidden or None,
+                          init=config.init)
     net = _Wrapped(model, norm, device)
     xt = torch.as_tensor(x, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y, dtype=torch.float32, device=device)
@@ -143,8 +149,10 @@ def train_fno(x: np.ndarray, y: np.ndarray, config: TrainConfig,
         if log is not None:
             log(epoch, result)
     result.seconds = time.perf_counter() - start
-    result.state = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    "config": model.config, "normaliser": norm}
+    # (neuraloperator's models also keep a `_metadata` dict in their state_dict)
+    result.state = {"state_dict": {k: v.detach().cpu() if hasattr(v, "detach") else v
+                                   for k, v in model.state_dict().items()},
+                    "config": getattr(model, "config", {}), "normaliser": norm}
     return result
 
 
