@@ -113,8 +113,8 @@ def test_preset_settings_are_the_papers():
         "learning_rate": 1e-3, "weight_decay": 1e-4, "schedule": "step", "step_size": 100,
         "gamma": 0.5, "epochs": 500, "batch_size": 20, "loss": "relative L2",
         "error": 0.0108}
-    assert fields.PAPER_PHASES == p.PAPER["phases"]
-    assert (fields.PAPER_ALPHA, fields.PAPER_TAU) == (p.PAPER["alpha"], p.PAPER["tau"])
+    assert p.PAPER["phases"] == fields.PAPER_PHASES
+    assert (p.PAPER["alpha"], p.PAPER["tau"]) == (fields.PAPER_ALPHA, fields.PAPER_TAU)
     assert darcy.refined_points(p.PAPER["s"], p.PAPER["factor"]) == p.PAPER["fine_points"]
     full = p.train_config(500, 1)
     assert (full.epochs, full.step_size, full.gamma, full.batch_size, full.learning_rate,
