@@ -19,7 +19,7 @@ Model and training (`PAPER`): our FNO (orchestrator.library.surrogates.fno) at w
 the learning rate halved every 100 epochs, 500 epochs, batch 20, relative L2 loss on
 de-normalised outputs, N = 1000 training and 100 test samples. `--full` runs exactly
 that; the default (what `make bench SURROGATE=1` runs) keeps the data, model and batch
-and trains `--epochs` (default 8: what fits an hour on a 2-core CPU) with the step
+and trains `--epochs` (default 12: what fits an hour on a 2-core CPU) with the step
 schedule compressed to the same shape (halved every round(epochs / 5) epochs).
 Differences from the paper's code, stated: finite volumes instead of its finite
 differences; inputs normalised by one mean and std, not point by point (a two-phase
@@ -62,7 +62,7 @@ PAPER = {
 }
 SEED, TRAIN_STREAM, TEST_STREAM = 0, 0, 1
 SOLVE_METHOD, SOLVE_TOL = "amg", 1e-8
-DEFAULT_EPOCHS, DEFAULT_TEST = 8, 100
+DEFAULT_EPOCHS, DEFAULT_TEST = 12, 100
 DATA = Path(os.environ.get("FNO_PAPER_DATA", Path.home() / ".cache/orch-bench/fno-paper"))
 
 
