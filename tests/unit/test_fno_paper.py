@@ -141,3 +141,21 @@ def test_preset_model_has_the_papers_parameter_count(torch):
                       layers=p.PAPER["layers"], padding=p.PAPER["padding"],
                       hidden=p.PAPER["hidden"])
     assert parameter_count(model) == 2_368_001  # the paper code's fourier_2d.py count
+
+
+def test_preset_data_is_cached_and_extended_not_recomputed(tmp_path, monkeypatch):
+    p = preset()
+    monkeypatch.setattr(p, "DATA", tmp_path)
+    monkeypatch.setitem(p.PAPER, "fine_points", 33)  # s = 9 from 33: a cheap stand-in
+    monkeypatch.setitem(p.PAPER, "factor", 4)
+    monkeypatch.setitem(p.PAPER, "s", 9)
+    first = p.dataset(0, 3, workers=1, log=lambda _: None)
+    assert first["x"].shape == (3, 9, 9) and first["cached"] == 0
+    assert set(np.unique(first["x"])) <= {3.0, 12.0}
+    more = p.dataset(0, 5, workers=1, log=lambda _: None)
+    assert more["cached"] == 3 and more["x"].shape == (5, 9, 9)
+    np.testing.assert_array_equal(more["y"][:3], first["y"])  # reused, not re-solved
+    a, u, _ = p.sample(0, 4)
+    np.testing.assert_allclose(more["y"][4], u)
+    np.testing.assert_array_equal(more["x"][4], a)
+    assert p.dataset(0, 2, workers=1)["cached"] == 2  # a smaller run reads a prefix
