@@ -32,7 +32,7 @@ epoch, total), the parameter count, the paper's 1.08% beside ours and the extrap
 cost of the full setting; then one JSON line.
 
     python benchmarks/fno_paper.py [--full] [--train N] [--test N] [--epochs E]
-        [--threads T] [--workers W]
+        [--threads T] [--workers W] [--device cpu|auto] [--data-only]
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ def train_config(epochs: int, threads: int):
         step_size=max(1, round(PAPER["step_size"] * epochs / PAPER["epochs"])))
 
 
-def train(train_set: dict, test_set: dict, epochs: int, threads: int, log=print) -> dict:
+def train(train_set: dict, test_set: dict, epochs: int, threads: int, log=print,
+          device: str = "cpu") -> dict:
     """Train at the paper's settings; the test error after the `curve_epochs`."""
     from orchestrator.library.surrogates import train as tr
 
@@ -166,10 +167,10 @@ def train(train_set: dict, test_set: dict, epochs: int, threads: int, log=print)
             log(f"  epoch {epoch + 1}/{epochs}: train {result.history[-1]:.4f}, "
                 f"test {result.val_history[-1]:.4f}")
 
-    cpu = tr.pick_device("cpu")
+    where = tr.pick_device(device)
     result = tr.train_fno(train_set["x"], train_set["y"], config, test_set["x"],
-                          test_set["y"], device=cpu, log=watch, val_epochs=set(at))
-    net = tr.from_state(result.state, cpu)
+                          test_set["y"], device=where, log=watch, val_epochs=set(at))
+    net = tr.from_state(result.state, where)
     t0 = time.perf_counter()
     errors = tr.evaluate_errors(net, test_set["x"], test_set["y"])
     eval_seconds = time.perf_counter() - t0
@@ -177,7 +178,8 @@ def train(train_set: dict, test_set: dict, epochs: int, threads: int, log=print)
     seconds = result.seconds - eval_seconds * len(at)
     return {"errors": errors, "curve": curve, "train_seconds": seconds,
             "epoch_seconds": seconds / epochs, "parameters": result.parameters,
-            "step_size": config.step_size, "eval_seconds": eval_seconds}
+            "step_size": config.step_size, "eval_seconds": eval_seconds,
+            "device": result.device}
 
 
 def main() -> int:
@@ -189,6 +191,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--workers", type=int, default=1, help="processes for the solves")
+    ap.add_argument("--device", choices=("cpu", "auto"), default="cpu",
+                    help="auto: CUDA when torch sees a GPU (timings then are the GPU's)")
     ap.add_argument("--data-only", action="store_true", help="solve and cache, no training")
     args = ap.parse_args()
     if args.full:
@@ -225,12 +229,13 @@ def main() -> int:
               file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    got = train(train_set, test_set, args.epochs, args.threads, log)
+    got = train(train_set, test_set, args.epochs, args.threads, log, args.device)
     err = got["errors"]
     lo, hi = interval(err)
     per_epoch_full = got["epoch_seconds"] * PAPER["n_train"] / args.train
     out |= {
-        "torch": torch.__version__, "parameters": got["parameters"],
+        "torch": torch.__version__, "device": got["device"],
+        "parameters": got["parameters"],
         "step_size": got["step_size"],
         "test_error": {"mean": round(float(err.mean()), 5), "ci95": [round(lo, 5),
                                                                      round(hi, 5)],
