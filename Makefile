@@ -15,7 +15,7 @@ help:
 	@echo "make test   - create $(VENV), install, lint and run every test"
 	@echo "make test-reliability - the long reliability scenarios (chaos, 10k-example fuzzing, Slurm faults; ~16 min)"
 	@echo "make lint   - ruff"
-	@echo "make bench  - every benchmark (~30 min), one table of figures vs targets (SURROGATE=1 adds the surrogate one, and the FNO-library one where .envs/neuralop exists)"
+	@echo "make bench  - every benchmark (~30 min), one table of figures vs targets (SURROGATE=1 adds the surrogate ones: inference table, FNO paper preset, and the FNO-library comparison where .envs/neuralop exists)"
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh "$(VENV)"
@@ -86,7 +86,7 @@ test-reliability: $(STAMP)
 bench: $(STAMP)
 	bash scripts/install-mpi.sh $(VENV)
 	bash scripts/install-xpu.sh $(VENV)
-	$(PY) benchmarks/summary.py $(if $(SURROGATE),$(if $(wildcard .envs/neuralop/bin/python),,--skip fno_library),--skip surrogate fno_library)
+	$(PY) benchmarks/summary.py $(if $(SURROGATE),$(if $(wildcard .envs/neuralop/bin/python),,--skip fno_library),--skip surrogate fno_library fno_paper)
 
 clean:
 	rm -rf $(VENV) .envs .pytest_cache .ruff_cache .hypothesis runs

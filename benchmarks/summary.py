@@ -4,7 +4,8 @@ Runs each benchmark script of this folder as its own process (one at a time: the
 machine may have two cores), keeps its JSON line, and prints the table, then
 all JSON lines (`--json FILE` also writes them to a file). `--skip NAME` leaves
 benchmarks out (the surrogate one solves up to s = 256: minutes; fno_library trains
-FNOs and needs .envs/neuralop: scripts/install-neuralop.sh); `--quick` runs
+FNOs and needs .envs/neuralop: scripts/install-neuralop.sh; fno_paper, the FNO
+paper's Darcy preset, solves 1200 fields at 421^2 once and trains: an hour); `--quick` runs
 smaller sizes with fewer repeats to try the pipeline, not to quote.
 
     python benchmarks/summary.py [--skip surrogate] [--quick] [--json FILE]
@@ -38,6 +39,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bundles": (["--repeats", "2"], ["--tasks", "2000", "--repeats", "1"]),
     "surrogate": ([], ["--quick"]),
     "fno_library": ([], ["--quick"]),
+    "fno_paper": ([], ["--train", "50", "--test", "20", "--epochs", "2"]),
 }
 
 
@@ -215,6 +217,28 @@ def rows_fno_library(r: dict) -> list[Row]:
     return out
 
 
+def rows_fno_paper(r: dict) -> list[Row]:
+    t, d = r["test_error"], r["data"]
+    setting = (f"N = {r['n_train']}, {r['epochs']} of the paper's 500 epochs"
+               + ("" if r["full"] else ", reduced"))
+    est = r["full_cost_estimate_seconds"]
+    curve = ", ".join(f"{c['epoch']}: {100 * c['test']:.2f}%" for c in r["curve"][-4:])
+    return [
+        (f"FNO paper Darcy preset (s = 85 from 421, {setting}): test rel. L2 "
+         f"(paper 1.08%)", f"{100 * t['mean']:.2f}% (95% CI {100 * t['ci95'][0]:.2f}-"
+         f"{100 * t['ci95'][1]:.2f}%, {r['n_test']} fields)", "<= 1.5%", r["met"]),
+        ("  learning curve (epoch: test error)", curve, "-", None),
+        ("  data: per 421^2 solve, total", f"{d['solve_seconds_mean']:.2f} s, "
+         f"{d['solve_seconds_total']:.0f} s for {d['solves']}", "-", None),
+        ("  training: per epoch, total; parameters",
+         f"{r['epoch_seconds']:.1f} s, {r['train_seconds']:.0f} s; {r['parameters']:,}", "-",
+         None),
+        ("  the full setting (1000 x 500 epochs) here, estimated",
+         f"{est['data'] / 3600:.1f} h solves + {est['training'] / 3600:.1f} h training "
+         f"({r['threads']} thread(s))", "-", None),
+    ]
+
+
 def rows_placement(r: dict) -> list[Row]:
     out = []
     for site in ("laptop", "slurm"):
@@ -295,7 +319,7 @@ def rows_bundles(r: dict) -> list[Row]:
 ROWS = {"plan_scale": rows_plan_scale, "status_scale": rows_status_scale, "run_overhead": rows_run_overhead,
         "throughput": rows_throughput, "chain_latency": rows_chain, "resume": rows_resume,
         "kernels": rows_kernels, "halo_exchange": rows_halo, "surrogate": rows_surrogate,
-        "fno_library": rows_fno_library,
+        "fno_library": rows_fno_library, "fno_paper": rows_fno_paper,
         "placement": rows_placement, "small_run": rows_small_run,
         "files": rows_files, "bundles": rows_bundles}
 

@@ -57,6 +57,40 @@ def gaussian_random_field(grid: int, correlation_length: float,
     return field / std if std > 0 else field
 
 
+# The FNO paper's Darcy fields (Li et al. 2021, section 5.2 and its data script):
+# a = 12 where psi >= 0 and 3 where psi < 0, psi ~ N(0, (-Laplacian + 9 I)^-2) with zero
+# Neumann boundary conditions on the unit square (alpha = 2, tau = 3).
+PAPER_PHASES = (3.0, 12.0)
+PAPER_ALPHA, PAPER_TAU = 2.0, 3.0
+
+
+def neumann_grf(points: int, rng: np.random.Generator, alpha: float = PAPER_ALPHA,
+                tau: float = PAPER_TAU) -> np.ndarray:
+    """A (points, points) draw of N(0, tau^(2 alpha - 2) (-Laplacian + tau^2 I)^-alpha)
+    with zero Neumann conditions, on the grid x_i = i / (points - 1) that includes the
+    boundary: the Karhunen-Loeve expansion in the cosine basis (an orthonormal inverse
+    DCT-II of coefficients xi_k tau^(alpha-1) (pi^2 |k|^2 + tau^2)^(-alpha/2), k >= 0,
+    the mean mode dropped), as the FNO paper's GRF.m draws it."""
+    from scipy.fft import idctn
+
+    if points < 2:
+        raise ValueError(f"points must be >= 2, got {points}")
+    k = np.arange(points)
+    k2 = k[:, None] ** 2 + k[None, :] ** 2
+    coef = tau ** (alpha - 1) * (np.pi**2 * k2 + tau**2) ** (-alpha / 2)
+    coeffs = points * coef * rng.standard_normal((points, points))
+    coeffs[0, 0] = 0.0
+    return idctn(coeffs, type=2, norm="ortho")
+
+
+def paper_field(points: int, seed: int, stream: int, index: int) -> np.ndarray:
+    """Field `index` of `stream`: the FNO paper's two-phase coefficient, {3, 12} from the
+    sign of `neumann_grf` (boundary points included, `points` per side)."""
+    psi = neumann_grf(points, rng_for(seed, stream, index))
+    low, high = PAPER_PHASES
+    return np.where(psi >= 0, high, low)
+
+
 def conductivity(g: np.ndarray, kind: str, contrast: float) -> np.ndarray:
     """A positive field from a GRF `g`, with max/min ratio `contrast`:
     - `lognormal`: k = contrast ** ((g - min g) / (max g - min g)), smooth, in [1, contrast];

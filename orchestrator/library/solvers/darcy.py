@@ -248,3 +248,33 @@ def solve_linear(field: np.ndarray, kind: str, method: str = "direct", tol: floa
     if method == "cg":
         return solve_cg(k, f, tol, max_iterations)
     raise ValueError(f"unknown method {method!r}; expected one of {', '.join(LINEAR_METHODS)}")
+
+
+def refined_points(points: int, factor: int) -> int:
+    """Points per side (boundary included) of the fine grid whose every `factor`-th point
+    is a `points`-per-side grid: factor (points - 1) + 1 (the FNO paper: 5 x 84 + 1 = 421
+    for 85)."""
+    if points < 2 or factor < 1:
+        raise ValueError(f"need points >= 2 and factor >= 1, got {points}, {factor}")
+    return factor * (points - 1) + 1
+
+
+def solve_subsampled(field: np.ndarray, factor: int, kind: str = "threshold",
+                     method: str = "direct", tol: float = 1e-10) -> np.ndarray:
+    """Solve on the fine grid of `field` and keep every `factor`-th point.
+
+    `field` is (M, M) on x_i = i / (M - 1), boundary points included (the FNO paper's
+    convention: its 421 x 421 arrays). The problem is solved on the M - 2 interior
+    points (h = 1 / (M - 1), `solve_linear`), padded with the zero boundary values, and
+    subsampled to (M - 1) / factor + 1 points per side, boundary included (421 -> 85 for
+    factor 5). `factor` must divide M - 1."""
+    field = np.asarray(field, dtype=np.float64)
+    m = field.shape[-1]
+    if field.shape != (m, m) or m < 3:
+        raise ValueError(f"field must be square with >= 3 points per side, got {field.shape}")
+    if factor < 1 or (m - 1) % factor:
+        raise ValueError(f"factor {factor} must divide points - 1 = {m - 1}")
+    inner = solve_linear(field[1:-1, 1:-1], kind, method, tol=tol)
+    if not inner.converged:
+        raise RuntimeError(f"{method} solve did not converge: residual {inner.residual:.2e}")
+    return np.pad(inner.u, 1)[::factor, ::factor]

@@ -39,6 +39,10 @@ class TrainConfig:
     init: str = "paper"  # spectral weights: "paper" or "normal" (fno.INITS)
     dropout: float = 0.0
     threads: int = 0  # torch CPU threads; 0: leave torch's default
+    optimizer: str = "adamw"  # or "adam" (the FNO paper's: Adam with L2 weight decay)
+    schedule: str = "cosine"  # or "step": x `gamma` every `step_size` epochs (the paper's)
+    step_size: int = 100
+    gamma: float = 0.5
 
 
 @dataclass
@@ -71,6 +75,16 @@ def lr_factor(step: int, total: int) -> float:
     if step < warm:
         return (step + 1) / warm
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+
+def schedule_factor(config: TrainConfig, steps_per_epoch: int):
+    """The learning-rate multiplier of step `i` (optimizer steps, counted from 0)."""
+    if config.schedule == "cosine":
+        total = config.epochs * steps_per_epoch
+        return lambda step: lr_factor(step, total)
+    if config.schedule == "step":
+        return lambda step: config.gamma ** ((step // steps_per_epoch) // config.step_size)
+    raise ValueError(f"unknown schedule {config.schedule!r}; expected cosine or step")
 
 
 def normaliser(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -107,11 +121,14 @@ class _Wrapped:
 
 def train_fno(x: np.ndarray, y: np.ndarray, config: TrainConfig,
               x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-              device: Any = None, log: Any = None, model: Any = None) -> TrainResult:
+              device: Any = None, log: Any = None, model: Any = None,
+              val_epochs: Any = None) -> TrainResult:
     """Fit one FNO to (x, y); returns the state to save and the loss history. `model`: a
     module from (B, 1, N, N) to (B, 1, N, N) to train in place of the FNO2d that `config`
     describes, with the same loop (benchmarks/fno_library.py trains neuraloperator's FNO
-    so); it is trained in place and its state has no `config` unless it has one."""
+    so); it is trained in place and its state has no `config` unless it has one. The
+    held-out loss is measured after every epoch, or after the (1-based) epochs in
+    `val_epochs`."""
     torch = require_torch()
     set_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -125,10 +142,13 @@ def train_fno(x: np.ndarray, y: np.ndarray, config: TrainConfig,
     net = _Wrapped(model, norm, device)
     xt = torch.as_tensor(x, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y, dtype=torch.float32, device=device)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
-                            weight_decay=config.weight_decay)
-    steps = config.epochs * -(-len(x) // config.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, steps))
+    if config.optimizer not in ("adamw", "adam"):
+        raise ValueError(f"unknown optimizer {config.optimizer!r}; expected adamw or adam")
+    make_opt = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    opt = make_opt(model.parameters(), lr=config.learning_rate,
+                   weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, schedule_factor(config, -(-len(x) // config.batch_size)))
     gen = torch.Generator(device="cpu").manual_seed(config.seed)
     result = TrainResult(state={}, device=str(device), parameters=parameter_count(model))
     start = time.perf_counter()
@@ -144,7 +164,8 @@ def train_fno(x: np.ndarray, y: np.ndarray, config: TrainConfig,
             sched.step()
             total += float(loss.detach()) * len(idx)
         result.history.append(total / len(x))
-        if x_val is not None and y_val is not None and len(x_val):
+        if (x_val is not None and y_val is not None and len(x_val)
+                and (val_epochs is None or epoch + 1 in val_epochs)):
             result.val_history.append(float(np.mean(evaluate_errors(net, x_val, y_val))))
         if log is not None:
             log(epoch, result)
@@ -154,6 +175,15 @@ def train_fno(x: np.ndarray, y: np.ndarray, config: TrainConfig,
                                    for k, v in model.state_dict().items()},
                     "config": getattr(model, "config", {}), "normaliser": norm}
     return result
+
+
+def from_state(state: dict[str, Any], device: Any = None) -> _Wrapped:
+    """A trained member from `TrainResult.state`, ready for `predict`."""
+    device = device or pick_device()
+    model = build_fno(**state["config"])
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    return _Wrapped(model, state["normaliser"], device)
 
 
 def save(state: dict[str, Any], path: str | Path) -> None:
