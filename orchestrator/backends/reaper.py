@@ -194,6 +194,21 @@ def queued(jobs: list[str], scheduler: str = "slurm") -> list[str] | None:
     return sched.still_queued(jobs, out.returncode, out.stdout, out.stderr)
 
 
+def stop_tree(known: set[tuple[int, str]], grace: float = 1.0) -> None:
+    """SIGTERM every process of `known` (pid, start time) still alive, then SIGKILL what is
+    left after `grace` seconds. The SIGTERM first lets a worker finish writing the record
+    of a task whose function has returned (record_guard.py), so a resume does not run that
+    task again; nothing waits longer than `grace`."""
+    alive = lambda: [p for p, s in known if _start_time(p) == s]  # noqa: E731
+    for p in alive():
+        _signal(p, signal.SIGTERM)
+    deadline = time.time() + grace
+    while time.time() < deadline and alive():
+        time.sleep(0.05)
+    for p in alive():
+        _signal(p, signal.SIGKILL)
+
+
 def _watch(pid: int, start: str, tag: str) -> None:
     """Remember the driver's process tree; when the driver dies, kill what is left of it.
 
@@ -206,9 +221,7 @@ def _watch(pid: int, start: str, tag: str) -> None:
         known |= {(p, s) for p, s in descendants(pid) if p != me}
         known = {(p, s) for p, s in known if _start_time(p) == s}
         time.sleep(0.5)
-    for p, s in known:
-        if _start_time(p) == s:
-            _signal(p, signal.SIGKILL)
+    stop_tree(known)
     reap(tag, grace=1.0)
     cancel_jobs(Path(tag.rsplit("#", 1)[0]))
 

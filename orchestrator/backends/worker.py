@@ -26,6 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from orchestrator.backends import record_guard
 from orchestrator.backends.environments import (
     PACKAGE_DIR,
     EnvironmentProblem,
@@ -113,54 +114,56 @@ def run_task(payload: dict[str, Any] | str, inputs: list[Any] = (),
     started = time.time()
     upstream, feedback, producers = _unpack(payload.get("layout", ()), inputs)
     read = _stage_in(payload, task_dir, producers) if payload.get("stage_in") else None
-    with _held(held) if held is not False else \
-            _placed(payload, parsl_resource_specification or {}) as grant:
-        append_start(payload["run_dir"], payload["task_id"])  # running, not queued
-        if payload.get("in_process"):
-            value = run_in_process(payload, upstream, feedback, task_dir)
-        else:
-            with task_env(env_of(payload, grant)), in_dir(task_dir), \
-                    captured(task_dir, payload):
-                if payload.get("ranks", 1) > 1:
-                    value = _mpi(payload, upstream, feedback, Path(task_dir))
-                elif payload["kind"] == "python" and payload.get("environment"):
-                    value = _out_of_process(payload, upstream, feedback, Path(task_dir))
-                elif payload["kind"] == "python":
-                    value = call_target(payload, upstream, feedback, task_dir)
-                else:
-                    value = _shell(payload, Path(task_dir))
-        held_until = time.time()
-    files = None
-    if payload.get("outputs"):
+    with contextlib.ExitStack() as recording:  # SIGTERM waits for the record: record_guard
+        with _held(held) if held is not False else \
+                _placed(payload, parsl_resource_specification or {}) as grant:
+            append_start(payload["run_dir"], payload["task_id"])  # running, not queued
+            if payload.get("in_process"):
+                value = run_in_process(payload, upstream, feedback, task_dir)
+            else:
+                with task_env(env_of(payload, grant)), in_dir(task_dir), \
+                        captured(task_dir, payload):
+                    if payload.get("ranks", 1) > 1:
+                        value = _mpi(payload, upstream, feedback, Path(task_dir))
+                    elif payload["kind"] == "python" and payload.get("environment"):
+                        value = _out_of_process(payload, upstream, feedback, Path(task_dir))
+                    elif payload["kind"] == "python":
+                        value = call_target(payload, upstream, feedback, task_dir)
+                    else:
+                        value = _shell(payload, Path(task_dir))
+            recording.enter_context(record_guard.guarded())  # the function has returned
+            held_until = time.time()
+        files = None
+        if payload.get("outputs"):
+            try:
+                files = check_outputs(payload["outputs"], task_dir)
+            except FileProblem as exc:
+                raise TaskFailure(str(exc)) from None
+        record = {
+            "task": payload["task_id"],
+            "key": payload["key"],
+            "result": value,
+            "started": started,
+            "ended": time.time(),
+            "host": _HOST,
+            "pid": os.getpid(),
+            "devices": pinning(payload),
+        }
+        if files:
+            record["files"] = files
+        if read:
+            record["inputs"] = read
+        if grant is not None:
+            record["placement"] = {"cpus": list(grant.cpus), "units": list(grant.units),
+                                   "memory": grant.memory, "waited": grant.waited,
+                                   "held": [grant.since, held_until]}
         try:
-            files = check_outputs(payload["outputs"], task_dir)
-        except FileProblem as exc:
-            raise TaskFailure(str(exc)) from None
-    record = {
-        "task": payload["task_id"],
-        "key": payload["key"],
-        "result": value,
-        "started": started,
-        "ended": time.time(),
-        "host": _HOST,
-        "pid": os.getpid(),
-        "devices": pinning(payload),
-    }
-    if files:
-        record["files"] = files
-    if read:
-        record["inputs"] = read
-    if grant is not None:
-        record["placement"] = {"cpus": list(grant.cpus), "units": list(grant.units),
-                               "memory": grant.memory, "waited": grant.waited,
-                               "held": [grant.since, held_until]}
-    try:
-        line = json.dumps(record, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise TaskFailure(f"{payload['target']} returned a value that is not JSON "
-                          f"(dicts, lists, numbers, strings): {exc}") from None
-    append_result(payload["run_dir"], line)
-    return line
+            line = json.dumps(record, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise TaskFailure(f"{payload['target']} returned a value that is not JSON "
+                              f"(dicts, lists, numbers, strings): {exc}") from None
+        append_result(payload["run_dir"], line)
+        return line
 
 
 _HOST = socket.gethostname()
