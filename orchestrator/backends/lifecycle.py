@@ -86,15 +86,17 @@ def _execute(request: RunRequest, run: Attempt, reporter: Reporter) -> Ended:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     previous_usr1 = signal.signal(signal.SIGUSR1, _on_sigterm) if request.link else None
     journal = Journal(rundir.journal)
-    progress = Progress(list(plan.stages), quiet=request.quiet)
-    driver = Driver(plan, run.spec, rundir, journal, done_records(run.records), progress,
-                    ParslEngine(plan, run.site.site, rundir, allocation=bool(request.link)),
-                    resuming=resuming,
-                    payloads=run.payloads, tries_before=tries_before(run.records))
-    progress.configure(_shape(run, request.quiet), driver.live)
-    _journal_start(journal, run, resuming, request.link)
+    driver = None
     started = time.time()
-    try:
+    try:  # from the journal's creation on: a SIGTERM during start-up is journaled too
+        _journal_start(journal, run, resuming, request.link)
+        progress = Progress(list(plan.stages), quiet=request.quiet)
+        driver = Driver(plan, run.spec, rundir, journal, done_records(run.records), progress,
+                        ParslEngine(plan, run.site.site, rundir, allocation=bool(request.link)),
+                        resuming=resuming,
+                        payloads=run.payloads, tries_before=tries_before(run.records))
+        progress.configure(_shape(run, request.quiet), driver.live)
+        started = time.time()
         reporter.started(rundir.path)
         driver.start()
         with progress:
@@ -159,7 +161,8 @@ def _close(driver, journal, tag: str | None = None) -> None:
     from orchestrator.backends.placement import remove_ledger
 
     try:
-        driver.shutdown()
+        if driver is not None:  # None: stopped before the driver existed
+            driver.shutdown()
     finally:
         journal.close()
         if tag:
