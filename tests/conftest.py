@@ -187,3 +187,17 @@ def _sycl_cpu_problem() -> str | None:
         return None
     reason = sycl.get("reason") if isinstance(sycl, dict) else None
     return f"no SYCL opencl:cpu device ({reason or 'see `orch devices`'})"
+
+
+@pytest.fixture
+def torch():
+    """torch on one thread; a test needing it fails under CI=true when torch is missing."""
+    try:
+        import torch
+    except ImportError:
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail("torch is not installed (CI=true: surrogate tests must run, not skip)",
+                        pytrace=False)
+        pytest.skip("torch is not installed (pip install 'orchestrator[torch]')")
+    torch.set_num_threads(1)
+    return torch

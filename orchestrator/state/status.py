@@ -38,6 +38,7 @@ from orchestrator.state.status_model import (
     StageStatus,
     TaskStatus,
     count_states,
+    plan_loops,
 )
 from orchestrator.state.task_table import TaskTable
 
@@ -234,16 +235,7 @@ def _stages(tasks: list[TaskStatus], plan: dict[str, Any]) -> list[StageStatus]:
 
 def _loops(found: dict[str, LoopStatus], plan: dict[str, Any],
            tasks: list[TaskStatus]) -> list[LoopStatus]:
-    out: dict[str, LoopStatus] = {}
-    for p in plan.get("loops") or []:
-        if not isinstance(p, dict) or not isinstance(p.get("name"), str):
-            continue
-        loop = found.get(p["name"]) or LoopStatus(p["name"])
-        loop.max_iterations = p.get("max_iterations")
-        loop.until = p.get("until")
-        out[loop.name] = loop
-    for name, loop in found.items():
-        out.setdefault(name, loop)
+    out = plan_loops(found, plan)
     for loop in out.values():
         seen = [t.iteration for t in tasks if t.loop == loop.name and isinstance(t.iteration, int)]
         loop.count = max(loop.count, len(loop.iterations), *seen, 0)

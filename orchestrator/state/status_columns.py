@@ -16,7 +16,7 @@ from orchestrator.state.plan_head import plan_tasks
 from orchestrator.state.run_state import FINISHED_NORMALLY
 from orchestrator.state.rundir import RunDir, task_dirname
 from orchestrator.state.states import TaskState
-from orchestrator.state.status_model import LoopStatus, StageStatus
+from orchestrator.state.status_model import LoopStatus, StageStatus, plan_loops
 from orchestrator.state.task_table import (
     LOGS_SHOWN,
     NONE_INT,
@@ -204,16 +204,7 @@ def stages(table: TaskTable, plan: dict[str, Any]) -> list[StageStatus]:
 def loops(found: dict[str, LoopStatus], plan: dict[str, Any],
           table: TaskTable) -> list[LoopStatus]:
     """status._loops over columns."""
-    out: dict[str, LoopStatus] = {}
-    for p in plan.get("loops") or []:
-        if not isinstance(p, dict) or not isinstance(p.get("name"), str):
-            continue
-        loop = found.get(p["name"]) or LoopStatus(p["name"])
-        loop.max_iterations = p.get("max_iterations")
-        loop.until = p.get("until")
-        out[loop.name] = loop
-    for name, loop in found.items():
-        out.setdefault(name, loop)
+    out = plan_loops(found, plan)
     lc, it = table.cols["loop"], table.cols["iteration"]
     for loop in out.values():
         seen = 0

@@ -130,3 +130,19 @@ def count_states(tasks: list[TaskStatus]) -> dict[str, int]:
     for t in tasks:
         counts[t.state.value] += 1
     return counts
+
+
+def plan_loops(found: dict[str, LoopStatus], plan: dict[str, Any]) -> dict[str, LoopStatus]:
+    """The plan's loops (with their limits and conditions) merged with those the journal
+    shows, by name: what status folds loop counts into (objects or columns)."""
+    out: dict[str, LoopStatus] = {}
+    for p in plan.get("loops") or []:
+        if not isinstance(p, dict) or not isinstance(p.get("name"), str):
+            continue
+        loop = found.get(p["name"]) or LoopStatus(p["name"])
+        loop.max_iterations = p.get("max_iterations")
+        loop.until = p.get("until")
+        out[loop.name] = loop
+    for name, loop in found.items():
+        out.setdefault(name, loop)
+    return out

@@ -6,7 +6,6 @@ FNO with). Training of both models stays in the benchmark."""
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,19 +27,6 @@ def _load(name: str):
 
 fl = _load("fno_library")
 summary = _load("summary")
-
-
-@pytest.fixture
-def torch():
-    try:
-        import torch
-    except ImportError:
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail("torch is not installed (CI=true: surrogate tests must run, not skip)",
-                        pytrace=False)
-        pytest.skip("torch is not installed (pip install 'orchestrator[torch]')")
-    torch.set_num_threads(1)
-    return torch
 
 
 @pytest.mark.parametrize("kind", ["lognormal", "threshold"])

@@ -8,7 +8,6 @@ torch tests skip when torch is missing, and fail instead when CI=true.
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +24,6 @@ def preset():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def torch():
-    try:
-        import torch
-    except ImportError:
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail("torch is not installed (CI=true: surrogate tests must run, not skip)",
-                        pytrace=False)
-        pytest.skip("torch is not installed (pip install 'orchestrator[torch]')")
-    torch.set_num_threads(1)
-    return torch
 
 
 # ---------------------------------------------------------------- the field

@@ -8,7 +8,6 @@ torch extra and must run them).
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,20 +22,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "workflows" / "heat-surrogate"))
 
 from orchestrator.library.solvers import darcy as ref  # noqa: E402
-
-
-@pytest.fixture
-def torch():
-    try:
-        import torch
-    except ImportError:
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail("torch is not installed (CI=true: surrogate tests must run, not skip)",
-                        pytrace=False)
-        pytest.skip("torch is not installed (pip install 'orchestrator[torch]')")
-    torch.set_num_threads(1)
-    return torch
-
 
 # ---------------------------------------------------------------- fields
 
