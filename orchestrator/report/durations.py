@@ -26,13 +26,13 @@ _SUCCESS_CODES = [STATE_CODE[s] for s in SUCCESS_STATES]
 def durations(ctx: ReportContext) -> str:
     rows, charts, samples = [], [], []
     columns = ctx.table is not None and timed_columns(ctx.table, "") is not None
-    for stage, tasks in ctx.by_stage.items():
+    for stage in ctx.stage_names:
         if columns:  # the same figures from arrays (task_table.py): no sort of 10^6 objects
             d_arr, at = timed_columns(ctx.table, stage)
             d = d_arr.tolist()
             sample = [ctx.table.task(r) for r in at[_picks(d)].tolist()] if d else []
         else:
-            timed = sorted(((t.duration, t) for t in tasks
+            timed = sorted(((t.duration, t) for t in ctx.by_stage[stage]
                             if t.state in SUCCESS_STATES and t.duration is not None),
                            key=lambda p: p[0])
             d = [x for x, _ in timed]

@@ -15,12 +15,14 @@ import base64
 import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from orchestrator.report.lineage import SHA_CHARS, plan_id
 from orchestrator.report.parts import size_text
 from orchestrator.report.svg import esc
+from orchestrator.report.table_view import RowsById
 from orchestrator.state.rundir import task_dirname
 from orchestrator.state.status_model import RunStatus, TaskStatus
 
@@ -34,10 +36,11 @@ MAX_NOTES = 20
 _SUCCESS = ("done", "cached")
 
 
-def figures(run_dir: Path, st: RunStatus, results: dict[str, dict[str, Any]]) -> str:
+def figures(run_dir: Path, st: RunStatus, results: dict[str, dict[str, Any]],
+            tasks: list[TaskStatus] | None = None) -> str:
     """The Figures part of the Metrics section; "" when no task that finished declared an
-    image output."""
-    found, superseded = _candidates(st, results)
+    image output. `tasks`: those that may have (figure_tasks), if not every task."""
+    found, superseded = _candidates(st.tasks if tasks is None else tasks, results)
     if not found:
         return ""
     shown, notes, total = [], [], 0
@@ -67,11 +70,20 @@ def figures(run_dir: Path, st: RunStatus, results: dict[str, dict[str, Any]]) ->
             "outputs), embedded in this page.</p>" + grid + text)
 
 
-def _candidates(st: RunStatus, results: dict[str, dict[str, Any]]
+def figure_tasks(ctx: Any) -> list[TaskStatus]:
+    """The tasks of a report's task table (ctx.table) whose result record lists an image,
+    in table order: the only ones `figures` needs as objects."""
+    index = RowsById(ctx.table)
+    rows = sorted(r for tid, rec in ctx.results.items() if _images(rec)
+                  if (r := index.row(tid)) >= 0)
+    return [ctx.table.task(r) for r in rows]
+
+
+def _candidates(tasks: Iterable[TaskStatus], results: dict[str, dict[str, Any]]
                 ) -> tuple[list[tuple[TaskStatus, str, Any]], int]:
     """(task, output, its recorded [sha256, size, mtime]) of each image to show, in task
     order, and how many images earlier iterations superseded."""
-    ok = [t for t in st.tasks if t.state.value in _SUCCESS and _images(results.get(t.id))]
+    ok = [t for t in tasks if t.state.value in _SUCCESS and _images(results.get(t.id))]
     last: dict[str, int] = {}
     for t in ok:
         if isinstance(t.iteration, int):

@@ -28,6 +28,7 @@ from orchestrator.report.parts import section
 from orchestrator.report.provenance import provenance
 from orchestrator.report.stages import stages
 from orchestrator.report.summary import summary
+from orchestrator.report.table_view import timed
 from orchestrator.report.timeline import timeline
 from orchestrator.state.states import SUCCESS_STATES
 from orchestrator.state.status import load_status
@@ -40,6 +41,8 @@ def _always(ctx: ReportContext) -> bool:
 
 
 def _timed(ctx: ReportContext) -> bool:
+    if ctx.table is not None:
+        return timed(ctx.table)
     return any(t.state in SUCCESS_STATES and t.duration is not None for t in ctx.st.tasks)
 
 

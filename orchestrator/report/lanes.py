@@ -31,6 +31,37 @@ class Lane:
     bars: list[Bar]
 
 
+@dataclass
+class Drawn:
+    """The lanes the timeline draws (at most `max_lanes`, bars merged past `max_bars`)."""
+    lanes: list[Lane]
+    t0: float
+    span: float
+    more_lanes: int
+    """Lanes not drawn, and the tasks in them."""
+    hidden: int
+    total: int
+    """Bars in the drawn lanes before merging."""
+
+
+def cut_lanes(lanes: list[Lane], max_lanes: int, max_bars: int, width: int) -> Drawn | None:
+    """The first `max_lanes` lanes, their bars merged below a pixel (of `width`) when they
+    hold more than `max_bars`; None when no task ran."""
+    if not lanes:
+        return None
+    more = max(0, len(lanes) - max_lanes)
+    hidden = sum(len(lane.bars) for lane in lanes[max_lanes:])
+    lanes = lanes[:max_lanes]
+    t0 = min(b.start for lane in lanes for b in lane.bars)
+    t1 = max(b.end for lane in lanes for b in lane.bars)
+    span = max(t1 - t0, 1e-3)
+    total = sum(len(lane.bars) for lane in lanes)
+    if total > max_bars:
+        for lane in lanes:
+            lane.bars = merge_bars(lane.bars, span / width)
+    return Drawn(lanes, t0, span, more, hidden, total)
+
+
 def timeline_lanes(st: RunStatus, extras: dict[str, TaskExtra]) -> list[Lane]:
     """One lane per worker (host + pid, else host + device mask, else packed slots)."""
     groups: dict[tuple[str, str], list[Bar]] = {}
@@ -56,11 +87,11 @@ def timeline_lanes(st: RunStatus, extras: dict[str, TaskExtra]) -> list[Lane]:
                                                                       kv[0][0], kv[0][1])):
         packed = _pack(bars)
         for k, lane_bars in enumerate(packed):
-            lanes.append(Lane(_lane_name(host, label, k, len(packed)), lane_bars))
+            lanes.append(Lane(lane_name(host, label, k, len(packed)), lane_bars))
     return lanes
 
 
-def _lane_name(host: str, label: str, k: int, n: int) -> str:
+def lane_name(host: str, label: str, k: int, n: int) -> str:
     if host == "~failed":
         return "failed" + (f" #{k + 1}" if n > 1 else "")
     if not label:

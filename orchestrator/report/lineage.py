@@ -14,13 +14,17 @@ their `inputs` (what a task staged in: sha256). No Parsl here.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.report import lineage_columns as columns
 from orchestrator.report import stage_graph
 from orchestrator.report.parts import badge, size_text, table
 from orchestrator.report.svg import esc
+from orchestrator.report.table_view import RowsById
 from orchestrator.state.status_model import RunStatus, TaskStatus
+from orchestrator.state.task_table import TaskTable
 
 MAX_ROWS = 200
 """Task rows in all groups together."""
@@ -55,7 +59,9 @@ class Wiring:
     last: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, plan: dict[str, Any], st: RunStatus) -> Wiring:
+    def read(cls, plan: dict[str, Any], st: RunStatus,
+             last: dict[str, int] | None = None) -> Wiring:
+        """`last`: each loop's last iteration, if known (lineage_columns.last_iterations)."""
         w = cls()
         for s in plan.get("stages") or []:
             if isinstance(s, dict) and isinstance(s.get("name"), str):
@@ -71,6 +77,9 @@ class Wiring:
                 if isinstance(fb, dict) and isinstance(fb.get("from"), str):
                     w.feedback.setdefault((str(lp.get("name")), str(fb.get("to"))),
                                           []).append(fb["from"])
+        if last is not None:
+            w.last = dict(last)
+            return w
         for t in st.tasks:
             if t.loop and isinstance(t.iteration, int):
                 w.last[t.loop] = max(w.last.get(t.loop, 0), t.iteration)
@@ -113,22 +122,32 @@ def stage_edges(plan: dict[str, Any], st: RunStatus) -> str:
     return table(["from", "to", "what flows"], rows) if rows else "<p>No stage needs another.</p>"
 
 
-def lineage(plan: dict[str, Any], st: RunStatus, results: dict[str, dict[str, Any]]) -> str:
-    """The Lineage part of Provenance: stage edges, then files per task instance."""
+def lineage(plan: dict[str, Any], st: RunStatus, results: dict[str, dict[str, Any]],
+            task_table: TaskTable | None = None) -> str:
+    """The Lineage part of Provenance: stage edges, then files per task instance. `task_table`:
+    the tasks as columns (report/table_view.plain), read by lineage_columns.py."""
     head = ('<h3 id="lineage">Lineage</h3>' + stage_edges(plan, st) + "<h3>Files per task</h3>"
             '<p class="note">Each task that ran, grouped by loop iteration: the files it '
             f"wrote (its declared outputs: name, the first {SHA_CHARS} hex digits of their "
             "SHA-256, size) and the task instances it read from (a loop's feedback "
             "comes from the previous iteration); staged: the upstream files it read, "
             "with their SHA-256. Equal hashes are the same file.</p>")
-    groups = _groups(st)
+    if task_table is not None:
+        groups = columns.groups(task_table)
+        caps = _caps([len(rows) for _, rows in groups], MAX_ROWS)
+        chosen = [columns.pick(task_table, rows, c)
+                  for (_, rows), c in zip(groups, caps, strict=True)]
+        known: Container[str] = RowsById(task_table)
+        wiring = Wiring.read(plan, st, columns.last_iterations(task_table))
+    else:
+        groups = _groups(st)
+        caps = _caps([len(ts) for _, ts in groups], MAX_ROWS)
+        chosen = [_pick(ts, c) for (_, ts), c in zip(groups, caps, strict=True)]
+        known = {t.id for t in st.tasks}
+        wiring = Wiring.read(plan, st)
     if not groups:
         return head + "<p>No task has run yet.</p>"
-    caps = _caps([len(ts) for _, ts in groups], MAX_ROWS)
-    chosen = [_pick(ts, c) for (_, ts), c in zip(groups, caps, strict=True)]
     shown = {t.id for ts in chosen for t in ts}
-    known = {t.id for t in st.tasks}
-    wiring = Wiring.read(plan, st)
     opened = " open" if len(shown) <= 40 else ""
     parts, skipped, skipped_tasks = [], 0, 0
     for (title, ts), rows in zip(groups, chosen, strict=True):

@@ -7,7 +7,8 @@ from orchestrator.report.context import ReportContext
 from orchestrator.report.metrics import StageMetrics, loop_points, stage_metrics
 from orchestrator.report.parts import table
 from orchestrator.report.svg import PALETTE, chart, esc, thin
-from orchestrator.state.status_model import LoopStatus
+from orchestrator.report.table_view import SUCCESS_CODES
+from orchestrator.state.status_model import LoopStatus, TaskStatus
 
 MAX_POINT_TITLES = 200
 
@@ -18,7 +19,7 @@ def metrics(ctx: ReportContext) -> str:
         pts, threshold = loop_points(lp)
         if pts:
             parts.append(_loop_chart(lp, pts, threshold))
-    for stage, tasks in ctx.by_stage.items():
+    for stage, tasks in result_tasks(ctx).items():
         m = stage_metrics(stage, tasks)
         if m is not None:
             parts.append(_stage_charts(ctx, m))
@@ -26,6 +27,20 @@ def metrics(ctx: ReportContext) -> str:
         parts.append("<p>No numeric values were returned (a task returning a dict of numbers "
                      "gets a plot per field).</p>")
     return ctx.figures + "".join(parts)
+
+
+def result_tasks(ctx: ReportContext) -> dict[str, list[TaskStatus]]:
+    """Each stage's tasks that may have returned a value: every task, or of a task table
+    (ctx.table) only its done and cached tasks with a result, as objects."""
+    if ctx.table is None:
+        return ctx.by_stage
+    out: dict[str, list[TaskStatus]] = {n: [] for n in ctx.stage_names}
+    state = ctx.table.cols["state"]
+    for r in sorted(ctx.table.odd["result"]):
+        if int(state[r]) in SUCCESS_CODES:
+            t = ctx.table.task(r)
+            out[t.stage].append(t)
+    return out
 
 
 def _loop_chart(lp: LoopStatus, pts: list[tuple[int, float, bool | None]],

@@ -11,6 +11,7 @@ import platform
 from importlib import metadata
 
 from orchestrator.report.context import ReportContext
+from orchestrator.report.keys_columns import stage_keys
 from orchestrator.report.lineage import lineage
 from orchestrator.report.parts import clock, table
 from orchestrator.report.svg import esc
@@ -22,7 +23,7 @@ PACKAGES = ("orchestrator", "parsl", "numpy", "pydantic")
 
 def provenance(ctx: ReportContext) -> str:
     parts = [_run_facts(ctx), _params_and_seeds(ctx), _sources(ctx), _code_keys(ctx),
-             lineage(ctx.plan, ctx.st, ctx.results), _packages(), _spec_text(ctx)]
+             lineage(ctx.plan, ctx.st, ctx.results, ctx.table), _packages(), _spec_text(ctx)]
     return "".join(parts)
 
 
@@ -83,18 +84,23 @@ def _sources(ctx: ReportContext) -> str:
 def _code_keys(ctx: ReportContext) -> str:
     targets = {s.get("name"): s.get("target") for s in ctx.plan.get("stages") or []
                if isinstance(s, dict)}
-    rows, detail = [], []
-    for stage, tasks in ctx.by_stage.items():
-        keys = [(t.id, ctx.extras[t.id].key) for t in tasks
-                if t.id in ctx.extras and ctx.extras[t.id].key]
-        digest = hashlib.sha256("\n".join(sorted(k for _, k in keys)).encode()).hexdigest()
+    rows, detail, keyed = [], [], 0
+    for stage in ctx.stage_names:
+        if ctx.table is not None:  # 10^6 keys: sorted and hashed on the columns
+            n, digest, keys = stage_keys(ctx.table, stage, MAX_KEYS - len(detail))
+        else:
+            keys = [(t.id, ctx.extras[t.id].key) for t in ctx.by_stage[stage]
+                    if t.id in ctx.extras and ctx.extras[t.id].key]
+            digest = hashlib.sha256("\n".join(sorted(k for _, k in keys)).encode()).hexdigest()
+            n = len(keys)
         rows.append([esc(stage), f"<code>{esc(targets.get(stage) or '-')}</code>",
-                     f"{len(keys):,}", f"<code>{digest[:16]}</code>" if keys else "-"])
+                     f"{n:,}", f"<code>{digest[:16]}</code>" if n else "-"])
         detail += keys
+        keyed += n
     shown = "".join(f"<tr><td>{esc(tid)}</td><td><code>{esc(k)}</code></td></tr>"
                     for tid, k in detail[:MAX_KEYS])
-    more = (f'<p class="note">{len(detail) - MAX_KEYS:,} more not shown.</p>'
-            if len(detail) > MAX_KEYS else "")
+    more = (f'<p class="note">{keyed - MAX_KEYS:,} more not shown.</p>'
+            if keyed > MAX_KEYS else "")
     return ("<h3>Code and input hashes</h3><p class=\"note\">A task's key hashes its stage "
             "definition, resolved inputs, upstream keys and the code it runs; the digest is "
             "the SHA-256 of a stage's sorted keys (equal digests: same code and inputs).</p>"

@@ -10,6 +10,7 @@ from orchestrator.report.parts import badge, clock, table
 from orchestrator.report.status_text import format_seconds
 from orchestrator.report.svg import esc
 from orchestrator.report.usage import HOURS, HoursColumn, StageUsage, stage_usage
+from orchestrator.report.usage_columns import table_stage_tasks
 from orchestrator.state.history import earlier_runs, stage_history
 from orchestrator.state.status_model import RunStatus
 
@@ -51,7 +52,8 @@ def _earlier(st: RunStatus) -> tuple[dict[str, Any], int]:
 
 def _usage_table(ctx: ReportContext) -> str:
     history, earlier = _earlier(ctx.st)
-    usage = stage_usage(ctx.plan, ctx.st, history)
+    found = table_stage_tasks(ctx.table) if ctx.table is not None else None
+    usage = stage_usage(ctx.plan, ctx.st, history, found)
     counts = {s.name: s.counts for s in ctx.st.stages}
     rows = []
     for u in usage:

@@ -12,12 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from orchestrator.report.table_view import task_ids
 from orchestrator.state.journal import _decode, read_journal
 from orchestrator.state.journal_fold import NOTE_EVENTS
 from orchestrator.state.results import results_by_task
 from orchestrator.state.rundir import task_dirname
 from orchestrator.state.states import SUCCESS_STATES
 from orchestrator.state.status_model import TaskStatus
+from orchestrator.state.table_columns import NONE_INT
+from orchestrator.state.task_table import STATE_CODE, TaskTable
 
 PID_FILES_READ = 10_000
 """Worker pids the journal lacks are looked up in result files for at most this many tasks."""
@@ -127,13 +132,38 @@ def fill_pids_from_results(run_dir: Path, tasks: list[TaskStatus],
     if records is None:
         records = results_by_task(run_dir)
     for t in missing:
-        rec = records.get(t.id)
-        if rec is None:
-            try:
-                rec = json.loads((run_dir / "tasks" / task_dirname(t.id) / "result.json")
-                                 .read_text())
-            except (OSError, ValueError):
-                continue
-        if isinstance(rec, dict) and isinstance(rec.get("pid"), int):
-            extras.setdefault(t.id, TaskExtra()).pid = rec["pid"]
+        pid = _result_pid(run_dir, t.id, records)
+        if pid is not None:
+            extras.setdefault(t.id, TaskExtra()).pid = pid
     return True
+
+
+def table_pids_from_results(run_dir: Path, table: TaskTable,
+                            records: dict[str, dict[str, Any]], limit: int = PID_FILES_READ
+                            ) -> dict[int, int]:
+    """`fill_pids_from_results` of a task table (its extras columns): {row: pid} of the done
+    and cached tasks without a journaled pid, all of them or, beyond `limit`, none."""
+    c = table.cols
+    ok = np.isin(c["state"], [STATE_CODE[s] for s in SUCCESS_STATES]) & (c["xpid"] == NONE_INT)
+    rows = [r for r in np.flatnonzero(ok).tolist() if r not in table.odd["xpid"]]
+    if not rows or len(rows) > limit:
+        return {}
+    out = {}
+    for r, tid in zip(rows, task_ids(table, rows), strict=True):
+        pid = _result_pid(run_dir, tid, records)
+        if pid is not None:
+            out[r] = pid
+    return out
+
+
+def _result_pid(run_dir: Path, tid: str, records: dict[str, dict[str, Any]]) -> int | None:
+    """The worker pid of a task's result record (`tasks/<id>/result.json` if none)."""
+    rec = records.get(tid)
+    if rec is None:
+        try:
+            rec = json.loads((run_dir / "tasks" / task_dirname(tid) / "result.json").read_text())
+        except (OSError, ValueError):
+            return None
+    if isinstance(rec, dict) and isinstance(rec.get("pid"), int):
+        return rec["pid"]
+    return None

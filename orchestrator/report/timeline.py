@@ -4,39 +4,37 @@ report/svg.py, with huge runs capped in lanes and merged into pixel-wide bars.""
 from __future__ import annotations
 
 from orchestrator.report.context import ReportContext
-from orchestrator.report.lanes import merge_bars, timeline_lanes
+from orchestrator.report.lanes import cut_lanes, timeline_lanes
+from orchestrator.report.lanes_columns import table_lanes
 from orchestrator.report.parts import clock
 from orchestrator.report.svg import esc, gantt
 
 MAX_LANES = 200
 MAX_BARS = 5000
+WIDTH = 1000
 
 
 def timeline(ctx: ReportContext) -> str:
-    lanes = timeline_lanes(ctx.st, ctx.extras)
-    if not lanes:
+    if ctx.table is not None:  # 10^6 tasks: packed and merged on the columns
+        drawn = table_lanes(ctx.table, ctx.pids, MAX_LANES, MAX_BARS, WIDTH)
+    else:
+        drawn = cut_lanes(timeline_lanes(ctx.st, ctx.extras), MAX_LANES, MAX_BARS, WIDTH)
+    if drawn is None:
         return "<p>No task has run yet.</p>"
+    lanes, t0, span = drawn.lanes, drawn.t0, drawn.span
+    left, width = 190, WIDTH
     notes = []
-    if len(lanes) > MAX_LANES:
-        hidden = sum(len(lane.bars) for lane in lanes[MAX_LANES:])
-        notes.append(f"{len(lanes) - MAX_LANES:,} more lanes ({hidden:,} tasks) are not drawn; "
+    if drawn.more_lanes:
+        notes.append(f"{drawn.more_lanes:,} more lanes ({drawn.hidden:,} tasks) are not drawn; "
                      f"the first {MAX_LANES} are.")
-        lanes = lanes[:MAX_LANES]
-    t0 = min(b.start for lane in lanes for b in lane.bars)
-    t1 = max(b.end for lane in lanes for b in lane.bars)
-    span = max(t1 - t0, 1e-3)
-    left, width = 190, 1000
-    total = sum(len(lane.bars) for lane in lanes)
-    if total > MAX_BARS:
-        for lane in lanes:
-            lane.bars = merge_bars(lane.bars, span / width)
-        drawn = sum(len(lane.bars) for lane in lanes)
-        notes.append(f"{total:,} tasks drawn as {drawn:,} bars: bars of one stage closer "
+    if drawn.total > MAX_BARS:
+        bars = sum(len(lane.bars) for lane in lanes)
+        notes.append(f"{drawn.total:,} tasks drawn as {bars:,} bars: bars of one stage closer "
                      "than a pixel are merged (hover shows how many).")
     marks = [(a.started, f"attempt {a.number} started") for a in ctx.st.attempts[1:]]
     svg = gantt(lanes, ctx.colour, t0, span, marks, left, width)
     legend = "".join(f'<span class="chip" style="background:{ctx.fill(n)}"></span>{esc(n)}'
-                     for n in ctx.by_stage)
+                     for n in ctx.stage_names)
     if any(b.approx for lane in lanes for b in lane.bars):
         legend += ('<span class="chip" style="background:#e15759"></span>failed (a mark when '
                    "the driver saw it fail: failed attempts have no worker times)")

@@ -6,7 +6,7 @@ Pure data for the report's Summary; a new device kind adds its column here by it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,24 +94,44 @@ def _rates(s: dict[str, Any]) -> dict[str, float]:
             else (finite(res.get(c.count_field)) or 0.0) * ranks for c in HOURS}
 
 
+@dataclass
+class StageTasks:
+    """What usage needs of one stage's tasks: how many, the done and cached ones' run times
+    (sorted) and the first loop one names."""
+    tasks: int
+    durations: list[float]
+    loop: str | None
+
+
+def stage_tasks(tasks: Iterable[TaskStatus]) -> dict[str, StageTasks]:
+    """StageTasks of each stage, by first appearance (report/usage_columns.py: the same from
+    a task table's columns)."""
+    by_stage: dict[str, list[TaskStatus]] = {}
+    for t in tasks:
+        by_stage.setdefault(t.stage, []).append(t)
+    return {name: StageTasks(len(ts), sorted(t.duration for t in ts if t.state in
+                                             SUCCESS_STATES and t.duration is not None),
+                             next((t.loop for t in ts if t.loop), None))
+            for name, ts in by_stage.items()}
+
+
 def stage_usage(plan: dict[str, Any], st: RunStatus,
-                history: Mapping[str, StageHistory] | None = None) -> list[StageUsage]:
+                history: Mapping[str, StageHistory] | None = None,
+                found: dict[str, StageTasks] | None = None) -> list[StageUsage]:
     """Per stage: the hours of each column used by done and cached tasks, the plan's bound
-    and, given earlier runs' `history`, what they made one expect."""
+    and, given earlier runs' `history`, what they made one expect. `found`: stage_tasks of
+    the run's tasks, if already known."""
     loops = {lp.get("name"): lp.get("max_iterations") for lp in plan.get("loops") or []
              if isinstance(lp, dict)}
-    by_stage: dict[str, list[TaskStatus]] = {}
-    for t in st.tasks:
-        by_stage.setdefault(t.stage, []).append(t)
+    by_stage = stage_tasks(st.tasks) if found is None else found
     planned = {s["name"]: s for s in plan.get("stages") or []
                if isinstance(s, dict) and isinstance(s.get("name"), str)}
     out = []
     for name in [*planned, *(n for n in by_stage if n not in planned)]:
         s = planned.get(name, {})
         rates = _rates(s) if s else dict.fromkeys((c.label for c in HOURS), 0.0)
-        tasks = by_stage.get(name, [])
-        durs = sorted(t.duration for t in tasks
-                      if t.state in SUCCESS_STATES and t.duration is not None)
+        tasks = by_stage.get(name) or StageTasks(0, [], None)
+        durs = tasks.durations
         busy = sum(durs)
         iters = loops.get(s.get("loop")) if s.get("loop") else 1
         iters = iters if isinstance(iters, int) else 1
@@ -120,8 +140,8 @@ def stage_usage(plan: dict[str, Any], st: RunStatus,
         exp = (h.seconds / 3600 * (finite(s.get("tasks")) or 0.0) * iters
                if h is not None and s else None)
         out.append(StageUsage(
-            name=name, loop=s.get("loop") or next((t.loop for t in tasks if t.loop), None),
-            pool=s.get("pool"), device=s.get("device"), tasks=len(tasks), timed=len(durs),
+            name=name, loop=s.get("loop") or tasks.loop,
+            pool=s.get("pool"), device=s.get("device"), tasks=tasks.tasks, timed=len(durs),
             busy_seconds=busy, used={k: busy / 3600 * r for k, r in rates.items()},
             planned={c.label: _scaled(s.get(c.label), iters) for c in HOURS},
             rates=rates, durations=durs,
