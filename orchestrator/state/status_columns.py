@@ -115,7 +115,9 @@ def _order(table: TaskTable, plan: dict[str, Any]) -> np.ndarray | None:
     codes, first = np.unique(stage, return_index=True)
     for c in codes[np.argsort(first)]:
         pos.setdefault(names["stage"][c], len(pos))
-    stage_pos = np.array([pos[n] for n in names["stage"]] or [0], dtype=np.int64)[stage]
+    # a stage name no row has any more (the table's names outlive rows) is never indexed
+    stage_pos = np.array([pos.get(n, -1) for n in names["stage"]] or [0],
+                         dtype=np.int64)[stage]
     loop = cols["loop"]
     has_loop = loop >= 0
     group = stage_pos.copy()

@@ -247,3 +247,156 @@ def test_the_report_page_is_the_same_from_columns(tmp_path, monkeypatch):
     assert (run / journal_index.INDEX_NAME).is_file()
     assert 'id="durations"' in pages[1] and "work[5]" in pages[1]
     assert pages[1] == pages[0]
+
+
+def _busy_run(path):
+    """The every-state run plus a stage of 30 overlapping tasks on several workers (pids,
+    device masks, none: pids from result files; hosts named, None and ""), 64-digit and
+    other keys, returned numbers and lists, an image output and a failed task with a time."""
+    from orchestrator.state.journal import Journal
+
+    run = _every_state_run(path, True)
+    plan = json.loads((run / "plan.json").read_text())
+    for t in plan["tasks"]:
+        if t["id"] == "gather":  # from a loop's last iteration and from outside loops
+            t["needs"] = ["train", "prep"]
+    (run / "plan.json").write_text(json.dumps(plan))
+    records = []
+    with Journal(run / "journal.jsonl", fsync=False) as j:
+        for i in range(30):
+            tid = f"many[{i}]"
+            start = T0 + 10 + i * 0.3 - (i % 3) * 0.25 + (0.0 if i % 9 else 1e-7)
+            extra = ({"pid": 100 + i % 3, "devices": {"D": i % 2} if i % 5 == 2 else {}}
+                     if i % 5 > 1 else
+                     {"devices": {"CUDA_VISIBLE_DEVICES": i % 2}} if i % 5 == 1 else {})
+            j.append("task_done", task=tid, stage="many", index=i, iteration=None, loop=None,
+                     key=f"{(i * 7919) % 97:064x}",
+                     result={"y": (i * i) % 7, "z": [i, 1.5], "c": 3} if i % 4 else None,
+                     started=start, ended=start + 0.2 + (i % 4) * 0.5 + (i % 7 == 0) * 3,
+                     host=["n1", "n2", None, ""][i % 4], attempts=1, **extra)
+            if i % 5 == 0:
+                records.append({"task": tid, "key": "x", "result": None, "pid": 7 + i % 2})
+        for k in (1, 2):  # a loop stage the plan does not name
+            j.append("task_done", task=f"probe@{k}", stage="probe", index=None, iteration=k,
+                     loop="al2", key=f"kp{k}", result=k / 3, started=T0 + 20, ended=T0 + 21,
+                     host="n1", attempts=1)
+        j.append("task_failed", task="many[30]", stage="many", index=30, iteration=None,
+                 loop=None, key="e" * 64, error="boom", attempts=1, ended=T0 + 12)
+        j.append("run_finished", state="failed", seconds=3.0)
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 40
+    (run / "tasks" / task_dirname("many[3]")).mkdir(parents=True)
+    (run / "tasks" / task_dirname("many[3]") / "plot.png").write_bytes(png)
+    import hashlib
+
+    records.append({"task": "many[3]", "key": "x", "result": None, "pid": 101,
+                    "files": {"plot.png": [hashlib.sha256(png).hexdigest(), len(png), 0]}})
+    (run / "results").mkdir()
+    (run / "results" / "h-1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return run
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_every_report_section_is_the_same_from_columns(tmp_path, monkeypatch, small):
+    """The report's sections that read a large run's columns (report/table_view.py users:
+    timeline lanes packed and merged, usage, code keys, lineage groups and picks, metrics,
+    figures, pids from result files) give the page the objects give; `small`: the page's
+    caps (lanes, bars, keys, lineage rows) low enough that each one cuts."""
+    import re
+
+    from orchestrator.report import html, lineage, provenance, timeline
+    from orchestrator.report.html import write_report
+
+    run = _busy_run(tmp_path / "r")
+    monkeypatch.setattr(status, "LOGS_CHECKED", 3)
+    if small:
+        monkeypatch.setattr(timeline, "MAX_LANES", 4)
+        monkeypatch.setattr(timeline, "MAX_BARS", 6)
+        monkeypatch.setattr(provenance, "MAX_KEYS", 7)
+        monkeypatch.setattr(lineage, "MAX_ROWS", 9)
+    pages, tables = [], []
+    made = html.ReportContext
+    monkeypatch.setattr(html, "ReportContext", lambda st: tables.append(made(st)) or tables[-1])
+    for columnar in (False, True):
+        monkeypatch.setattr(status, "COLUMNAR_MIN", 3 if columnar else 10**9)
+        monkeypatch.setattr(journal_index, "INDEX_MIN_BYTES", 0 if columnar else 10**12)
+        path, _ = write_report(run, tmp_path / f"{columnar}.html")
+        pages.append(re.sub(r"at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "", path.read_text()))
+    page = pages[1]
+    assert tables[1].table is not None and tables[0].table is None  # columns, objects
+    assert tables[1].pids and 'data-file="plot.png"' in page
+    for seen in ("pid 7", "pid 101", "CUDA_VISIBLE_DEVICES=1", "? · ", "many.y", "failed"):
+        assert small or seen in page, seen
+    if small:
+        assert "more lanes" in page and "tasks drawn as" in page
+        assert "more not shown" in page and "more task(s) of this group not listed" in page
+    assert page == pages[0]
+
+
+def test_lane_packing_on_columns_is_lanes_first_fit():
+    """lanes_columns._pack (heaps) puts each bar in the lane lanes._pack (first fit) does:
+    random bars, ties, zero-length bars and bars starting exactly 1e-6 s before a lane's
+    end (the tolerance's edge)."""
+    import random
+
+    from orchestrator.report import lanes, lanes_columns
+
+    rng = random.Random(5)
+    for trial in range(200):
+        bars, t = [], 0.0
+        for i in range(rng.randint(1, 60)):
+            t += rng.choice([0.0, 0.1, 0.25, 1.0])
+            end = t + rng.choice([0.0, 0.1, 0.3, 2.0, 5.0])
+            bars.append(lanes.Bar(f"t{i}", "s", t, end, "done"))
+            if rng.random() < 0.2:  # one starting exactly at its tolerance's edge
+                bars.append(lanes.Bar(f"e{i}", "s", end - 1e-6, end + 1.0, "done"))
+        want = {b.task: k for k, lane in enumerate(lanes._pack(bars)) for b in lane}
+        ordered = sorted(bars, key=lambda b: (b.start, b.end))
+        got = lanes_columns._pack([b.start for b in ordered], [b.end for b in ordered])
+        assert {b.task: k for b, k in zip(ordered, got, strict=True)} == want, trial
+
+
+def test_code_key_digest_and_lineage_picks_on_columns():
+    """keys_columns sorts and hex-encodes 32-byte keys as sorted(hex strings) does;
+    lineage_columns.pick takes the rows lineage._pick takes."""
+    import hashlib
+    import random
+
+    import numpy as np
+
+    from orchestrator.report import keys_columns, lineage, lineage_columns
+
+    rng = random.Random(7)
+    keys = [bytes(rng.choice([0, 1, 255]) for _ in range(32)) for _ in range(300)]
+    raw = np.frombuffer(b"".join(keys), dtype=np.dtype("V32"))
+    assert keys_columns._hex_lines(raw) == "\n".join(sorted(k.hex() for k in keys)).encode()
+    tasks = [TaskStatus(f"t{i}", rng.choice("abcd"), TaskState.DONE) for i in range(60)]
+    table = TaskTable.from_tasks(tasks)
+    for n in (0, 1, 5, 17, 59, 60):
+        want = [t.id for t in lineage._pick(tasks, n)]
+        got = lineage_columns.pick(table, np.arange(60), n)
+        assert [t.id for t in got] == want, n
+    assert hashlib.sha256(keys_columns._hex_lines(raw[:0])).hexdigest() == hashlib.sha256(
+        b"").hexdigest()
+
+
+def test_a_stage_whose_rows_a_later_attempt_replaced(tmp_path, monkeypatch):
+    """The every-state run resumed once more: the table keeps the name of a stage that no
+    row has any more (`extra`, gone from the objects too); the columns' plan order
+    (status_columns._order) skips it instead of failing with a KeyError."""
+    from orchestrator.state.journal import Journal
+
+    run = _every_state_run(tmp_path / "r", True)
+    with Journal(run / "journal.jsonl", fsync=False) as j:
+        j.append("run_started", workflow="wf", site="laptop", attempt=3, pid=2**22 + 1,
+                 resume=True, tasks=9)
+        for i in range(3):
+            j.append("task_done", task=f"many[{i}]", stage="many", index=i, iteration=None,
+                     loop=None, key="k4", result=None, started=T0, ended=T0 + 1, attempts=1)
+        j.append("task_failed", task="many[3]", stage="many", index=3, iteration=None,
+                 loop=None, key="k3", error="boom", attempts=1, ended=T0 + 12)
+        j.append("run_finished", state="failed", seconds=3.0)
+    objects, columns = _both(monkeypatch, run)
+    assert "extra" in columns.tasks.names["stage"]
+    assert "extra" not in {t.stage for t in objects.tasks}
+    assert list(columns.tasks) == objects.tasks
+    assert json.dumps(status_json(columns)) == json.dumps(status_json(objects))
