@@ -15,7 +15,7 @@ help:
 	@echo "make test   - create $(VENV), install, lint and run every test"
 	@echo "make test-reliability - the long reliability scenarios (chaos, 10k-example fuzzing, Slurm faults; ~16 min)"
 	@echo "make lint   - ruff"
-	@echo "make bench  - every benchmark (~30 min), one table of figures vs targets (SURROGATE=1 adds the surrogate ones: inference table, FNO paper preset, and the FNO-library comparison where .envs/neuralop exists)"
+	@echo "make bench  - every benchmark (~45 min; 10^6 bundled tasks killed and resumed included), one table of figures vs targets (SURROGATE=1 adds the surrogate ones: inference table, FNO paper preset, and the FNO-library comparison where .envs/neuralop exists)"
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh "$(VENV)"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -151,8 +152,10 @@ def million(tmp: Path, tasks: int) -> dict:
     done = [e["task"] for e in events if e["ev"] == "task_done"]
     cached = {e["task"] for e in events if e["ev"] == "task_cached"}
     assert len(set(done) | cached) == tasks, "not every point done"
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
     return {"tasks": tasks, "killed_after_s": round(killed_at, 1), "done_before_kill": before,
-            "resume_s": round(wall, 1), "done_twice": len(done) - len(set(done))}
+            "resume_s": round(wall, 1), "done_twice": len(done) - len(set(done)),
+            "driver_peak_mb": peak}
 
 
 def main() -> None:
@@ -161,8 +164,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--executors", nargs="+", choices=common.EXECUTORS,
                     default=list(common.EXECUTORS))
-    ap.add_argument("--kinds", nargs="+", choices=("python", "shell"),
-                    default=["python", "shell"])
+    ap.add_argument("--kinds", nargs="*", choices=("python", "shell"),
+                    default=["python", "shell"], help="none: only --million")
     ap.add_argument("--million", type=int, nargs="?", const=1_000_000, default=0,
                     help="also the 10^6-task run killed and resumed")
     args = ap.parse_args()

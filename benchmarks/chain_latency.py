@@ -22,9 +22,9 @@ import common
 RAW = """\
 import sys, parsl
 from parsl.app.app import python_app
-from common import parsl_config
+from common import load
 kind, hops, workers, run_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-dfk = parsl.load(parsl_config(kind, workers, run_dir))
+dfk = load(kind, workers, run_dir)
 def hop(prev=None):
     import time
     return time.time()
@@ -54,7 +54,7 @@ def orch_per_hop(run_dir: Path, hops: int) -> float:
 
 
 def measure(kind: str, hops: int, repeats: int, workers: int, tmp: Path) -> dict:
-    orch, raw = [], []
+    orch, raw, quiet = [], [], []  # quiet: raw Parsl with its log at orch's level (WARNING)
     for k in range(repeats):
         def run_orch(k=k):
             run_dir = tmp / f"orch-{kind}-{k}"
@@ -62,16 +62,21 @@ def measure(kind: str, hops: int, repeats: int, workers: int, tmp: Path) -> dict
                                        "--run-dir", str(run_dir)), tmp)
             orch.append(orch_per_hop(run_dir, hops))
 
-        def run_raw(k=k):
+        def run_raw(k=k, into=raw, extra=None, tag="raw"):
             _, out = common.run([sys.executable, "raw_chain.py", kind, str(hops), str(workers),
-                                 f"raw-{kind}-{k}"], tmp)
-            raw.append(float(out.strip().splitlines()[-1]))
+                                 f"{tag}-{kind}-{k}"], tmp, extra)
+            into.append(float(out.strip().splitlines()[-1]))
 
-        for f in ((run_orch, run_raw) if k % 2 == 0 else (run_raw, run_orch)):
+        sides = [run_orch, run_raw,
+                 lambda k=k: run_raw(k, quiet, common.QUIET_RAW, "quiet")]
+        shift = k % len(sides)
+        for f in sides[shift:] + sides[:shift]:  # rotate who goes first
             f()
-    o, r = common.median(orch), common.median(raw)
+    o, r, q = common.median(orch), common.median(raw), common.median(quiet)
     return {"orch_ms_per_hop": round(o * 1e3, 3), "parsl_ms_per_hop": round(r * 1e3, 3),
-            "ratio": round(o / r, 3),
+            "ratio": round(o / r, 3), "parsl_quiet_ms_per_hop": round(q * 1e3, 3),
+            "ratio_same_log": round(o / q, 3),
+            "parsl_quiet_all_ms": [round(x * 1e3, 3) for x in quiet],
             "orch_all_ms": [round(x * 1e3, 3) for x in orch],
             "parsl_all_ms": [round(x * 1e3, 3) for x in raw]}
 

@@ -74,6 +74,25 @@ def parsl_config(kind: str, workers: int, run_dir: str):
                   strategy_period=0.5, usage_tracking=0, initialize_logging=True)
 
 
+RAW_LOG_ENV = "BENCH_RAW_PARSL_LOG"
+QUIET_RAW = {RAW_LOG_ENV: "warning"}  # raw Parsl with its log at orch's default level
+
+
+def load(kind: str, workers: int, run_dir: str):
+    """`parsl.load` of `parsl_config`; its logger at BENCH_RAW_PARSL_LOG's level when set
+    (Parsl's default is DEBUG; `orch run` keeps WARNING: backends/parsl/log_level.py), so
+    that raw Parsl can be measured as a user gets it and with the log orch keeps."""
+    import logging
+
+    import parsl
+
+    dfk = parsl.load(parsl_config(kind, workers, run_dir))
+    level = os.environ.get(RAW_LOG_ENV)
+    if level:
+        logging.getLogger("parsl").setLevel(getattr(logging, level.upper()))
+    return dfk
+
+
 def workers() -> int:
     from orchestrator.backends.parsl.executors import workers_per_node
     from orchestrator.site.load import load_site
@@ -103,10 +122,11 @@ def env() -> dict[str, str]:
     return {**os.environ, "PATH": path, "PYTHONPATH": py}
 
 
-def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
+def run(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> tuple[float, str]:
     """Wall time and stdout of a command that must succeed."""
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env())
+    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                         env={**env(), **(extra_env or {})})
     dt = time.perf_counter() - t0
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:6])} failed ({out.returncode}): {out.stderr[-3000:]}")

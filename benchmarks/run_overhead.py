@@ -23,9 +23,9 @@ import common
 RAW = """\
 import sys, parsl
 from parsl.app.app import python_app
-from common import parsl_config
+from common import load
 kind, n, workers, run_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-dfk = parsl.load(parsl_config(kind, workers, run_dir))
+dfk = load(kind, workers, run_dir)
 def noop(i):
     return {"i": i}
 app = python_app(noop, executors=["cpu"])
@@ -36,23 +36,33 @@ dfk.cleanup()
 
 
 def measure(kind: str, tasks: int, repeats: int, workers: int, tmp: Path) -> dict:
-    orch, raw = [], []
+    """Three sides: orch (Parsl's log at WARNING, its default), raw Parsl as a user gets it
+    (its log at DEBUG) and raw Parsl with its log at WARNING (orch's own overhead)."""
+    orch, raw, quiet = [], [], []
+
+    def raw_side(into: list, k: int, extra: dict | None = None, tag: str = "raw") -> None:
+        into.append(common.run([sys.executable, "raw_noop.py", kind, str(tasks), str(workers),
+                                f"{tag}-{kind}-{k}"], tmp, extra)[0])
+
     for k in range(repeats):
-        pair = [
+        sides = [
             lambda k=k: orch.append(common.run(common.orch_cmd(
                 "noop.yaml", "--site", common.site_for(kind), "--set", f"n={tasks}", "-q",
                 "--run-dir", f"orch-{kind}-{k}"), tmp)[0]),
-            lambda k=k: raw.append(common.run(
-                [sys.executable, "raw_noop.py", kind, str(tasks), str(workers), f"raw-{kind}-{k}"],
-                tmp)[0]),
+            lambda k=k: raw_side(raw, k),
+            lambda k=k: raw_side(quiet, k, common.QUIET_RAW, "quiet"),
         ]
-        for f in (pair if k % 2 == 0 else pair[::-1]):  # alternate who goes first
+        shift = k % len(sides)
+        for f in sides[shift:] + sides[:shift]:  # rotate who goes first
             f()
-    o, r = common.median(orch), common.median(raw)
-    return {"orch_s": round(o, 2), "parsl_s": round(r, 2),
+    o, r, q = common.median(orch), common.median(raw), common.median(quiet)
+    return {"orch_s": round(o, 2), "parsl_s": round(r, 2), "parsl_quiet_s": round(q, 2),
             "orch_tasks_per_s": round(tasks / o, 1), "parsl_tasks_per_s": round(tasks / r, 1),
             "ratio": round(o / r, 3), "orch_ms_per_task_extra": round((o - r) / tasks * 1e3, 3),
-            "orch_all_s": [round(x, 2) for x in orch], "parsl_all_s": [round(x, 2) for x in raw]}
+            "ratio_same_log": round(o / q, 3),
+            "orch_ms_per_task_extra_same_log": round((o - q) / tasks * 1e3, 3),
+            "orch_all_s": [round(x, 2) for x in orch], "parsl_all_s": [round(x, 2) for x in raw],
+            "parsl_quiet_all_s": [round(x, 2) for x in quiet]}
 
 
 def main() -> None:

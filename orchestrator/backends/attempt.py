@@ -31,6 +31,7 @@ class RunRequest:
     quiet: bool = False  # no progress display
     argv: list[str] = field(default_factory=list)  # the command line, for run.json and the lock
     link: int | None = None  # `orch submit`: this driver is chain link K, inside its batch job
+    parsl_log: str = "warning"  # Parsl's own log level (backends/parsl/log_level.py)
 
 
 @dataclass

@@ -92,7 +92,8 @@ def _execute(request: RunRequest, run: Attempt, reporter: Reporter) -> Ended:
         _journal_start(journal, run, resuming, request.link)
         progress = Progress(list(plan.stages), quiet=request.quiet)
         driver = Driver(plan, run.spec, rundir, journal, done_records(run.records), progress,
-                        ParslEngine(plan, run.site.site, rundir, allocation=bool(request.link)),
+                        ParslEngine(plan, run.site.site, rundir, allocation=bool(request.link),
+                                    parsl_log=request.parsl_log),
                         resuming=resuming,
                         payloads=run.payloads, tries_before=tries_before(run.records))
         progress.configure(_shape(run, request.quiet), driver.live)

@@ -12,13 +12,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from orchestrator.state.journal import JOURNAL_NAME, read_journal
-from orchestrator.state.journal_index import INDEX_MIN_BYTES, fold_journal
 from orchestrator.state.plan_head import read_plan_head
 from orchestrator.state.states import TaskState
-from orchestrator.state.task_table import NONE_INT, STATE_CODE
+
+INDEX_MIN_BYTES = 4 << 20  # = journal_index.INDEX_MIN_BYTES (a test checks): not imported,
+# since that module brings NumPy (task_table.py) onto `orch run`'s start-up path
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,8 @@ def _durations(run: Path) -> dict[str, tuple[str, float]]:
     except OSError:
         large = False
     if large:
+        from orchestrator.state.journal_index import fold_journal
+
         fold = fold_journal(run / JOURNAL_NAME, columnar=True)
         if fold.table is not None:
             return _table_durations(fold.table)
@@ -99,6 +100,10 @@ def _durations(run: Path) -> dict[str, tuple[str, float]]:
 def _table_durations(table) -> dict[str, tuple[str, float]]:
     """_durations' done tasks from a journal index's columns (task_table.py): only those
     rows become objects."""
+    import numpy as np
+
+    from orchestrator.state.task_table import NONE_INT, STATE_CODE
+
     c = table.cols
     seconds = c["ended"] - c["started"]
     ok = np.isfinite(seconds) & (seconds >= 0) & (c["state"] == STATE_CODE[TaskState.DONE])

@@ -88,7 +88,30 @@ def test_threads_pool_runs_tasks_in_their_directories_and_resumes(tmp_path):
         assert (task_dir / "here.txt").read_text().strip() == str(task_dir)
         assert (task_dir / "stdout").read_text().splitlines()[1:] == [f"shell-{i}"]
     assert "out-0" not in p.stdout
+    log = _parsl_log(run_dir)  # Parsl's start-up, not its per-task records (log_level.py)
+    assert "DataFlowKernel" in log and "changing state" not in log
     p2 = orch("run", "--resume", str(run_dir), "--format", "json")
     assert p2.returncode == 0, p2.stderr
     assert json.loads(p2.stdout)["counts"] == {"cached": 9}
     assert [e["ev"] for e in journal(run_dir)].count("task_done") == 9
+
+
+def _parsl_log(run_dir) -> str:
+    return "".join(f.read_text() for f in sorted((run_dir / "parsl").glob("*/parsl.log")))
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_parsl_log_level_brings_back_parsl_per_task_records(tmp_path, monkeypatch, how):
+    """`--parsl-log debug` (or ORCH_PARSL_LOG=debug): Parsl's whole record, task by task."""
+    (tmp_path / "site.yaml").write_text(SITE)
+    (tmp_path / "wf.yaml").write_text(SPEC)
+    (tmp_path / "steps.py").write_text(STEPS)
+    run_dir = tmp_path / "run"
+    extra = ["--parsl-log", "debug"] if how == "option" else []
+    if how == "env":
+        monkeypatch.setenv("ORCH_PARSL_LOG", "DEBUG")
+    p = orch("run", str(tmp_path / "wf.yaml"), "--site", str(tmp_path / "site.yaml"),
+             "--run-dir", str(run_dir), "-q", *extra)
+    assert p.returncode == 0, p.stderr
+    log = _parsl_log(run_dir)
+    assert log.count("changing state from launched to exec_done") == 9

@@ -102,7 +102,7 @@ def _start(tmp_path: Path, site: Path | str, n: int, seconds: float):
     run_dir = tmp_path / "run"
     ledger = tmp_path / "ledger"
     ledger.mkdir()
-    proc = start_run(WF / "chaos.yaml", "--site", site, "--set", f"n={n}",
+    proc = start_run(WF / "chaos.yaml", "--site", site, "--set", f"n={n}", "--parsl-log", "info",
                      "--set", f"seconds={seconds}", "--set", f"ledger={ledger}",
                      "--run-dir", run_dir)
     return proc, run_dir, ledger

@@ -18,6 +18,7 @@ from parsl.dataflow.states import States
 from orchestrator import schedulers
 from orchestrator.backends import reaper
 from orchestrator.backends.bundle_run import run_bundle
+from orchestrator.backends.parsl import log_level
 from orchestrator.backends.parsl.attempts import RETRY_BUDGET, retry_cost
 from orchestrator.backends.parsl.executors import executor_label, make_executors
 from orchestrator.backends.parsl.gated import SHAPE_KEY, Starter
@@ -30,9 +31,11 @@ from orchestrator.state.rundir import RunDir
 class ParslEngine:
     """Parsl for one execution of a plan (the driver's `Engine`)."""
 
-    def __init__(self, plan: Plan, site: Site, rundir: RunDir, allocation: bool = False):
+    def __init__(self, plan: Plan, site: Site, rundir: RunDir, allocation: bool = False,
+                 parsl_log: str = log_level.DEFAULT):
         self.plan = plan
         self.allocation = allocation  # inside the driver's own batch job (`orch submit`)
+        self.parsl_log = parsl_log
         self.site = site
         self.scheduler = schedulers.get(site.scheduler)
         self.rundir = rundir
@@ -73,6 +76,7 @@ class ParslEngine:
         self.pinned = {ex.label: getattr(ex, "mode", None) == "pinned"
                        for ex in self.config.executors}
         self.dfk = parsl.load(self.config)
+        log_level.apply(self.parsl_log)  # after Parsl's start-up records (log_level.py)
         self.starter.lock = self.dfk.submitter_lock
         for s in self.plan.stages.values():
             label = executor_label(s.binding.pool, s.resources["ranks"])

@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="final summary format")
+    p.add_argument("--parsl-log", choices=["debug", "info", "warning", "error"], default=None,
+                   metavar="LEVEL", help="what Parsl writes to RUN/parsl/*/parsl.log: debug, "
+                   "info, warning (default; or ORCH_PARSL_LOG) or error")
     # `orch submit`'s driver script: this process is link K of the chain, inside its own
     # batch job; it starts the run in --run-dir, or resumes it there
     p.add_argument("--chain-link", type=int, default=None, help=argparse.SUPPRESS)
@@ -36,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from orchestrator.backends.attempt import RunRequest
     from orchestrator.backends.lifecycle import Reporter, run_attempt
+    from orchestrator.backends.parsl.log_level import chosen
 
     if args.chain_link is not None:
         done = _link_start(args)
@@ -44,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     request = RunRequest(args.workflow, site=args.site, sets=args.sets, unset=args.unset,
                          run_dir=args.run_dir, resume=args.resume,
                          quiet=args.quiet or args.format == "json", argv=sys.argv[1:],
-                         link=args.chain_link)
+                         link=args.chain_link, parsl_log=chosen(args.parsl_log))
     show = not args.quiet and args.format == "text"
     ended = run_attempt(request, Reporter(notice=_notice,
                                           started=_started if show else _silent))
