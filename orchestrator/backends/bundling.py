@@ -133,7 +133,14 @@ class Bundler:
             self.launch(group.stage, chunk, group.shared)
         if whole < len(rest):
             with self._lock:
-                group.rest[:0] = rest[whole:]
+                if not group.closed:  # the stage's next points, or its close, take them
+                    group.rest[:0] = rest[whole:]
+                    return
+                # closed while this flush ran (a probe measured as the driver closed the
+                # stage): the close found nothing to launch, so the remainder goes now
+                left, group.rest = rest[whole:] + group.rest, []
+            for chunk in chunks(left, size):
+                self.launch(group.stage, chunk, group.shared)
 
 
 class Filler:

@@ -55,3 +55,40 @@ def test_bad_bundles_are_located_errors(tmp_path):
         assert p.returncode == 1, (extra, p.stdout, p.stderr)
         assert "wf.yaml:" in p.stderr and message in p.stderr, (extra, p.stderr)
         assert "Traceback" not in p.stderr
+
+
+def _auto_stage(n: int):
+    from types import SimpleNamespace
+
+    binding = SimpleNamespace(slots_per_node=2, pool_nodes=1)
+    return SimpleNamespace(bundle="auto", tasks=list(range(n)), binding=binding)
+
+
+def test_an_auto_stage_closed_while_its_probe_is_measured_launches_every_point():
+    """The probe's completion sizes the held points while the driver closes the stage: the
+    points left over from whole bundles must still be launched (they were once kept for a
+    close that had already happened, and the run waited for them forever)."""
+    from orchestrator.backends.bundling import Bundler, Point
+
+    launched: list[list[int]] = []
+    state = {"filler": None, "closed_inside": False}
+
+    def launch(stage, payload, handles, bundle):
+        launched.append([p["index"] for p in payload["points"]])
+        if len(launched) == 3 and not state["closed_inside"]:  # the first sized bundle
+            state["closed_inside"] = True
+            state["filler"].close()  # the driver closes the stage right now
+
+    bundler = Bundler(launch, "/nowhere")
+    stage = _auto_stage(100)
+    filler = state["filler"] = bundler.open(stage, shared=False)
+    points = [Point({"task_id": f"a[{i}]", "index": i, "placement": None}, {}, [])
+              for i in range(100)]
+    for p in points:
+        filler.add(p)
+    assert len(launched) == 2  # the two probes; the rest waits for a probe's measure
+    probe = type("B", (), {"group": filler.group})()
+    bundler.measured(probe, [0.001] * 4)
+    assert state["closed_inside"]
+    flat = sorted(i for chunk in launched for i in chunk)
+    assert flat == list(range(100))
