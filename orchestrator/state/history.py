@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.state.journal import JOURNAL_NAME, read_journal
+from orchestrator.state.journal_index import INDEX_MIN_BYTES, fold_journal
 from orchestrator.state.plan_head import read_plan_head
 from orchestrator.state.states import TaskState
-
-INDEX_MIN_BYTES = 4 << 20  # = journal_index.INDEX_MIN_BYTES (a test checks): not imported,
-# since that module brings NumPy (task_table.py) onto `orch run`'s start-up path
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,6 @@ def _durations(run: Path) -> dict[str, tuple[str, float]]:
     except OSError:
         large = False
     if large:
-        from orchestrator.state.journal_index import fold_journal
-
         fold = fold_journal(run / JOURNAL_NAME, columnar=True)
         if fold.table is not None:
             return _table_durations(fold.table)

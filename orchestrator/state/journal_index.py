@@ -23,7 +23,6 @@ from typing import Any
 from orchestrator.state.journal import _decode
 from orchestrator.state.journal_fold import JournalFold
 from orchestrator.state.status_model import Attempt, LoopIteration, LoopStatus
-from orchestrator.state.task_table import TaskTable
 
 INDEX_NAME = "journal.index"
 INDEX_VERSION = 3  # 2: tasks as columns (task_table.py); 3: with the report's extras
@@ -47,6 +46,8 @@ def fold_journal(journal: Path, index: bool = True, columnar: bool = False) -> J
     # --watch` of a live run re-reads a short tail, not a new index every refresh
     if index and end >= INDEX_MIN_BYTES and (offset == 0 or end - offset >= offset // 4):
         if fold.table is None:
+            from orchestrator.state.task_table import TaskTable  # (NumPy: only here)
+
             fold.table = TaskTable.from_tasks(fold.tasks.values(), fold.extras)
             fold.tasks, fold.extras = {}, {}
         _save(path, journal, fold, end)
@@ -127,6 +128,8 @@ def _freeze(fold: JournalFold) -> dict[str, Any]:
 
 def _thaw(data: dict[str, Any]) -> JournalFold:
     fold = JournalFold()
+    from orchestrator.state.task_table import TaskTable
+
     fold.table = TaskTable.thaw(data["tasks"])
     fold.attempts = [Attempt(*a) for a in data["attempts"]]
     for lp in data["loops"]:

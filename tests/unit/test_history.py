@@ -137,15 +137,12 @@ def test_plan_names_stages_never_measured(tmp_path):
 
 def test_run_start_up_does_not_import_numpy():
     """The ETA's history is read at every `orch run`'s start: NumPy (~0.2-0.6 s) is only for
-    large journals' columns, and history's index threshold is journal_index's."""
+    large journals' columns (task_table.py, imported where a fold makes or loads one)."""
     import subprocess
     import sys
 
-    from orchestrator.state import history, journal_index
-
-    assert history.INDEX_MIN_BYTES == journal_index.INDEX_MIN_BYTES
     code = ("import sys; import orchestrator.state.history, orchestrator.backends.lifecycle, "
-            "orchestrator.report.progress; print('numpy' in sys.modules)")
+            "orchestrator.report.progress, orchestrator.state.journal_index; print('numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
