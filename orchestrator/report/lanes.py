@@ -5,6 +5,7 @@ report/svg.py draws them and report/timeline.py is the section.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 from orchestrator.report.task_extras import TaskExtra
@@ -101,18 +102,33 @@ def lane_name(host: str, label: str, k: int, n: int) -> str:
 
 def _pack(bars: list[Bar]) -> list[list[Bar]]:
     """Greedy interval packing: bars that do not overlap share a lane."""
+    ordered = sorted(bars, key=lambda b: (b.start, b.end))
     lanes: list[list[Bar]] = []
-    ends: list[float] = []
-    for b in sorted(bars, key=lambda b: (b.start, b.end)):
-        for i, end in enumerate(ends):
-            if b.start >= end - 1e-6:
-                lanes[i].append(b)
-                ends[i] = b.end
-                break
-        else:
-            lanes.append([b])
-            ends.append(b.end)
+    for b, k in zip(ordered, first_fit([b.start for b in ordered], [b.end for b in ordered]),
+                    strict=True):
+        if k == len(lanes):
+            lanes.append([])
+        lanes[k].append(b)
     return lanes
+
+
+def first_fit(starts: list[float], ends: list[float]) -> list[int]:
+    """Each bar's lane (bars sorted by start): the lowest lane whose last bar ended by its
+    start, within 1e-6 s, else a new one. Heaps, not a scan of every lane per bar: a lane
+    free for one bar stays free for the later ones."""
+    busy: list[tuple[float, int]] = []  # (last end - 1e-6, lane)
+    free: list[int] = []
+    out, n = [], 0
+    for s, e in zip(starts, ends, strict=True):
+        while busy and busy[0][0] <= s:
+            heapq.heappush(free, heapq.heappop(busy)[1])
+        if free:
+            k = heapq.heappop(free)
+        else:
+            k, n = n, n + 1
+        heapq.heappush(busy, (e - 1e-6, k))
+        out.append(k)
+    return out
 
 
 def merge_bars(bars: list[Bar], resolution: float) -> list[Bar]:

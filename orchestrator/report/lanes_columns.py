@@ -5,12 +5,11 @@ same workers, the same first-fit packing and the same merged bars, computed on a
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
 import numpy as np
 
-from orchestrator.report.lanes import Bar, Drawn, Lane, lane_name
+from orchestrator.report.lanes import Bar, Drawn, Lane, first_fit, lane_name
 from orchestrator.report.table_view import SUCCESS_CODES, task_ids
 from orchestrator.state.states import TaskState
 from orchestrator.state.table_columns import NONE_INT
@@ -32,7 +31,7 @@ def table_lanes(table: TaskTable, pids: dict[int, Any], max_lanes: int, max_bars
     lanes: list[tuple[str, np.ndarray]] = []  # (name, rows in start order)
     for (host, label), rows in _groups(table, np.flatnonzero(ok), np.flatnonzero(bad), pids):
         rows = rows[np.lexsort((end[rows], start[rows]))]  # stable: ties in table order
-        slot = np.array(_pack(start[rows].tolist(), end[rows].tolist()), dtype=np.int64)
+        slot = np.array(first_fit(start[rows].tolist(), end[rows].tolist()), dtype=np.int64)
         n = int(slot.max()) + 1
         order = np.argsort(slot, kind="stable")
         cuts = np.searchsorted(slot[order], np.arange(1, n))
@@ -98,24 +97,6 @@ def _label(r: int, odd: dict[str, dict[int, Any]], pids: dict[int, Any]) -> str:
         return f"pid {pid}"
     devices = odd["devices"].get(r)
     return " ".join(f"{k}={v}" for k, v in sorted(devices.items())) if devices else ""
-
-
-def _pack(starts: list[float], ends: list[float]) -> list[int]:
-    """lanes._pack's first fit (the lowest lane whose last bar ended by the start, within
-    1e-6 s) with heaps: bars sorted by start, so a lane free for one bar stays free."""
-    busy: list[tuple[float, int]] = []  # (last end - 1e-6, lane)
-    free: list[int] = []
-    out, n = [], 0
-    for s, e in zip(starts, ends, strict=True):
-        while busy and busy[0][0] <= s:
-            heapq.heappush(free, heapq.heappop(busy)[1])
-        if free:
-            k = heapq.heappop(free)
-        else:
-            k, n = n, n + 1
-        heapq.heappush(busy, (e - 1e-6, k))
-        out.append(k)
-    return out
 
 
 def _bars(table: TaskTable, rows: np.ndarray, start: np.ndarray, end: np.ndarray,

@@ -332,13 +332,28 @@ def test_every_report_section_is_the_same_from_columns(tmp_path, monkeypatch, sm
     assert page == pages[0]
 
 
-def test_lane_packing_on_columns_is_lanes_first_fit():
-    """lanes_columns._pack (heaps) puts each bar in the lane lanes._pack (first fit) does:
-    random bars, ties, zero-length bars and bars starting exactly 1e-6 s before a lane's
-    end (the tolerance's edge)."""
+def _scan_first_fit(bars) -> list[list]:
+    """The reference: every lane scanned for each bar in start order."""
+    lanes, ends = [], []
+    for b in sorted(bars, key=lambda b: (b.start, b.end)):
+        for i, end in enumerate(ends):
+            if b.start >= end - 1e-6:
+                lanes[i].append(b)
+                ends[i] = b.end
+                break
+        else:
+            lanes.append([b])
+            ends.append(b.end)
+    return lanes
+
+
+def test_lane_packing_is_first_fit():
+    """lanes.first_fit (heaps; used by the object and the columnar timeline) puts each bar
+    in the lane a scan of every lane does: random bars, ties, zero-length bars and bars
+    starting exactly 1e-6 s before a lane's end (the tolerance's edge)."""
     import random
 
-    from orchestrator.report import lanes, lanes_columns
+    from orchestrator.report import lanes
 
     rng = random.Random(5)
     for trial in range(200):
@@ -349,10 +364,11 @@ def test_lane_packing_on_columns_is_lanes_first_fit():
             bars.append(lanes.Bar(f"t{i}", "s", t, end, "done"))
             if rng.random() < 0.2:  # one starting exactly at its tolerance's edge
                 bars.append(lanes.Bar(f"e{i}", "s", end - 1e-6, end + 1.0, "done"))
-        want = {b.task: k for k, lane in enumerate(lanes._pack(bars)) for b in lane}
+        want = {b.task: k for k, lane in enumerate(_scan_first_fit(bars)) for b in lane}
         ordered = sorted(bars, key=lambda b: (b.start, b.end))
-        got = lanes_columns._pack([b.start for b in ordered], [b.end for b in ordered])
+        got = lanes.first_fit([b.start for b in ordered], [b.end for b in ordered])
         assert {b.task: k for b, k in zip(ordered, got, strict=True)} == want, trial
+        assert {b.task: k for k, lane in enumerate(lanes._pack(bars)) for b in lane} == want
 
 
 def test_code_key_digest_and_lineage_picks_on_columns():
